@@ -1,0 +1,14 @@
+//! pathproof: find the failing hop between a ZPA App Connector and its cloud,
+//! and prove it.
+//!
+//! The crate is one analysis engine fed by two sources: capture files
+//! ([`capture`]) and, later, live probes. Both produce [`packet::Packet`]s
+//! through the single wire decoder in [`packet`]; [`analysis`] turns packets
+//! plus an optional [`path::Path`] into findings and one verdict;
+//! [`report`] renders it. I/O stays at the edges (`capture`, `main.rs`).
+
+pub mod analysis;
+pub mod capture;
+pub mod packet;
+pub mod path;
+pub mod report;

@@ -1,0 +1,1 @@
+//! Wire decoding shared by capture files and live probes: bytes → [`Packet`].

@@ -1,0 +1,1 @@
+//! Rendering of an analysis: human text and JSON.
