@@ -10,10 +10,7 @@ pub enum CaptureError {
         source: std::io::Error,
     },
     #[error("read error at byte offset {offset}: {source}")]
-    Io {
-        offset: u64,
-        source: std::io::Error,
-    },
+    Io { offset: u64, source: std::io::Error },
     #[error("the capture is empty (0 bytes): expected a pcap or pcapng header")]
     Empty,
     #[error("{0}")]
