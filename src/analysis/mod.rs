@@ -1,1 +1,138 @@
 //! Analysis: pure functions from packets and a path to findings and a verdict.
+//!
+//! [`Analyzer`] takes packets one at a time (from a capture or from live
+//! probes) in bounded memory; [`Analyzer::finish`] applies the rules with an
+//! optional [`Path`] and returns an [`Analysis`] with one [`Verdict`].
+
+mod conclude;
+pub mod flows;
+pub mod hop;
+pub mod rst;
+pub mod ttl;
+pub mod verdict;
+
+pub use flows::{FlowLimits, FlowRecord, FlowState};
+pub use hop::HopEstimate;
+pub use rst::{RstEvidence, RstOrigin};
+pub use verdict::{Confidence, Finding, Severity, Verdict, VerdictClass};
+
+use crate::packet::{IcmpKind, Packet, Transport};
+use crate::path::Path;
+use flows::FlowTable;
+use std::collections::HashSet;
+use std::net::IpAddr;
+use ttl::TtlCounts;
+
+/// What the analysis looks at.
+#[derive(Clone, Debug)]
+pub struct AnalysisOptions {
+    /// Server ports the connector dials (443 by default): flows to these are judged.
+    pub server_ports: Vec<u16>,
+    pub limits: FlowLimits,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> AnalysisOptions {
+        AnalysisOptions {
+            server_ports: vec![443],
+            limits: FlowLimits::default(),
+        }
+    }
+}
+
+/// Distinct inbound sources remembered to tell a TTL normaliser (one TTL
+/// from every source) from ordinary traffic.
+const TTL_REWRITE_SOURCES: usize = 3;
+
+/// Streaming analysis state.
+pub struct Analyzer {
+    table: FlowTable,
+    packets: u64,
+    first_ts_ns: Option<i64>,
+    last_ts_ns: i64,
+    /// TTLs of packets that came toward the connector from elsewhere.
+    inbound_ttls: TtlCounts,
+    inbound_sources: HashSet<IpAddr>,
+}
+
+impl Analyzer {
+    pub fn new(options: &AnalysisOptions) -> Analyzer {
+        Analyzer {
+            table: FlowTable::new(options.server_ports.clone(), options.limits),
+            packets: 0,
+            first_ts_ns: None,
+            last_ts_ns: 0,
+            inbound_ttls: TtlCounts::default(),
+            inbound_sources: HashSet::new(),
+        }
+    }
+
+    pub fn push(&mut self, p: &Packet) {
+        self.packets += 1;
+        self.first_ts_ns.get_or_insert(p.ts_ns);
+        self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
+        self.table.push(p);
+        let inbound = match &p.transport {
+            Transport::Tcp(t) => {
+                self.table.is_server_port(t.src_port) && !self.table.is_server_port(t.dst_port)
+            }
+            Transport::Icmp(i) => !matches!(i.kind, IcmpKind::EchoRequest { .. }),
+            _ => false,
+        };
+        if inbound {
+            self.inbound_ttls.add(p.ttl);
+            if self.inbound_sources.len() < TTL_REWRITE_SOURCES {
+                self.inbound_sources.insert(p.src);
+            }
+        }
+    }
+
+    /// Packets analysed so far.
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// Applies the rules and concludes.
+    pub fn finish(mut self, path: Option<&Path>) -> Analysis {
+        self.table.finish();
+        let ttl_rewritten = self.inbound_sources.len() >= TTL_REWRITE_SOURCES
+            && self.inbound_ttls.values().count() == 1
+            && self.inbound_ttls.total() >= 3;
+        let conclusion = conclude::conclude(&conclude::Inputs {
+            table: &self.table,
+            path,
+            ttl_rewritten,
+            capture_end_ns: self.last_ts_ns,
+        });
+        Analysis {
+            verdict: conclusion.verdict,
+            findings: conclusion.findings,
+            rsts: conclusion.rsts,
+            flows_total: self.table.flows_total,
+            flows_not_kept: self.table.flows_not_kept,
+            flows: std::mem::take(&mut self.table.finished),
+            packets: self.packets,
+            first_ts_ns: self.first_ts_ns,
+            last_ts_ns: self.first_ts_ns.map(|_| self.last_ts_ns),
+            ttl_rewritten,
+        }
+    }
+}
+
+/// The result of an analysis.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    /// Every reset sent toward the connector on the judged ports, classified.
+    pub rsts: Vec<RstEvidence>,
+    /// Kept flow records (all flows up to the table's bound).
+    pub flows: Vec<FlowRecord>,
+    pub flows_total: u64,
+    pub flows_not_kept: u64,
+    /// IP packets analysed.
+    pub packets: u64,
+    pub first_ts_ns: Option<i64>,
+    pub last_ts_ns: Option<i64>,
+    pub ttl_rewritten: bool,
+}

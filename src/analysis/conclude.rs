@@ -1,0 +1,579 @@
+//! Rules: flows, resets and ICMP errors → findings → one verdict.
+
+use super::flows::{FlowRecord, FlowTable, IcmpEvent};
+use super::hop::HopEstimate;
+use super::rst::{RstContext, RstEvidence, RstOrigin, classify};
+use super::verdict::{Confidence, Finding, Severity, Verdict, VerdictClass};
+use crate::packet::IcmpKind;
+use crate::path::{Path, PathSource};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub(super) struct Inputs<'a> {
+    pub table: &'a FlowTable,
+    pub path: Option<&'a Path>,
+    pub ttl_rewritten: bool,
+    pub capture_end_ns: i64,
+}
+
+pub(super) struct Conclusion {
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    pub rsts: Vec<RstEvidence>,
+}
+
+/// A SYN this close to the end of the capture may simply not have had its
+/// answer captured yet; without a retransmission it proves nothing.
+const SYN_GRACE_NS: i64 = 1_000_000_000;
+
+/// What one server (broker address) shows.
+#[derive(Default)]
+struct ServerView<'a> {
+    flows: Vec<&'a FlowRecord>,
+}
+
+/// The verdict of one server, with what it rests on.
+struct ServerVerdict {
+    class: VerdictClass,
+    hop: Option<u8>,
+    address: Option<IpAddr>,
+    confidence: Confidence,
+    summary: String,
+    next_steps: Vec<String>,
+}
+
+pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
+    let table = inputs.table;
+    let mut servers: BTreeMap<IpAddr, ServerView<'_>> = BTreeMap::new();
+    for f in &table.finished {
+        if table.is_server_port(f.server.port()) {
+            servers.entry(f.server.ip()).or_default().flows.push(f);
+        }
+    }
+    let mut findings = Vec::new();
+    let mut rsts = Vec::new();
+    let mut verdicts = Vec::new();
+
+    if let Some(path) = inputs.path {
+        if let Some(target) = path.target {
+            if !servers.is_empty() && !servers.contains_key(&target) {
+                let seen: Vec<String> = servers.keys().map(IpAddr::to_string).collect();
+                findings.push(Finding::new(
+                    "path-mismatch",
+                    Severity::Warning,
+                    format!(
+                        "the path was traced to {target}, but the capture's servers are {}; its hop count is used for them",
+                        seen.join(", ")
+                    ),
+                    Vec::new(),
+                    None,
+                ));
+            }
+        }
+    }
+    if inputs.ttl_rewritten {
+        findings.push(Finding::new(
+            "ttl-unreliable",
+            Severity::Warning,
+            "every packet toward the connector carries the same TTL, from several sources: a device on the path rewrites TTLs, so hop inference from TTLs is unreliable".into(),
+            Vec::new(),
+            None,
+        ));
+    }
+
+    for (&server, view) in &servers {
+        let v = judge_server(server, view, inputs, &mut findings, &mut rsts);
+        verdicts.push(v);
+    }
+
+    let verdict = pick(verdicts, servers.is_empty(), table);
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    Conclusion {
+        verdict,
+        findings,
+        rsts,
+    }
+}
+
+fn ip_field(addr: IpAddr, v4: &str, v6: &str) -> String {
+    if addr.is_ipv4() {
+        v4.to_string()
+    } else {
+        v6.to_string()
+    }
+}
+
+fn judge_server(
+    server: IpAddr,
+    view: &ServerView<'_>,
+    inputs: &Inputs<'_>,
+    findings: &mut Vec<Finding>,
+    all_rsts: &mut Vec<RstEvidence>,
+) -> ServerVerdict {
+    let table = inputs.table;
+    let path = inputs.path;
+    let target_hop = path.and_then(|p| p.target_hop);
+    let port = view.flows.first().map_or(443, |f| f.server.port());
+    let ip_src = ip_field(server, "ip.src", "ipv6.src");
+    let ip_dst = ip_field(server, "ip.dst", "ipv6.dst");
+    let ttl_field = ip_field(server, "ip.ttl", "ipv6.hlim");
+
+    // Baselines across the capture for this server.
+    let server_rtt_ns = view
+        .flows
+        .iter()
+        .filter(|f| f.syn_count == 1)
+        .filter_map(|f| Some(f.syn_ack?.ts_ns - f.syn?.ts_ns))
+        .filter(|d| *d >= 0)
+        .min();
+    let server_ip_id_nonzero = view
+        .flows
+        .iter()
+        .any(|f| f.syn_ack.and_then(|s| s.ip_id).is_some_and(|id| id != 0));
+    let ctx = RstContext {
+        address_ttls: table.remote_ttls.get(&server),
+        target_hop,
+        ttl_rewritten: inputs.ttl_rewritten,
+        server_rtt_ns,
+        server_ip_id_nonzero,
+    };
+
+    let mut evidence: Vec<(RstEvidence, &FlowRecord)> = Vec::new();
+    for f in &view.flows {
+        for r in f.rsts.iter().filter(|r| r.from_server) {
+            evidence.push((classify(f, r, &ctx), f));
+        }
+    }
+
+    let answered = view
+        .flows
+        .iter()
+        .filter(|f| f.syn_ack.is_some() || f.server_payload > 0)
+        .count();
+    let established: Vec<&&FlowRecord> = view.flows.iter().filter(|f| f.established).collect();
+    let unanswered: Vec<&&FlowRecord> = view
+        .flows
+        .iter()
+        .filter(|f| {
+            f.syn_unanswered()
+                && (f.syn_retransmissions() > 0
+                    || f.syn
+                        .is_some_and(|s| inputs.capture_end_ns - s.ts_ns >= SYN_GRACE_NS))
+        })
+        .collect();
+
+    // Injected resets, grouped by the hop they came from.
+    let mut by_hop: BTreeMap<u8, Vec<&RstEvidence>> = BTreeMap::new();
+    for (e, _) in &evidence {
+        if e.origin == RstOrigin::Injected {
+            by_hop.entry(e.hop).or_default().push(e);
+        }
+    }
+    let mut injected_main: Option<(u8, usize, Confidence, u8, Option<u8>)> = None;
+    for (&hop, list) in &by_hop {
+        let first = list[0];
+        let mut frames: Vec<u64> = Vec::new();
+        for e in list {
+            frames.push(e.frame);
+            frames.extend(e.answers_frame);
+        }
+        // The genuine packets the comparison used: the SYN-ACKs of those flows.
+        frames.extend(
+            evidence
+                .iter()
+                .filter(|(e, _)| e.origin == RstOrigin::Injected && e.hop == hop)
+                .filter_map(|(_, f)| f.syn_ack.map(|s| s.frame)),
+        );
+        let confidence = list
+            .iter()
+            .map(|e| e.confidence)
+            .max()
+            .unwrap_or(Confidence::Low);
+        let address = path
+            .filter(|p| p.source != PathSource::HopCount)
+            .and_then(|p| p.address_at(hop));
+        let compare = match (first.genuine_hop, target_hop) {
+            (Some(g), _) => format!("the server's genuine packets come from hop {g}"),
+            (None, Some(t)) => format!("the server is at hop {t}"),
+            (None, None) => "the server is farther".to_string(),
+        };
+        let summary = format!(
+            "{} TCP reset{} \"from\" {server}:{port} came from hop {hop}{} (TTL {}, initial {}), while {compare}: {}",
+            list.len(),
+            if list.len() == 1 { "" } else { "s" },
+            address.map(|a| format!(" ({a})")).unwrap_or_default(),
+            first.ttl,
+            first.initial_ttl,
+            first.reasons.first().cloned().unwrap_or_default(),
+        );
+        let filter = format!(
+            "tcp.flags.reset==1 && {ip_src}=={server} && {ttl_field}=={}",
+            first.ttl
+        );
+        findings.push(
+            Finding::new(
+                "rst-injected",
+                Severity::Critical,
+                summary,
+                frames,
+                Some(filter),
+            )
+            .at(Some(hop), address),
+        );
+        let better = injected_main.is_none_or(|(_, n, c, _, _)| (list.len(), confidence) > (n, c));
+        if better {
+            injected_main = Some((
+                hop,
+                list.len(),
+                confidence,
+                first.ttl,
+                first.genuine_hop.or(target_hop),
+            ));
+        }
+    }
+
+    // Resets the server itself sent.
+    let target_rsts: Vec<&(RstEvidence, &FlowRecord)> = evidence
+        .iter()
+        .filter(|(e, _)| e.origin == RstOrigin::Target)
+        .collect();
+    let refused: Vec<&&(RstEvidence, &FlowRecord)> =
+        target_rsts.iter().filter(|(_, f)| !f.established).collect();
+    if !refused.is_empty() {
+        let e = &refused[0].0;
+        let frames: Vec<u64> = refused
+            .iter()
+            .flat_map(|(e, _)| std::iter::once(e.frame).chain(e.answers_frame))
+            .collect();
+        findings.push(
+            Finding::new(
+                "rst-from-target",
+                Severity::Warning,
+                format!(
+                    "{server} itself refused {} connection attempt{} to port {port} with a reset (TTL {} → hop {}: {})",
+                    refused.len(),
+                    if refused.len() == 1 { "" } else { "s" },
+                    e.ttl,
+                    e.hop,
+                    e.reasons.first().cloned().unwrap_or_default()
+                ),
+                frames,
+                Some(format!("tcp.flags.reset==1 && {ip_src}=={server}")),
+            )
+            .at(target_hop.or(Some(e.hop)), Some(server)),
+        );
+    }
+    let closing: Vec<u64> = target_rsts
+        .iter()
+        .filter(|(_, f)| f.established)
+        .map(|(e, _)| e.frame)
+        .collect();
+    if !closing.is_empty() {
+        findings.push(Finding::new(
+            "server-reset",
+            Severity::Info,
+            format!(
+                "{server} reset {} established connection{} (genuine TTL): a normal way to end a connection for many servers",
+                closing.len(),
+                if closing.len() == 1 { "" } else { "s" }
+            ),
+            closing,
+            None,
+        ));
+    }
+
+    // Resets the evidence cannot place.
+    let unclear: Vec<&(RstEvidence, &FlowRecord)> = evidence
+        .iter()
+        .filter(|(e, _)| e.origin == RstOrigin::Unclear)
+        .collect();
+    let unclear_refusals = unclear.iter().filter(|(_, f)| !f.established).count();
+    if !unclear.is_empty() {
+        let e = &unclear[0].0;
+        findings.push(
+            Finding::new(
+                "rst-unattributed",
+                Severity::Warning,
+                format!(
+                    "{} reset{} from {server}:{port} with TTL {} (hop {}) cannot be attributed: {}",
+                    unclear.len(),
+                    if unclear.len() == 1 { "" } else { "s" },
+                    e.ttl,
+                    e.hop,
+                    e.reasons.join("; ")
+                ),
+                unclear.iter().map(|(e, _)| e.frame).collect(),
+                Some(format!("tcp.flags.reset==1 && {ip_src}=={server}")),
+            )
+            .at(Some(e.hop), None),
+        );
+    }
+
+    // SYNs nobody answered, and the ICMP errors that name a hop.
+    let icmp: Vec<&IcmpEvent> = unanswered
+        .iter()
+        .flat_map(|f| f.icmp_errors.iter())
+        .filter(|i| matches!(i.kind, IcmpKind::Unreachable { .. }))
+        .collect();
+    let icmp_hop = icmp
+        .iter()
+        .find(|i| {
+            matches!(
+                i.kind,
+                IcmpKind::Unreachable {
+                    admin_prohibited: true
+                }
+            )
+        })
+        .or(icmp.first())
+        .map(|i| (HopEstimate::from_ttl(i.packet.ttl).hop, i.from, **i));
+    if let Some((hop, from, i)) = icmp_hop {
+        findings.push(
+            Finding::new(
+                "icmp-unreachable",
+                Severity::Warning,
+                format!(
+                    "{from} (hop {hop}, TTL {}) answered the SYNs to {server}:{port} with ICMP {} code {}{}",
+                    i.packet.ttl,
+                    if i.v6 { "v6 unreachable" } else { "unreachable" },
+                    i.code,
+                    if matches!(i.kind, IcmpKind::Unreachable { admin_prohibited: true }) {
+                        " (administratively prohibited: a firewall rejects the connection)"
+                    } else {
+                        ""
+                    }
+                ),
+                icmp.iter().map(|i| i.packet.frame).collect(),
+                None,
+            )
+            .at(Some(hop), Some(from)),
+        );
+    }
+    let syns: u32 = unanswered.iter().map(|f| f.syn_count).sum();
+    if !unanswered.is_empty() {
+        let blocked = answered == 0 && evidence.is_empty();
+        let summary = format!(
+            "{} connection attempt{} to {server}:{port} got no answer: {syns} SYNs ({} retransmissions), no SYN-ACK, no reset{}",
+            unanswered.len(),
+            if unanswered.len() == 1 { "" } else { "s" },
+            syns.saturating_sub(unanswered.len() as u32),
+            if blocked {
+                ""
+            } else {
+                ", while other attempts to the same server were answered"
+            }
+        );
+        findings.push(
+            Finding::new(
+                if blocked { "tcp-blocked" } else { "syn-unanswered" },
+                if blocked {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
+                summary,
+                unanswered.iter().filter_map(|f| f.syn.map(|s| s.frame)).collect(),
+                Some(format!(
+                    "tcp.flags.syn==1 && tcp.flags.ack==0 && {ip_dst}=={server} && tcp.dstport=={port}"
+                )),
+            )
+            .at(icmp_hop.map(|h| h.0), icmp_hop.map(|h| h.1)),
+        );
+    }
+
+    // The connections that worked.
+    if !established.is_empty() {
+        let ttl = established.iter().find_map(|f| f.server_ttls.mode());
+        let hop = ttl.map(|t| HopEstimate::from_ttl(t).hop);
+        findings.push(
+            Finding::new(
+                "tcp-established",
+                Severity::Info,
+                format!(
+                    "{} of {} connection{} to {server}:{port} completed the handshake{}",
+                    established.len(),
+                    view.flows.len(),
+                    if view.flows.len() == 1 { "" } else { "s" },
+                    match (ttl, hop) {
+                        (Some(t), Some(h)) => format!(" (server TTL {t} → hop {h})"),
+                        _ => String::new(),
+                    }
+                ),
+                established
+                    .iter()
+                    .filter_map(|f| f.syn_ack.map(|s| s.frame))
+                    .collect(),
+                Some(format!(
+                    "tcp.flags.syn==1 && tcp.flags.ack==1 && {ip_src}=={server}"
+                )),
+            )
+            .at(hop, Some(server)),
+        );
+    }
+    all_rsts.extend(evidence.iter().map(|(e, _)| e.clone()));
+
+    // This server's verdict.
+    let path_address = |hop: u8| {
+        path.filter(|p| p.source != PathSource::HopCount)
+            .and_then(|p| p.address_at(hop))
+    };
+    if let Some((hop, n, confidence, ttl, server_hop)) = injected_main {
+        let address = path_address(hop);
+        return ServerVerdict {
+            class: VerdictClass::RstInjected,
+            hop: Some(hop),
+            address,
+            confidence,
+            summary: format!(
+                "TCP resets to {server}:{port} are injected at hop {hop}{}: {n} reset{} arrived with TTL {ttl} (hop {hop}){}.",
+                address.map(|a| format!(" ({a})")).unwrap_or_default(),
+                if n == 1 { "" } else { "s" },
+                server_hop
+                    .map(|h| format!(" while the server is at hop {h}"))
+                    .unwrap_or_default()
+            ),
+            next_steps: vec![
+                format!(
+                    "Show the firewall owner of hop {hop}{} the reset frames: a rule there rejects TCP {port} to {server} with a forged reset.",
+                    address.map(|a| format!(" ({a})")).unwrap_or_default()
+                ),
+                "Allow the broker ranges of your cloud on TCP 443 outbound from the connector."
+                    .into(),
+            ],
+        };
+    }
+    if !unanswered.is_empty() && answered == 0 && evidence.is_empty() {
+        let (hop, address) = match icmp_hop {
+            Some((h, a, _)) => (Some(h), Some(a)),
+            None => (None, None),
+        };
+        return ServerVerdict {
+            class: VerdictClass::TcpBlocked,
+            hop,
+            address,
+            confidence: if unanswered.iter().any(|f| f.syn_retransmissions() > 0) {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            },
+            summary: match icmp_hop {
+                Some((h, a, _)) => format!(
+                    "TCP {port} to {server} is blocked at hop {h} ({a}): {} SYNs, no SYN-ACK, and an ICMP unreachable from {a}.",
+                    syns
+                ),
+                None => format!(
+                    "TCP {port} to {server} is silently dropped: {syns} SYNs in {} attempt{}, no SYN-ACK and no reset; a capture alone cannot place a silent drop (trace TCP {port} to find the last hop that answers).",
+                    unanswered.len(),
+                    if unanswered.len() == 1 { "" } else { "s" }
+                ),
+            },
+            next_steps: vec![
+                format!(
+                    "Run `pathproof trace {server} --tcp -p {port}` or `mtr --tcp -P {port} {server}` to find where TCP {port} stops while ICMP goes on."
+                ),
+                format!("Check the site firewall for a rule dropping TCP {port} to {server}."),
+            ],
+        };
+    }
+    if !refused.is_empty() && established.is_empty() {
+        let e = &refused[0].0;
+        let hop = target_hop.or(Some(e.hop));
+        return ServerVerdict {
+            class: VerdictClass::RstFromTarget,
+            hop,
+            address: Some(server),
+            confidence: e.confidence,
+            summary: format!(
+                "{server} itself refuses TCP {port}: its resets carry its own TTL {} (hop {}), so they are genuine; nothing listens on the port or the server rejects this client.",
+                e.ttl,
+                hop.unwrap_or(e.hop)
+            ),
+            next_steps: vec![format!(
+                "The path to {server} works; the server side refuses: check that {server} is a current broker address for your cloud and that the service is up."
+            )],
+        };
+    }
+    if unclear_refusals > 0 && established.is_empty() {
+        let e = &unclear[0].0;
+        return ServerVerdict {
+            class: VerdictClass::Inconclusive,
+            hop: None,
+            address: None,
+            confidence: Confidence::Low,
+            summary: format!(
+                "Connections to {server}:{port} are reset, with TTL {} (hop {}), but the capture cannot tell who sent the resets: {}",
+                e.ttl,
+                e.hop,
+                e.reasons.last().cloned().unwrap_or_default()
+            ),
+            next_steps: vec![
+                "Give the broker's hop count (--hops N) or the customer's mtr report (--mtr FILE), or capture a ping to the broker along with the connection attempts.".into(),
+            ],
+        };
+    }
+    if !established.is_empty() {
+        let hop = established
+            .iter()
+            .find_map(|f| f.server_ttls.mode())
+            .map(|t| HopEstimate::from_ttl(t).hop);
+        return ServerVerdict {
+            class: VerdictClass::Healthy,
+            hop: None,
+            address: None,
+            confidence: Confidence::High,
+            summary: format!(
+                "No failure found: {} connection{} to {server}:{port} completed the TCP handshake{}.",
+                established.len(),
+                if established.len() == 1 { "" } else { "s" },
+                hop.map(|h| format!(" (server at hop {h})"))
+                    .unwrap_or_default()
+            ),
+            next_steps: Vec::new(),
+        };
+    }
+    ServerVerdict {
+        class: VerdictClass::Inconclusive,
+        hop: None,
+        address: None,
+        confidence: Confidence::Low,
+        summary: format!(
+            "Connections to {server}:{port} neither completed nor failed in a way the capture shows (e.g. a SYN at the very end of the capture)."
+        ),
+        next_steps: vec!["Capture longer, from before the connector starts a connection.".into()],
+    }
+}
+
+/// The overall verdict: the worst server's, in this order.
+fn pick(verdicts: Vec<ServerVerdict>, no_servers: bool, table: &FlowTable) -> Verdict {
+    let rank = |c: VerdictClass| match c {
+        VerdictClass::RstInjected => 0,
+        VerdictClass::TcpBlocked => 1,
+        VerdictClass::RstFromTarget => 2,
+        VerdictClass::Inconclusive => 3,
+        _ => 4,
+    };
+    match verdicts.into_iter().min_by_key(|v| rank(v.class)) {
+        Some(v) => Verdict {
+            class: v.class,
+            hop: v.hop,
+            address: v.address,
+            confidence: v.confidence,
+            summary: v.summary,
+            next_steps: v.next_steps,
+        },
+        None => Verdict {
+            class: VerdictClass::Inconclusive,
+            hop: None,
+            address: None,
+            confidence: Confidence::Low,
+            summary: if no_servers && table.flows_total > 0 {
+                "No TCP connection to the broker port in the capture (other TCP traffic only): nothing to judge; use --port if the connector uses another port.".into()
+            } else {
+                "No TCP connection to the broker port in the capture: nothing to judge.".into()
+            },
+            next_steps: vec![
+                "Capture with `tcpdump -i any -w output.pcap` on the connector while it tries to connect (restart the connector service during the capture).".into(),
+            ],
+        },
+    }
+}

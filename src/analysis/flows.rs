@@ -1,0 +1,653 @@
+//! TCP flow tracking: handshake, resets, FINs and the ICMP errors that quote a
+//! flow, packet by packet, in bounded memory.
+//!
+//! The side that sends the SYN is the client (the connector). Flows that end
+//! (or go idle when the table is full) are moved out of the active table into
+//! a bounded list of finished records, so memory depends on the number of
+//! concurrent flows, not on the size of the capture.
+
+use super::ttl::TtlCounts;
+use crate::packet::{IcmpKind, Packet, TcpFlags, TcpInfo, Transport};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+/// A reference to one packet of a flow, with the fields the rules compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PacketRef {
+    pub frame: u64,
+    #[serde(skip)]
+    pub ts_ns: i64,
+    pub ttl: u8,
+    pub ip_id: Option<u16>,
+}
+
+impl PacketRef {
+    fn of(p: &Packet) -> PacketRef {
+        PacketRef {
+            frame: p.frame,
+            ts_ns: p.ts_ns,
+            ttl: p.ttl,
+            ip_id: p.ip_id,
+        }
+    }
+}
+
+/// What kind of segment a reset answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SegmentKind {
+    Syn,
+    SynAck,
+    Data,
+    Ack,
+    Fin,
+}
+
+impl SegmentKind {
+    fn of(t: &TcpInfo) -> SegmentKind {
+        if t.flags.syn() {
+            if t.flags.ack() {
+                SegmentKind::SynAck
+            } else {
+                SegmentKind::Syn
+            }
+        } else if t.flags.fin() {
+            SegmentKind::Fin
+        } else if t.payload_len > 0 {
+            SegmentKind::Data
+        } else {
+            SegmentKind::Ack
+        }
+    }
+}
+
+/// The last segment one side sent: what a reset from the other side answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub frame: u64,
+    pub ts_ns: i64,
+    pub kind: SegmentKind,
+}
+
+/// One TCP reset seen in a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RstEvent {
+    pub packet: PacketRef,
+    /// Sent from the server's address (toward the connector).
+    pub from_server: bool,
+    pub flags: TcpFlags,
+    pub seq: u32,
+    pub ack: u32,
+    pub window: u16,
+    pub options_len: u8,
+    pub payload_len: u32,
+    /// The last segment of the other side before the reset.
+    pub answers: Option<Trigger>,
+}
+
+/// An ICMP error that quotes a packet of a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpEvent {
+    pub packet: PacketRef,
+    pub from: IpAddr,
+    pub icmp_type: u8,
+    pub code: u8,
+    pub kind: IcmpKind,
+    pub v6: bool,
+}
+
+/// Everything pathproof keeps about one TCP connection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowRecord {
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub first_frame: u64,
+    pub first_ts_ns: i64,
+    pub last_ts_ns: i64,
+    /// The first SYN of the connection.
+    pub syn: Option<PacketRef>,
+    pub syn_mss: Option<u16>,
+    syn_seq: u32,
+    /// SYNs sent, retransmissions included.
+    pub syn_count: u32,
+    pub syn_ack: Option<PacketRef>,
+    pub syn_ack_mss: Option<u16>,
+    /// The client acknowledged the SYN-ACK or data flowed both ways.
+    pub established: bool,
+    pub client_payload: u64,
+    pub server_payload: u64,
+    pub client_fin: Option<u64>,
+    pub server_fin: Option<u64>,
+    /// TTLs of the server's packets other than resets: its genuine TTL.
+    pub server_ttls: TtlCounts,
+    pub rsts: Vec<RstEvent>,
+    /// Resets beyond the kept ones (a reset storm).
+    pub rsts_not_kept: u32,
+    pub icmp_errors: Vec<IcmpEvent>,
+    last_client: Option<Trigger>,
+    last_server: Option<Trigger>,
+}
+
+/// Resets and ICMP errors kept per flow; more are counted, not stored.
+const MAX_RSTS_PER_FLOW: usize = 16;
+const MAX_ICMP_PER_FLOW: usize = 8;
+
+impl FlowRecord {
+    fn new(client: SocketAddr, server: SocketAddr, p: &Packet) -> FlowRecord {
+        FlowRecord {
+            client,
+            server,
+            first_frame: p.frame,
+            first_ts_ns: p.ts_ns,
+            last_ts_ns: p.ts_ns,
+            syn: None,
+            syn_mss: None,
+            syn_seq: 0,
+            syn_count: 0,
+            syn_ack: None,
+            syn_ack_mss: None,
+            established: false,
+            client_payload: 0,
+            server_payload: 0,
+            client_fin: None,
+            server_fin: None,
+            server_ttls: TtlCounts::default(),
+            rsts: Vec::new(),
+            rsts_not_kept: 0,
+            icmp_errors: Vec::new(),
+            last_client: None,
+            last_server: None,
+        }
+    }
+
+    /// The connection has ended: a reset, or FINs from both sides.
+    pub fn is_closed(&self) -> bool {
+        !self.rsts.is_empty() || (self.client_fin.is_some() && self.server_fin.is_some())
+    }
+
+    /// SYN retransmissions (SYNs after the first).
+    pub fn syn_retransmissions(&self) -> u32 {
+        self.syn_count.saturating_sub(1)
+    }
+
+    /// The server never answered: SYNs and nothing back (no SYN-ACK, no reset,
+    /// no server data).
+    pub fn syn_unanswered(&self) -> bool {
+        self.syn.is_some()
+            && self.syn_ack.is_none()
+            && self.server_payload == 0
+            && !self.rsts.iter().any(|r| r.from_server)
+            && self.server_ttls.total() == 0
+    }
+
+    pub fn state(&self) -> FlowState {
+        let server_rst = self.rsts.iter().find(|r| r.from_server);
+        let client_rst = self.rsts.iter().any(|r| !r.from_server);
+        if self.syn_unanswered() {
+            FlowState::SynUnanswered
+        } else if let Some(r) = server_rst {
+            if self.established {
+                FlowState::ResetByServer
+            } else if matches!(r.answers.map(|t| t.kind), Some(SegmentKind::Syn)) {
+                FlowState::Refused
+            } else {
+                FlowState::ResetByServer
+            }
+        } else if client_rst {
+            FlowState::ResetByClient
+        } else if self.client_fin.is_some() || self.server_fin.is_some() {
+            FlowState::Closed
+        } else if self.established {
+            FlowState::Established
+        } else if self.syn.is_none() {
+            FlowState::MidStream
+        } else {
+            FlowState::HandshakeIncomplete
+        }
+    }
+
+    fn on_packet(&mut self, p: &Packet, t: &TcpInfo, from_client: bool) {
+        self.last_ts_ns = p.ts_ns;
+        let kind = SegmentKind::of(t);
+        if t.flags.rst() {
+            let answers = if from_client {
+                self.last_server
+            } else {
+                self.last_client
+            };
+            if self.rsts.len() < MAX_RSTS_PER_FLOW {
+                self.rsts.push(RstEvent {
+                    packet: PacketRef::of(p),
+                    from_server: !from_client,
+                    flags: t.flags,
+                    seq: t.seq,
+                    ack: t.ack,
+                    window: t.window,
+                    options_len: t.options_len,
+                    payload_len: t.payload_len,
+                    answers,
+                });
+            } else {
+                self.rsts_not_kept += 1;
+            }
+            return;
+        }
+        let trigger = Trigger {
+            frame: p.frame,
+            ts_ns: p.ts_ns,
+            kind,
+        };
+        if from_client {
+            match kind {
+                SegmentKind::Syn => {
+                    if self.syn.is_none() {
+                        self.syn = Some(PacketRef::of(p));
+                        self.syn_mss = t.mss;
+                        self.syn_seq = t.seq;
+                    }
+                    self.syn_count += 1;
+                }
+                SegmentKind::Fin => {
+                    self.client_fin.get_or_insert(p.frame);
+                }
+                _ => {}
+            }
+            if self.syn_ack.is_some() && t.flags.ack() && !t.flags.syn() {
+                self.established = true;
+            }
+            self.client_payload += u64::from(t.payload_len);
+            self.last_client = Some(trigger);
+        } else {
+            self.server_ttls.add(p.ttl);
+            match kind {
+                SegmentKind::SynAck if self.syn_ack.is_none() => {
+                    self.syn_ack = Some(PacketRef::of(p));
+                    self.syn_ack_mss = t.mss;
+                }
+                SegmentKind::Fin => {
+                    self.server_fin.get_or_insert(p.frame);
+                }
+                _ => {}
+            }
+            if t.payload_len > 0 && self.client_payload > 0 {
+                self.established = true;
+            }
+            self.server_payload += u64::from(t.payload_len);
+            self.last_server = Some(trigger);
+        }
+    }
+}
+
+/// Lifecycle of a connection, as the capture shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlowState {
+    /// SYNs sent, nothing came back.
+    SynUnanswered,
+    /// The SYN was answered by a reset.
+    Refused,
+    /// SYN and SYN-ACK seen, the handshake did not complete in the capture.
+    HandshakeIncomplete,
+    Established,
+    /// Closed by FIN.
+    Closed,
+    ResetByServer,
+    ResetByClient,
+    /// The capture started after the handshake.
+    MidStream,
+}
+
+/// Bounds of the flow table (memory is proportional to these, not to the file).
+#[derive(Clone, Copy, Debug)]
+pub struct FlowLimits {
+    /// Active flows held at once; above it, closed and idle flows are retired.
+    pub max_active: usize,
+    /// Finished flows kept for the report; above it only problem flows are
+    /// kept (up to twice as many) and the rest counted.
+    pub max_kept: usize,
+    /// Remote addresses whose genuine TTLs are tracked.
+    pub max_remotes: usize,
+}
+
+impl Default for FlowLimits {
+    fn default() -> FlowLimits {
+        FlowLimits {
+            max_active: 65_536,
+            max_kept: 10_000,
+            max_remotes: 65_536,
+        }
+    }
+}
+
+/// Key that finds a flow from either direction: endpoints in a fixed order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct FlowKey(SocketAddr, SocketAddr);
+
+impl FlowKey {
+    fn new(a: SocketAddr, b: SocketAddr) -> FlowKey {
+        if a <= b { FlowKey(a, b) } else { FlowKey(b, a) }
+    }
+}
+
+/// The flow table and what the rules need beyond single flows.
+pub struct FlowTable {
+    limits: FlowLimits,
+    server_ports: Vec<u16>,
+    active: HashMap<FlowKey, FlowRecord>,
+    /// Finished flows, in the order they ended.
+    pub finished: Vec<FlowRecord>,
+    /// Flows not kept in `finished` (counted only).
+    pub flows_not_kept: u64,
+    pub flows_total: u64,
+    /// Genuine (non-reset) TTLs seen from each remote address: TCP from
+    /// servers and ICMP echo replies.
+    pub remote_ttls: HashMap<IpAddr, TtlCounts>,
+    /// ICMP errors that quote no tracked flow (kept up to a bound).
+    pub stray_icmp: Vec<IcmpEvent>,
+    last_ts_ns: i64,
+}
+
+impl FlowTable {
+    pub fn new(server_ports: Vec<u16>, limits: FlowLimits) -> FlowTable {
+        FlowTable {
+            limits,
+            server_ports,
+            active: HashMap::new(),
+            finished: Vec::new(),
+            flows_not_kept: 0,
+            flows_total: 0,
+            remote_ttls: HashMap::new(),
+            stray_icmp: Vec::new(),
+            last_ts_ns: 0,
+        }
+    }
+
+    /// Whether `port` is one of the ports the connector dials (443 by default).
+    pub fn is_server_port(&self, port: u16) -> bool {
+        self.server_ports.contains(&port)
+    }
+
+    pub fn push(&mut self, p: &Packet) {
+        self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
+        match &p.transport {
+            Transport::Tcp(t) => self.on_tcp(p, t),
+            Transport::Icmp(i) => match i.kind {
+                IcmpKind::EchoReply { .. } => self.note_genuine_ttl(p.src, p.ttl),
+                IcmpKind::TimeExceeded
+                | IcmpKind::Unreachable { .. }
+                | IcmpKind::PacketTooBig { .. } => self.on_icmp_error(p),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn note_genuine_ttl(&mut self, addr: IpAddr, ttl: u8) {
+        let full = self.remote_ttls.len() >= self.limits.max_remotes;
+        match self.remote_ttls.get_mut(&addr) {
+            Some(c) => c.add(ttl),
+            None if !full => {
+                let mut c = TtlCounts::default();
+                c.add(ttl);
+                self.remote_ttls.insert(addr, c);
+            }
+            None => {}
+        }
+    }
+
+    fn on_tcp(&mut self, p: &Packet, t: &TcpInfo) {
+        let src = SocketAddr::new(p.src, t.src_port);
+        let dst = SocketAddr::new(p.dst, t.dst_port);
+        let key = FlowKey::new(src, dst);
+        let is_new_syn = t.flags.syn() && !t.flags.ack() && !t.flags.rst();
+
+        // A fresh SYN on a 4-tuple whose previous connection ended or used
+        // another initial sequence number starts a new connection.
+        if is_new_syn {
+            if let Some(old) = self.active.get(&key) {
+                let same_attempt = old.client == src
+                    && old.syn.is_some()
+                    && old.syn_seq == t.seq
+                    && !old.is_closed();
+                if !same_attempt {
+                    let old = self.active.remove(&key).expect("flow present");
+                    self.retire(old);
+                }
+            }
+        }
+
+        if !self.active.contains_key(&key) {
+            let (client, server) = self.roles(p, t, src, dst);
+            self.flows_total += 1;
+            if self.active.len() >= self.limits.max_active {
+                self.evict();
+            }
+            self.active.insert(key, FlowRecord::new(client, server, p));
+        }
+        let flow = self.active.get_mut(&key).expect("flow inserted");
+        let from_client = flow.client == src;
+        flow.on_packet(p, t, from_client);
+        if !from_client && !t.flags.rst() {
+            let server = flow.server.ip();
+            self.note_genuine_ttl(server, p.ttl);
+        }
+    }
+
+    /// Decides who is the client of a flow first seen with this packet.
+    fn roles(
+        &self,
+        p: &Packet,
+        t: &TcpInfo,
+        src: SocketAddr,
+        dst: SocketAddr,
+    ) -> (SocketAddr, SocketAddr) {
+        use crate::packet::Direction;
+        let src_is_client = if t.flags.syn() {
+            !t.flags.ack()
+        } else if self.is_server_port(t.dst_port) != self.is_server_port(t.src_port) {
+            self.is_server_port(t.dst_port)
+        } else {
+            match p.direction {
+                Direction::Out => true,
+                Direction::In => false,
+                // The well-known (lower) port is the server's.
+                Direction::Unknown => t.dst_port < t.src_port,
+            }
+        };
+        if src_is_client {
+            (src, dst)
+        } else {
+            (dst, src)
+        }
+    }
+
+    fn on_icmp_error(&mut self, p: &Packet) {
+        let Some(icmp) = p.icmp() else { return };
+        let event = IcmpEvent {
+            packet: PacketRef::of(p),
+            from: p.src,
+            icmp_type: icmp.icmp_type,
+            code: icmp.code,
+            kind: icmp.kind,
+            v6: icmp.v6,
+        };
+        let flow = icmp.quoted.and_then(|q| {
+            let (sp, dp) = (q.src_port?, q.dst_port?);
+            (q.protocol == 6).then_some(())?;
+            let key = FlowKey::new(SocketAddr::new(q.src, sp), SocketAddr::new(q.dst, dp));
+            self.active.get_mut(&key)
+        });
+        match flow {
+            Some(f) if f.icmp_errors.len() < MAX_ICMP_PER_FLOW => f.icmp_errors.push(event),
+            Some(_) => {}
+            None if self.stray_icmp.len() < self.limits.max_kept => self.stray_icmp.push(event),
+            None => {}
+        }
+    }
+
+    /// Makes room in the active table: retires closed flows and flows idle
+    /// for a minute, then the least recently active if that was not enough.
+    fn evict(&mut self) {
+        const IDLE_NS: i64 = 60_000_000_000;
+        let now = self.last_ts_ns;
+        let mut retire: Vec<FlowKey> = self
+            .active
+            .iter()
+            .filter(|(_, f)| f.is_closed() || now - f.last_ts_ns > IDLE_NS)
+            .map(|(k, _)| *k)
+            .collect();
+        if self.active.len() - retire.len() > self.limits.max_active * 3 / 4 {
+            let mut by_age: Vec<(i64, FlowKey)> = self
+                .active
+                .iter()
+                .map(|(k, f)| (f.last_ts_ns, *k))
+                .collect();
+            by_age.sort_unstable_by_key(|(ts, _)| *ts);
+            retire = by_age
+                .into_iter()
+                .take(self.active.len() / 2)
+                .map(|(_, k)| k)
+                .collect();
+        }
+        for k in retire {
+            if let Some(f) = self.active.remove(&k) {
+                self.retire(f);
+            }
+        }
+    }
+
+    fn retire(&mut self, f: FlowRecord) {
+        let problem = !f.rsts.is_empty() || f.syn_unanswered() || !f.icmp_errors.is_empty();
+        let room = if problem {
+            self.limits.max_kept * 2
+        } else {
+            self.limits.max_kept
+        };
+        if self.finished.len() < room {
+            self.finished.push(f);
+        } else {
+            self.flows_not_kept += 1;
+        }
+    }
+
+    /// Ends the capture: every active flow is retired, in order of first frame.
+    pub fn finish(&mut self) {
+        let mut rest: Vec<FlowRecord> = self.active.drain().map(|(_, f)| f).collect();
+        rest.sort_unstable_by_key(|f| f.first_frame);
+        for f in rest {
+            self.retire(f);
+        }
+        self.finished.sort_by_key(|f| f.first_frame);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{Direction, TcpFlags};
+
+    pub(crate) fn tcp(
+        frame: u64,
+        ms: i64,
+        src: &str,
+        dst: &str,
+        ttl: u8,
+        flags: u8,
+        seq: u32,
+    ) -> Packet {
+        let src: SocketAddr = src.parse().unwrap();
+        let dst: SocketAddr = dst.parse().unwrap();
+        Packet {
+            frame,
+            ts_ns: ms * 1_000_000,
+            direction: Direction::Unknown,
+            src: src.ip(),
+            dst: dst.ip(),
+            ttl,
+            ip_id: Some(0),
+            df: true,
+            ip_len: 40,
+            transport: Transport::Tcp(TcpInfo {
+                src_port: src.port(),
+                dst_port: dst.port(),
+                seq,
+                ack: 0,
+                flags: TcpFlags(flags),
+                window: 0,
+                mss: None,
+                options_len: 0,
+                payload_len: 0,
+            }),
+        }
+    }
+
+    const C: &str = "10.0.0.2:40000";
+    const S: &str = "198.18.4.2:443";
+    const SYN: u8 = TcpFlags::SYN;
+    const SYNACK: u8 = TcpFlags::SYN | TcpFlags::ACK;
+    const ACK: u8 = TcpFlags::ACK;
+    const RSTACK: u8 = TcpFlags::RST | TcpFlags::ACK;
+
+    #[test]
+    fn refused_syn_with_retransmission() {
+        let mut t = FlowTable::new(vec![443], FlowLimits::default());
+        t.push(&tcp(1, 0, C, S, 64, SYN, 7));
+        t.push(&tcp(2, 1000, C, S, 64, SYN, 7));
+        t.push(&tcp(3, 1001, S, C, 64, RSTACK, 0));
+        t.finish();
+        let f = &t.finished[0];
+        assert_eq!(f.syn_count, 2);
+        assert_eq!(f.state(), FlowState::Refused);
+        let r = f.rsts[0];
+        assert!(r.from_server);
+        assert_eq!(r.answers.unwrap().frame, 2);
+        assert_eq!(r.packet.ts_ns - r.answers.unwrap().ts_ns, 1_000_000);
+        assert_eq!(t.remote_ttls.get(&"198.18.4.2".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn established_flow_records_server_ttl() {
+        let mut t = FlowTable::new(vec![443], FlowLimits::default());
+        t.push(&tcp(1, 0, C, S, 64, SYN, 7));
+        t.push(&tcp(2, 5, S, C, 61, SYNACK, 100));
+        t.push(&tcp(3, 6, C, S, 64, ACK, 8));
+        t.finish();
+        let f = &t.finished[0];
+        assert!(f.established);
+        assert_eq!(f.state(), FlowState::Established);
+        assert_eq!(f.server_ttls.mode(), Some(61));
+        assert_eq!(f.syn_ack.unwrap().frame, 2);
+    }
+
+    #[test]
+    fn new_isn_on_same_tuple_is_a_new_connection() {
+        let mut t = FlowTable::new(vec![443], FlowLimits::default());
+        t.push(&tcp(1, 0, C, S, 64, SYN, 7));
+        t.push(&tcp(2, 1, S, C, 64, RSTACK, 0));
+        t.push(&tcp(3, 500, C, S, 64, SYN, 9000));
+        t.finish();
+        assert_eq!(t.finished.len(), 2);
+        assert_eq!(t.flows_total, 2);
+        assert_eq!(t.finished[1].state(), FlowState::SynUnanswered);
+    }
+
+    #[test]
+    fn table_stays_bounded() {
+        let limits = FlowLimits {
+            max_active: 100,
+            max_kept: 50,
+            max_remotes: 10,
+        };
+        let mut t = FlowTable::new(vec![443], limits);
+        for i in 0..10_000u32 {
+            let c = format!("10.0.{}.{}:{}", i / 250, i % 250, 1024 + i % 60000);
+            t.push(&tcp(u64::from(i), i64::from(i), &c, S, 64, SYN, i));
+            assert!(t.active.len() <= 100);
+        }
+        t.finish();
+        assert!(t.finished.len() <= 100);
+        assert_eq!(t.flows_total, 10_000);
+        assert_eq!(t.finished.len() as u64 + t.flows_not_kept, 10_000);
+    }
+}
