@@ -8,6 +8,7 @@
 //! [`report`] renders it. I/O stays at the edges (`capture`, `main.rs`).
 
 pub mod analysis;
+pub mod app;
 pub mod capture;
 pub mod packet;
 pub mod path;

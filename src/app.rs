@@ -1,0 +1,155 @@
+//! The jobs, wiring the edges (files) to the pure analysis.
+
+use crate::analysis::{Analysis, AnalysisOptions, Analyzer};
+use crate::capture::{CaptureError, CaptureFormat, CaptureReader, CaptureWarning, LinkType};
+use crate::packet::{DecodeError, decode};
+use crate::path::{Path, mtr};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Errors of a job: bad input or usage (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{path}: {source}")]
+    Capture { path: String, source: CaptureError },
+    #[error("{path}: frame {frame} has link type {} ({link_number}), which pathproof cannot decode (supported: Ethernet, Linux cooked SLL/SLL2, raw IP, BSD null/loopback)", link.name())]
+    UnsupportedLinkType {
+        path: String,
+        frame: u64,
+        link: LinkType,
+        link_number: u32,
+    },
+    #[error("cannot read mtr report {path}: {source}")]
+    MtrRead {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("mtr report {path}: {source}")]
+    Mtr {
+        path: String,
+        source: mtr::MtrParseError,
+    },
+}
+
+/// What `pathproof pcap` was asked to do.
+#[derive(Clone, Debug)]
+pub struct PcapJob {
+    /// Capture file, `-` for stdin.
+    pub input: PathBuf,
+    pub path: Option<Path>,
+    pub options: AnalysisOptions,
+}
+
+/// Facts about the capture itself.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputSummary {
+    pub file: String,
+    pub format: CaptureFormat,
+    pub link_types: Vec<String>,
+    /// Frames in the capture (Wireshark's count).
+    pub frames: u64,
+    /// Bytes of capture read (after decompression).
+    pub bytes: u64,
+    /// Frames decoded as IP packets.
+    pub ip_packets: u64,
+    /// Frames that are not IP (ARP, LLDP, ...) or are loopback duplicates.
+    pub non_ip_frames: u64,
+    /// Frames whose headers are cut or malformed.
+    pub undecodable_frames: u64,
+    /// Frames of interfaces with a link type pathproof cannot decode.
+    pub unsupported_link_frames: u64,
+}
+
+/// The result of `pathproof pcap`.
+pub struct PcapReport {
+    pub input: InputSummary,
+    pub analysis: Analysis,
+    pub path: Option<Path>,
+    pub warnings: Vec<CaptureWarning>,
+}
+
+/// Reads an mtr report (text or JSON) from a file.
+pub fn load_mtr(file: &std::path::Path) -> Result<Path, JobError> {
+    let shown = file.display().to_string();
+    let text = std::fs::read(file).map_err(|source| JobError::MtrRead {
+        path: shown.clone(),
+        source,
+    })?;
+    mtr::parse(&String::from_utf8_lossy(&text)).map_err(|source| JobError::Mtr {
+        path: shown,
+        source,
+    })
+}
+
+/// Runs the offline analysis of a capture.
+pub fn run_pcap(job: PcapJob) -> Result<PcapReport, JobError> {
+    let shown = job.input.display().to_string();
+    let capture_err = |source| JobError::Capture {
+        path: shown.clone(),
+        source,
+    };
+    let mut reader = CaptureReader::open(&job.input).map_err(capture_err)?;
+    let format = reader.format();
+    let mut analyzer = Analyzer::new(&job.options);
+    let mut link_types: Vec<LinkType> = Vec::new();
+    let (mut frames, mut non_ip, mut undecodable, mut unsupported) = (0u64, 0u64, 0u64, 0u64);
+    let mut first_unsupported: Option<(u64, LinkType, u32)> = None;
+
+    while let Some(frame) = reader.next_frame().map_err(capture_err)? {
+        frames = frame.number;
+        if !link_types.contains(&frame.link_type) {
+            link_types.push(frame.link_type);
+        }
+        match decode(frame.link_type, frame.number, frame.ts_ns, frame.data) {
+            Ok(d) => analyzer.push(&d.packet),
+            Err(DecodeError::NotIp | DecodeError::LoopbackDuplicate) => non_ip += 1,
+            Err(DecodeError::UnsupportedLinkType(n)) => {
+                unsupported += 1;
+                first_unsupported.get_or_insert((frame.number, frame.link_type, n));
+                // A pcap has one link type: nothing in it can be decoded.
+                if format == CaptureFormat::Pcap {
+                    break;
+                }
+            }
+            Err(DecodeError::Truncated(_) | DecodeError::Malformed(_)) => undecodable += 1,
+        }
+    }
+    if let Some((frame, link, link_number)) = first_unsupported {
+        if analyzer.packets() == 0 {
+            return Err(JobError::UnsupportedLinkType {
+                path: shown,
+                frame,
+                link,
+                link_number,
+            });
+        }
+    }
+    let mut warnings = reader.warnings().to_vec();
+    if unsupported > 0 {
+        warnings.push(CaptureWarning {
+            offset: 0,
+            frame: first_unsupported.map(|f| f.0),
+            message: format!(
+                "{unsupported} frames on interfaces with an unsupported link type were skipped"
+            ),
+        });
+    }
+    let input = InputSummary {
+        file: shown,
+        format,
+        link_types: link_types.iter().map(|l| l.name()).collect(),
+        frames,
+        bytes: reader.bytes_read(),
+        ip_packets: analyzer.packets(),
+        non_ip_frames: non_ip,
+        undecodable_frames: undecodable,
+        unsupported_link_frames: unsupported,
+    };
+    let analysis = analyzer.finish(job.path.as_ref());
+    Ok(PcapReport {
+        input,
+        analysis,
+        path: job.path,
+        warnings,
+    })
+}

@@ -1,0 +1,143 @@
+//! `--json`: the documented machine-readable report (schema in README.md).
+//!
+//! `schema_version` changes only when a field is removed or changes meaning;
+//! new fields may appear at any time.
+
+use crate::analysis::flows::FlowRecord;
+use crate::analysis::{Finding, RstEvidence, Verdict};
+use crate::app::{InputSummary, PcapReport};
+use crate::capture::CaptureWarning;
+use crate::path::Path;
+use serde::Serialize;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Flow records listed in the JSON; `flows_total` counts all.
+const MAX_FLOWS_LISTED: usize = 1_000;
+
+#[derive(Serialize)]
+pub struct JsonReport<'a> {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub command: &'static str,
+    pub input: &'a InputSummary,
+    pub capture_start: Option<String>,
+    pub capture_end: Option<String>,
+    pub path: Option<&'a Path>,
+    pub verdict: &'a Verdict,
+    pub findings: &'a [Finding],
+    pub rsts: &'a [RstEvidence],
+    pub flows: Vec<JsonFlow>,
+    pub flows_total: u64,
+    pub flows_listed: usize,
+    pub warnings: &'a [CaptureWarning],
+}
+
+#[derive(Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+/// One TCP connection.
+#[derive(Serialize)]
+pub struct JsonFlow {
+    pub client: String,
+    pub server: String,
+    pub state: crate::analysis::FlowState,
+    pub first_frame: u64,
+    pub start: String,
+    pub duration_ms: f64,
+    pub syn_frame: Option<u64>,
+    pub syn_count: u32,
+    pub syn_retransmissions: u32,
+    pub syn_mss: Option<u16>,
+    pub syn_ack_frame: Option<u64>,
+    pub syn_ack_mss: Option<u16>,
+    /// Genuine TTL of the server's packets (mode), and the hop it implies.
+    pub server_ttl: Option<u8>,
+    pub server_hop: Option<u8>,
+    pub handshake_rtt_ms: Option<f64>,
+    pub established: bool,
+    pub client_bytes: u64,
+    pub server_bytes: u64,
+    pub client_fin_frame: Option<u64>,
+    pub server_fin_frame: Option<u64>,
+    pub rst_frames: Vec<u64>,
+    /// `server`, `client` for each reset, parallel to `rst_frames`.
+    pub rst_senders: Vec<&'static str>,
+    pub icmp_error_frames: Vec<u64>,
+}
+
+impl JsonFlow {
+    pub fn of(f: &FlowRecord) -> JsonFlow {
+        let ttl = f.server_ttls.mode();
+        JsonFlow {
+            client: f.client.to_string(),
+            server: f.server.to_string(),
+            state: f.state(),
+            first_frame: f.first_frame,
+            start: super::rfc3339(f.first_ts_ns),
+            duration_ms: (f.last_ts_ns - f.first_ts_ns) as f64 / 1e6,
+            syn_frame: f.syn.map(|s| s.frame),
+            syn_count: f.syn_count,
+            syn_retransmissions: f.syn_retransmissions(),
+            syn_mss: f.syn_mss,
+            syn_ack_frame: f.syn_ack.map(|s| s.frame),
+            syn_ack_mss: f.syn_ack_mss,
+            server_ttl: ttl,
+            server_hop: ttl.map(|t| crate::analysis::HopEstimate::from_ttl(t).hop),
+            handshake_rtt_ms: match (f.syn, f.syn_ack) {
+                (Some(s), Some(a)) if f.syn_count == 1 => Some((a.ts_ns - s.ts_ns) as f64 / 1e6),
+                _ => None,
+            },
+            established: f.established,
+            client_bytes: f.client_payload,
+            server_bytes: f.server_payload,
+            client_fin_frame: f.client_fin,
+            server_fin_frame: f.server_fin,
+            rst_frames: f.rsts.iter().map(|r| r.packet.frame).collect(),
+            rst_senders: f
+                .rsts
+                .iter()
+                .map(|r| if r.from_server { "server" } else { "client" })
+                .collect(),
+            icmp_error_frames: f.icmp_errors.iter().map(|i| i.packet.frame).collect(),
+        }
+    }
+}
+
+/// Builds the JSON document of a `pcap` run.
+pub fn pcap_report(r: &PcapReport) -> JsonReport<'_> {
+    let a = &r.analysis;
+    let flows: Vec<JsonFlow> = a
+        .flows
+        .iter()
+        .take(MAX_FLOWS_LISTED)
+        .map(JsonFlow::of)
+        .collect();
+    JsonReport {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "pathproof",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        command: "pcap",
+        input: &r.input,
+        capture_start: a.first_ts_ns.map(super::rfc3339),
+        capture_end: a.last_ts_ns.map(super::rfc3339),
+        path: r.path.as_ref(),
+        verdict: &a.verdict,
+        findings: &a.findings,
+        rsts: &a.rsts,
+        flows_listed: flows.len(),
+        flows,
+        flows_total: a.flows_total,
+        warnings: &r.warnings,
+    }
+}
+
+/// Pretty JSON text of a `pcap` run.
+pub fn render_pcap(r: &PcapReport) -> String {
+    serde_json::to_string_pretty(&pcap_report(r)).expect("report types serialize")
+}

@@ -1,0 +1,151 @@
+//! The human report: the verdict in one sentence first, then the evidence.
+
+use crate::analysis::{RstOrigin, Severity};
+use crate::app::PcapReport;
+use std::fmt::Write;
+
+/// Resets shown in the table; the JSON has them all.
+const MAX_RST_ROWS: usize = 20;
+
+pub fn render_pcap(r: &PcapReport) -> String {
+    let a = &r.analysis;
+    let v = &a.verdict;
+    let mut out = String::new();
+    let place = match (v.hop, v.address) {
+        (Some(h), Some(addr)) => format!(" at hop {h} ({addr})"),
+        (Some(h), None) => format!(" at hop {h}"),
+        (None, Some(addr)) => format!(" ({addr})"),
+        (None, None) => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "VERDICT: {}{place} [confidence {:?}]",
+        v.class, v.confidence
+    );
+    let _ = writeln!(out, "{}", v.summary);
+
+    if !a.rsts.is_empty() {
+        let _ = writeln!(out, "\nResets sent toward the connector:");
+        let _ = writeln!(
+            out,
+            "  {:>7} {:<7}  {:>3} {:>4} {:>3} {:>9} {:>6} {:<12} {:>6}  {}",
+            "frame",
+            "flags",
+            "TTL",
+            "init",
+            "hop",
+            "delay ms",
+            "IP ID",
+            "answers",
+            "server",
+            "origin"
+        );
+        for e in a.rsts.iter().take(MAX_RST_ROWS) {
+            let answers = match (e.answers, e.answers_frame) {
+                (Some(k), Some(f)) => format!("{} #{f}", serde_plain(&k)),
+                _ => "-".into(),
+            };
+            let server_hop = e
+                .genuine_hop
+                .or(e.target_hop)
+                .map_or("-".into(), |h| format!("hop {h}"));
+            let origin = match e.origin {
+                RstOrigin::Injected => format!("INJECTED ({:?})", e.confidence).to_lowercase(),
+                RstOrigin::Target => "from target".into(),
+                RstOrigin::Unclear => "unclear".into(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:>7} {:<7}  {:>3} {:>4} {:>3} {:>9} {:>6} {:<12} {:>6}  {}",
+                e.frame,
+                e.flags,
+                e.ttl,
+                e.initial_ttl,
+                e.hop,
+                e.delay_ms.map_or("-".into(), |d| format!("{d:.3}")),
+                e.ip_id.map_or("-".into(), |i| i.to_string()),
+                answers,
+                server_hop,
+                origin
+            );
+        }
+        if a.rsts.len() > MAX_RST_ROWS {
+            let _ = writeln!(out, "  … {} more in --json", a.rsts.len() - MAX_RST_ROWS);
+        }
+        if let Some(e) = a.rsts.first() {
+            for reason in &e.reasons {
+                let _ = writeln!(out, "  · {reason}");
+            }
+        }
+    }
+
+    if !a.findings.is_empty() {
+        let _ = writeln!(out, "\nFindings:");
+        for f in &a.findings {
+            let sev = match f.severity {
+                Severity::Critical => "CRITICAL",
+                Severity::Warning => "warning ",
+                Severity::Info => "info    ",
+            };
+            let _ = writeln!(out, "  {sev} {:<17} {}", f.kind, f.summary);
+            if !f.frames.is_empty() {
+                let more = if f.frames_total > f.frames.len() {
+                    format!(" (+{} more)", f.frames_total - f.frames.len())
+                } else {
+                    String::new()
+                };
+                let list: Vec<String> = f.frames.iter().take(12).map(u64::to_string).collect();
+                let ellipsis = if f.frames.len() > 12 { " …" } else { "" };
+                let _ = writeln!(out, "           frames {}{ellipsis}{more}", list.join(" "));
+            }
+            if !f.filter.is_empty() {
+                let _ = writeln!(out, "           wireshark: {}", f.filter);
+            }
+        }
+    }
+
+    if !v.next_steps.is_empty() {
+        let _ = writeln!(out, "\nNext steps:");
+        for s in &v.next_steps {
+            let _ = writeln!(out, "  - {s}");
+        }
+    }
+
+    let i = &r.input;
+    let span = match (a.first_ts_ns, a.last_ts_ns) {
+        (Some(s), Some(e)) => format!(", {:.3} s from {}", (e - s) as f64 / 1e9, super::rfc3339(s)),
+        _ => String::new(),
+    };
+    let path = match &r.path {
+        Some(p) => format!(
+            "\nPath: {} hops from {}, target hop {}",
+            p.hops.len(),
+            serde_plain(&p.source),
+            p.target_hop.map_or("unknown".into(), |h| h.to_string())
+        ),
+        None => "\nPath: none given (--hops N or --mtr FILE place resets against the broker's hop)"
+            .into(),
+    };
+    let _ = writeln!(
+        out,
+        "\nCapture: {} ({}, {}), {} frames, {} IP packets, {} TCP flows{span}{path}",
+        i.file,
+        serde_plain(&i.format),
+        i.link_types.join("+"),
+        i.frames,
+        i.ip_packets,
+        a.flows_total
+    );
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {}", w.message);
+    }
+    out
+}
+
+/// The serde name of a unit enum value (`syn-ack`, `pcapng`).
+fn serde_plain<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
