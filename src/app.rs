@@ -114,15 +114,15 @@ pub fn run_pcap(job: PcapJob) -> Result<PcapReport, JobError> {
             Err(DecodeError::Truncated(_) | DecodeError::Malformed(_)) => undecodable += 1,
         }
     }
-    if let Some((frame, link, link_number)) = first_unsupported {
-        if analyzer.packets() == 0 {
-            return Err(JobError::UnsupportedLinkType {
-                path: shown,
-                frame,
-                link,
-                link_number,
-            });
-        }
+    if let Some((frame, link, link_number)) = first_unsupported
+        && analyzer.packets() == 0
+    {
+        return Err(JobError::UnsupportedLinkType {
+            path: shown,
+            frame,
+            link,
+            link_number,
+        });
     }
     let mut warnings = reader.warnings().to_vec();
     if unsupported > 0 {

@@ -54,11 +54,13 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
     let mut rsts = Vec::new();
     let mut verdicts = Vec::new();
 
-    if let Some(path) = inputs.path {
-        if let Some(target) = path.target {
-            if !servers.is_empty() && !servers.contains_key(&target) {
-                let seen: Vec<String> = servers.keys().map(IpAddr::to_string).collect();
-                findings.push(Finding::new(
+    if let Some(path) = inputs.path
+        && let Some(target) = path.target
+        && !servers.is_empty()
+        && !servers.contains_key(&target)
+    {
+        let seen: Vec<String> = servers.keys().map(IpAddr::to_string).collect();
+        findings.push(Finding::new(
                     "path-mismatch",
                     Severity::Warning,
                     format!(
@@ -68,8 +70,6 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
                     Vec::new(),
                     None,
                 ));
-            }
-        }
     }
     if inputs.ttl_rewritten {
         findings.push(Finding::new(

@@ -404,16 +404,12 @@ impl FlowTable {
 
         // A fresh SYN on a 4-tuple whose previous connection ended or used
         // another initial sequence number starts a new connection.
-        if is_new_syn {
-            if let Some(old) = self.active.get(&key) {
-                let same_attempt = old.client == src
-                    && old.syn.is_some()
-                    && old.syn_seq == t.seq
-                    && !old.is_closed();
-                if !same_attempt {
-                    let old = self.active.remove(&key).expect("flow present");
-                    self.retire(old);
-                }
+        if is_new_syn && let Some(old) = self.active.get(&key) {
+            let same_attempt =
+                old.client == src && old.syn.is_some() && old.syn_seq == t.seq && !old.is_closed();
+            if !same_attempt {
+                let old = self.active.remove(&key).expect("flow present");
+                self.retire(old);
             }
         }
 

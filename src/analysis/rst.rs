@@ -208,14 +208,15 @@ pub fn classify(flow: &FlowRecord, rst: &RstEvent, ctx: &RstContext<'_>) -> RstE
             confidence = Confidence::High;
         }
     }
-    if let (Some(d), Some(rtt)) = (delay_ns, ctx.server_rtt_ns) {
-        if d >= 0 && d * 2 < rtt {
-            reasons.push(format!(
+    if let (Some(d), Some(rtt)) = (delay_ns, ctx.server_rtt_ns)
+        && d >= 0
+        && d * 2 < rtt
+    {
+        reasons.push(format!(
                 "it came {:.3} ms after the segment it answers, faster than half the server's round trip ({:.3} ms): something closer sent it",
                 ms(d),
                 ms(rtt)
             ));
-        }
     }
     if est.ambiguous {
         reasons.push(format!(

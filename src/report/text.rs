@@ -28,17 +28,8 @@ pub fn render_pcap(r: &PcapReport) -> String {
         let _ = writeln!(out, "\nResets sent toward the connector:");
         let _ = writeln!(
             out,
-            "  {:>7} {:<7}  {:>3} {:>4} {:>3} {:>9} {:>6} {:<12} {:>6}  {}",
-            "frame",
-            "flags",
-            "TTL",
-            "init",
-            "hop",
-            "delay ms",
-            "IP ID",
-            "answers",
-            "server",
-            "origin"
+            "  {:>7} {:<7}  {:>3} {:>4} {:>3} {:>9} {:>6} {:<12} {:>6}  origin",
+            "frame", "flags", "TTL", "init", "hop", "delay ms", "IP ID", "answers", "server"
         );
         for e in a.rsts.iter().take(MAX_RST_ROWS) {
             let answers = match (e.answers, e.answers_frame) {
