@@ -87,7 +87,7 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
     }
 
     let verdict = pick(verdicts, servers.is_empty(), table);
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Conclusion {
         verdict,
         findings,
