@@ -1,0 +1,194 @@
+//! End-to-end: build each scenario in the namespace lab, capture the
+//! connector-like workload on `conn`, and check `pathproof pcap` on the
+//! capture (Linux cooked v2 and v1 pcap, Ethernet pcap, both pcapng copies).
+//! Needs root; skips loudly otherwise (`PATHPROOF_LAB_REQUIRED=1` makes a
+//! skip fail).
+
+mod support;
+
+use serde_json::Value;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::lab::{self, Lab, LabOptions, Scenario};
+
+/// The binary under test. `option_env!` rather than `env!` so this file
+/// still compiles while the crate has no binary target; the tests then fail
+/// at run time with this message.
+fn pathproof() -> &'static str {
+    match option_env!("CARGO_BIN_EXE_pathproof") {
+        Some(bin) => bin,
+        None => panic!("the crate has no `pathproof` binary target (src/main.rs) yet"),
+    }
+}
+
+struct Run {
+    cmd: String,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    json: Option<Value>,
+}
+
+impl Run {
+    fn context(&self) -> String {
+        format!(
+            "`{}` exited {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.cmd,
+            self.code,
+            self.stdout.trim_end(),
+            self.stderr.trim_end()
+        )
+    }
+
+    fn verdict(&self, key: &str) -> &Value {
+        self.json
+            .as_ref()
+            .and_then(|j| j.get("verdict"))
+            .and_then(|v| v.get(key))
+            .unwrap_or(&Value::Null)
+    }
+}
+
+fn run_pathproof(capture: &Path, path_args: &[&str]) -> Run {
+    let mut cmd = Command::new(pathproof());
+    cmd.arg("pcap").arg(capture).arg("--json").args(path_args);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {}: {e}", pathproof()));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    Run {
+        cmd: format!(
+            "pathproof pcap {} --json {}",
+            capture.display(),
+            path_args.join(" ")
+        ),
+        code: out.status.code(),
+        json: serde_json::from_str(&stdout).ok(),
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Checks one run against the scenario's expectation; returns the mismatches.
+fn mismatches(run: &Run, scenario: Scenario, address: Option<Ipv4Addr>) -> Vec<String> {
+    let want = scenario.expected();
+    let mut bad = Vec::new();
+    if run.json.is_none() {
+        bad.push("stdout is not JSON".to_owned());
+        return bad;
+    }
+    if run.code != Some(want.exit_code) {
+        bad.push(format!("exit code {:?}, want {}", run.code, want.exit_code));
+    }
+    let class = run.verdict("class");
+    if class.as_str() != Some(want.class) {
+        bad.push(format!("verdict.class {class}, want \"{}\"", want.class));
+    }
+    let hop = run.verdict("hop");
+    let want_hop = want.hop.map_or(Value::Null, Value::from);
+    if hop.as_u64() != want_hop.as_u64() || hop.is_null() != want_hop.is_null() {
+        bad.push(format!("verdict.hop {hop}, want {want_hop}"));
+    }
+    if let Some(addr) = address {
+        let got = run.verdict("address");
+        if got.as_str() != Some(addr.to_string().as_str()) {
+            bad.push(format!("verdict.address {got}, want \"{addr}\""));
+        }
+    }
+    bad
+}
+
+fn out_dir(scenario: Scenario) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("lab-pcap")
+        .join(scenario.name())
+}
+
+/// Builds the lab, captures, tears it down, then runs pathproof on every
+/// capture format with `--hops 4`, and on the Ethernet capture with each mtr
+/// report (`--mtr`) for the scenarios that record one.
+fn scenario_test(scenario: Scenario) {
+    pathproof(); // fail before building a lab if there is nothing to test
+    let dir = out_dir(scenario);
+    let with_mtr = matches!(scenario, Scenario::Healthy | Scenario::RstHop2);
+    let (set, mtr) = {
+        let lab = Lab::up(scenario, LabOptions::default());
+        let set = lab.capture_workload(&dir);
+        let mtr = with_mtr.then(|| lab.mtr_report(&dir));
+        (set, mtr)
+    }; // lab torn down here
+    let hops = lab::BROKER_HOP.to_string();
+    // With only the hop count, pathproof can name hop 1 (the gateway, seen
+    // in the capture's ARP) but no farther hop.
+    let hop_count_address = match scenario {
+        Scenario::RstHop1 => Some(lab::router_addr(1)),
+        _ => None,
+    };
+    let mut failures = Vec::new();
+    for file in [
+        &set.sll_pcap,
+        &set.eth_pcap,
+        &set.sll_pcapng,
+        &set.eth_pcapng,
+        &set.sll1_pcap,
+    ] {
+        let run = run_pathproof(file, &["--hops", &hops]);
+        let bad = mismatches(&run, scenario, hop_count_address);
+        if !bad.is_empty() {
+            failures.push(format!("{}\n{}", bad.join("; "), run.context()));
+        }
+    }
+    if let Some(mtr) = &mtr {
+        let mtr_address = match scenario {
+            Scenario::RstHop2 => Some(lab::router_addr(2)),
+            _ => None,
+        };
+        for report in [&mtr.txt, &mtr.json] {
+            let report = report.to_string_lossy();
+            let run = run_pathproof(&set.eth_pcap, &["--mtr", &report]);
+            let bad = mismatches(&run, scenario, mtr_address);
+            if !bad.is_empty() {
+                failures.push(format!("{}\n{}", bad.join("; "), run.context()));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "scenario {} ({}): captures in {}\n\n{}",
+        scenario.name(),
+        scenario.describe(),
+        dir.display(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn pcap_healthy() {
+    require_root!();
+    scenario_test(Scenario::Healthy);
+}
+
+#[test]
+fn pcap_rst_hop1() {
+    require_root!();
+    scenario_test(Scenario::RstHop1);
+}
+
+#[test]
+fn pcap_rst_hop2() {
+    require_root!();
+    scenario_test(Scenario::RstHop2);
+}
+
+#[test]
+fn pcap_broker_refuses() {
+    require_root!();
+    scenario_test(Scenario::BrokerRefuses);
+}
+
+#[test]
+fn pcap_drop_443() {
+    require_root!();
+    scenario_test(Scenario::Drop443);
+}

@@ -1,0 +1,1385 @@
+//! A network-namespace lab that reproduces the path from a ZPA App Connector
+//! to its broker, with one failure injected per [`Scenario`]:
+//!
+//! ```text
+//!  conn ──── r1 ──── r2 ──── r3 ──── broker
+//!  (App      site    ISP     ISP     TLS server on 443, chain issued by
+//!  Connector) firewall               O=Zscaler Test CA
+//! ```
+//!
+//! Addressing: link `k` (1..=4) is `198.18.k.0/24` (benchmarking range,
+//! RFC 2544); the node on the left of the link has `.1`, the node on the
+//! right `.2`. Hence a traceroute from conn shows hop `h` as `198.18.h.2`:
+//! r1 = 198.18.1.2, r2 = 198.18.2.2, r3 = 198.18.3.2, broker = 198.18.4.2,
+//! and conn is 198.18.1.1. Every node's interface toward the broker is
+//! `eth1` and toward conn `eth0` (conn has only `eth0`, broker only `eth0`).
+//!
+//! Safety: every packet stays inside the namespaces a [`Lab`] creates. The
+//! veth pairs are created directly inside the namespaces, nothing is added to
+//! the root namespace, and the guard's `Drop` kills the lab's processes and
+//! deletes its namespaces, also when a test panics. Namespaces left behind by
+//! a killed test process (`pp<pid>-…` whose pid is gone) are removed by the
+//! next [`Lab::up`].
+//!
+//! Only `std` is used; the lab drives `ip`, `iptables`, `ethtool`, `openssl`,
+//! `tcpdump`, `editcap`, `ping`, `ss` and `mtr` through [`Command`].
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------
+// Root gate
+// ---------------------------------------------------------------------------
+
+/// True when the effective uid is 0 (read from `/proc/self/status`).
+pub fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Returns true when the calling test must be skipped because it is not
+/// root, after printing a loud message to stderr. With
+/// `PATHPROOF_LAB_REQUIRED=1` in the environment it panics instead, so a CI
+/// that is supposed to run the lab cannot silently skip it.
+pub fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    if std::env::var("PATHPROOF_LAB_REQUIRED").is_ok_and(|v| v == "1") {
+        panic!("lab test `{test}` needs root, and PATHPROOF_LAB_REQUIRED=1 forbids skipping it");
+    }
+    // Straight to the stderr handle: the test harness captures `eprintln!`
+    // of passing tests, and this must be seen.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n=== SKIPPED: lab test needs root (network namespaces): {test} ===\n\
+         === run `cargo test` as root to exercise it ===\n"
+    );
+    true
+}
+
+/// `require_root!()` at the top of a test returns early (after a loud message
+/// on stderr) when the test process is not root.
+#[macro_export]
+macro_rules! require_root {
+    () => {{
+        fn __here() {}
+        let name = ::std::any::type_name_of_val(&__here);
+        let name = name.strip_suffix("::__here").unwrap_or(name);
+        if $crate::support::lab::skip_unless_root(name) {
+            return;
+        }
+    }};
+}
+
+// ---------------------------------------------------------------------------
+// Nodes and addresses
+// ---------------------------------------------------------------------------
+
+/// A namespace of the lab, in path order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Node {
+    Conn,
+    R1,
+    R2,
+    R3,
+    Broker,
+}
+
+impl Node {
+    pub const ALL: [Node; 5] = [Node::Conn, Node::R1, Node::R2, Node::R3, Node::Broker];
+
+    /// Position on the path: conn 0, r1 1, r2 2, r3 3, broker 4 (= its hop).
+    pub fn index(self) -> u8 {
+        match self {
+            Node::Conn => 0,
+            Node::R1 => 1,
+            Node::R2 => 2,
+            Node::R3 => 3,
+            Node::Broker => 4,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Node::Conn => "conn",
+            Node::R1 => "r1",
+            Node::R2 => "r2",
+            Node::R3 => "r3",
+            Node::Broker => "broker",
+        }
+    }
+
+    /// The node answering at traceroute hop `hop` (1..=4).
+    pub fn at_hop(hop: u8) -> Node {
+        match hop {
+            1 => Node::R1,
+            2 => Node::R2,
+            3 => Node::R3,
+            4 => Node::Broker,
+            _ => panic!("the lab has hops 1..=4, not {hop}"),
+        }
+    }
+}
+
+/// Number of links (and of hops from conn to the broker).
+pub const LINKS: u8 = 4;
+/// The broker's hop count from conn.
+pub const BROKER_HOP: u8 = 4;
+/// The TLS server name of the broker.
+pub const BROKER_NAME: &str = "broker1a.lab1.test";
+/// The broker's TLS port.
+pub const BROKER_PORT: u16 = 443;
+
+/// Address of the left (`side` = 1) or right (`side` = 2) end of link `link`.
+pub fn link_addr(link: u8, side: u8) -> Ipv4Addr {
+    assert!((1..=LINKS).contains(&link) && (1..=2).contains(&side));
+    Ipv4Addr::new(198, 18, link, side)
+}
+
+/// conn's address (its only interface): 198.18.1.1.
+pub fn conn_addr() -> Ipv4Addr {
+    link_addr(1, 1)
+}
+
+/// The broker's address: 198.18.4.2.
+pub fn broker_addr() -> Ipv4Addr {
+    link_addr(LINKS, 2)
+}
+
+/// The address that answers at traceroute hop `hop` (1..=4) from conn: the
+/// node's address on its conn-side link, 198.18.`hop`.2 (hop 4 is the broker).
+pub fn hop_addr(hop: u8) -> Ipv4Addr {
+    assert!(
+        (1..=LINKS).contains(&hop),
+        "the lab has hops 1..=4, not {hop}"
+    );
+    link_addr(hop, 2)
+}
+
+/// Router `hop`'s (1..=3) address on its conn-side link, as traceroute shows it.
+pub fn router_addr(hop: u8) -> Ipv4Addr {
+    assert!((1..=3).contains(&hop), "routers are hops 1..=3, not {hop}");
+    hop_addr(hop)
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------
+
+/// What the lab breaks. Ids are the kebab-case names of the project's
+/// scenarios doc (`shared/scenarios.md`). More will come (tls-reset,
+/// intercept-proxy, intercept-issuer, not-yet-valid, pmtu-icmp,
+/// pmtu-blackhole, icmp-ratelimit, real-loss, dns-nxdomain, dns-timeout):
+/// add a variant, its `name`, `describe`, `expected`, and its faults in
+/// [`Scenario::faults`] / its broker setup in [`Scenario::broker_listens`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scenario {
+    /// Nothing broken.
+    Healthy,
+    /// r1 (hop 1) answers TCP 443 with a forged RST.
+    RstHop1,
+    /// r2 (hop 2) answers TCP 443 with a forged RST.
+    RstHop2,
+    /// Nothing listens on broker:443: the broker's own kernel resets.
+    BrokerRefuses,
+    /// r2 silently drops TCP 443.
+    Drop443,
+}
+
+/// What pathproof is expected to conclude from a capture of the scenario's
+/// workload with `--hops 4`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expected {
+    /// `verdict.class`.
+    pub class: &'static str,
+    /// `verdict.hop`.
+    pub hop: Option<u8>,
+    /// Process exit code: 0 healthy, 1 a failure found.
+    pub exit_code: i32,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 5] = [
+        Scenario::Healthy,
+        Scenario::RstHop1,
+        Scenario::RstHop2,
+        Scenario::BrokerRefuses,
+        Scenario::Drop443,
+    ];
+
+    pub fn all() -> &'static [Scenario] {
+        &Self::ALL
+    }
+
+    /// The scenario id (kebab-case), also the stem of its capture files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Healthy => "healthy",
+            Scenario::RstHop1 => "rst-hop1",
+            Scenario::RstHop2 => "rst-hop2",
+            Scenario::BrokerRefuses => "broker-refuses",
+            Scenario::Drop443 => "drop-443",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        Self::ALL.iter().copied().find(|s| s.name() == name)
+    }
+
+    /// How the lab builds it, in one line (for READMEs and messages).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Scenario::Healthy => "nothing broken",
+            Scenario::RstHop1 => {
+                "r1: iptables -A FORWARD -p tcp --dport 443 -j REJECT --reject-with tcp-reset"
+            }
+            Scenario::RstHop2 => {
+                "r2: iptables -A FORWARD -p tcp --dport 443 -j REJECT --reject-with tcp-reset"
+            }
+            Scenario::BrokerRefuses => "no TLS server on broker:443 (the broker's kernel resets)",
+            Scenario::Drop443 => "r2: iptables -A FORWARD -p tcp --dport 443 -j DROP",
+        }
+    }
+
+    /// The verdict pathproof must give for this scenario's capture with `--hops 4`.
+    pub fn expected(self) -> Expected {
+        let (class, hop, exit_code) = match self {
+            Scenario::Healthy => ("healthy", None, 0),
+            Scenario::RstHop1 => ("rst-injected", Some(1), 1),
+            Scenario::RstHop2 => ("rst-injected", Some(2), 1),
+            Scenario::BrokerRefuses => ("rst-from-target", Some(BROKER_HOP), 1),
+            Scenario::Drop443 => ("tcp-blocked", None, 1),
+        };
+        Expected {
+            class,
+            hop,
+            exit_code,
+        }
+    }
+
+    /// Whether the broker runs its TLS server.
+    pub fn broker_listens(self) -> bool {
+        !matches!(self, Scenario::BrokerRefuses)
+    }
+
+    /// The commands that break the path, per node, run after routing is up.
+    pub fn faults(self) -> Vec<(Node, Vec<String>)> {
+        let rule = |target: &[&str]| -> Vec<String> {
+            let mut v: Vec<String> = ["iptables", "-w", "-A", "FORWARD", "-p", "tcp", "--dport"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            v.push(BROKER_PORT.to_string());
+            v.extend(target.iter().map(|s| s.to_string()));
+            v
+        };
+        let reset = ["-j", "REJECT", "--reject-with", "tcp-reset"];
+        match self {
+            Scenario::Healthy | Scenario::BrokerRefuses => vec![],
+            Scenario::RstHop1 => vec![(Node::R1, rule(&reset))],
+            Scenario::RstHop2 => vec![(Node::R2, rule(&reset))],
+            Scenario::Drop443 => vec![(Node::R2, rule(&["-j", "DROP"]))],
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------
+
+/// TLS versions the broker's server accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsVersion {
+    /// `-tls1_2`: the certificate chain travels in clear, visible in captures.
+    Tls12,
+    /// `-tls1_3`: the certificate is encrypted.
+    Tls13,
+    /// Whatever openssl negotiates (TLS 1.3 here).
+    Any,
+}
+
+#[derive(Clone, Debug)]
+pub struct LabOptions {
+    /// TLS version(s) of the broker's server. Default TLS 1.2.
+    pub tls: TlsVersion,
+    /// ICMP echo requests sent before the TLS attempts. Default 3.
+    pub pings: u32,
+    /// Connection attempts (`openssl s_client`) of the workload. Default 3.
+    pub attempts: u32,
+    /// Seconds after which each attempt is killed (`timeout N`). Default 4,
+    /// which leaves room for the SYN retransmissions at ~1 s and ~3 s.
+    pub attempt_timeout_secs: u32,
+    /// Turn off TSO/GSO/GRO and checksum offload on every veth so captures
+    /// look like a 1500-MTU wire (needs `ethtool`). Default true.
+    pub disable_offloads: bool,
+    /// Keep the lab's work dir (certificates, logs) instead of deleting it
+    /// at teardown. Also forced by `PATHPROOF_LAB_KEEP=1`.
+    pub keep_workdir: bool,
+    /// Extra `key=value` sysctls per node, set before the links come up.
+    /// E.g. `(Node::Conn, "net.ipv4.tcp_syn_linear_timeouts=0")` for the
+    /// exponential SYN backoff of pre-6.5 kernels (SYNs at 0, 1, 3, 7 s)
+    /// instead of this kernel's linear first retries (0, 1, 2, 3 s).
+    pub sysctls: Vec<(Node, String)>,
+}
+
+impl Default for LabOptions {
+    fn default() -> Self {
+        LabOptions {
+            tls: TlsVersion::Tls12,
+            pings: 3,
+            attempts: 3,
+            attempt_timeout_secs: 4,
+            disable_offloads: true,
+            keep_workdir: false,
+            sysctls: Vec::new(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Command helpers
+// ---------------------------------------------------------------------------
+
+/// Debian package that provides each tool the lab uses (for error messages
+/// and CI's install list).
+const TOOLS: &[(&str, &str)] = &[
+    ("ip", "iproute2"),
+    ("ss", "iproute2"),
+    ("iptables", "iptables"),
+    ("ethtool", "ethtool"),
+    ("openssl", "openssl"),
+    ("tcpdump", "tcpdump"),
+    ("editcap", "wireshark-common"),
+    ("ping", "iputils-ping"),
+    ("timeout", "coreutils"),
+    ("kill", "procps"),
+    ("mtr", "mtr-tiny"),
+    ("unshare", "util-linux"),
+];
+
+fn package_of(tool: &str) -> &'static str {
+    TOOLS
+        .iter()
+        .find(|(t, _)| *t == tool)
+        .map(|(_, p)| *p)
+        .unwrap_or("?")
+}
+
+fn find_in_path(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// Panics naming every missing tool and the Debian package that has it.
+pub fn check_tools(tools: &[&str]) {
+    let missing: Vec<String> = tools
+        .iter()
+        .filter(|t| find_in_path(t).is_none())
+        .map(|t| format!("{t} (Debian package {})", package_of(t)))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "lab: missing tools: {}; install them with apt-get",
+        missing.join(", ")
+    );
+}
+
+fn render(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        let a = a.to_string_lossy();
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+            let _ = write!(s, " '{}'", a.replace('\'', "'\\''"));
+        } else {
+            let _ = write!(s, " {a}");
+        }
+    }
+    s
+}
+
+fn describe_output(out: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        String::from_utf8_lossy(&out.stderr).trim_end()
+    )
+}
+
+/// Runs `cmd` to completion with stdin from /dev/null; never panics except
+/// when the program cannot be started at all.
+fn output_of(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null());
+    match cmd.output() {
+        Ok(o) => o,
+        Err(e) => {
+            let prog = cmd.get_program().to_string_lossy().into_owned();
+            panic!(
+                "lab: could not run `{}`: {e} (is Debian package {} installed?)",
+                render(cmd),
+                package_of(&prog)
+            )
+        }
+    }
+}
+
+/// Runs `cmd`; panics with the command line, status, stdout and stderr when
+/// it fails.
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = output_of(cmd);
+    if !out.status.success() {
+        panic!(
+            "lab command failed: `{}`\n{}",
+            render(cmd),
+            describe_output(&out)
+        );
+    }
+    out
+}
+
+fn ip(args: &[&str]) -> Output {
+    run_ok(Command::new("ip").args(args))
+}
+
+/// Serializes `ip netns add/del` across the test threads of one process
+/// (concurrent first use of /run/netns has raced in older iproute2).
+static NETNS_LOCK: Mutex<()> = Mutex::new(());
+static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+const NS_PREFIX: &str = "pp";
+
+/// Namespaces that exist now (`ip netns list`, names only).
+pub fn netns_list() -> Vec<String> {
+    let out = output_of(Command::new("ip").args(["netns", "list"]));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// Kills every process inside namespace `ns` and deletes it. Best effort:
+/// returns what went wrong instead of panicking (used from `Drop`).
+fn destroy_netns(ns: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !Path::new("/run/netns").join(ns).exists() {
+        return problems;
+    }
+    for round in 0..50 {
+        let pids = match Command::new("ip").args(["netns", "pids", ns]).output() {
+            Ok(o) => String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                problems.push(format!("ip netns pids {ns}: {e}"));
+                break;
+            }
+        };
+        if pids.is_empty() {
+            break;
+        }
+        if round % 10 == 0 {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(&pids)
+                .stderr(Stdio::null())
+                .status();
+        }
+        thread::sleep(Duration::from_millis(20));
+        if round == 49 {
+            problems.push(format!("processes still alive in {ns}: {}", pids.join(" ")));
+        }
+    }
+    let _guard = NETNS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    match Command::new("ip").args(["netns", "del", ns]).output() {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => problems.push(format!(
+            "ip netns del {ns}: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => problems.push(format!("ip netns del {ns}: {e}")),
+    }
+    let _ = fs::remove_dir_all(Path::new("/etc/netns").join(ns));
+    problems
+}
+
+/// Deletes the namespaces of labs whose test process died without tearing
+/// down (`pp<pid>-<n>-<node>` where `<pid>` no longer runs).
+pub fn cleanup_stale() {
+    for ns in netns_list() {
+        let Some(rest) = ns.strip_prefix(NS_PREFIX) else {
+            continue;
+        };
+        let Some((pid, _)) = rest.split_once('-') else {
+            continue;
+        };
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if pid == std::process::id().to_string() || Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        eprintln!("lab: removing stale namespace {ns} (its test process {pid} is gone)");
+        for p in destroy_netns(&ns) {
+            eprintln!("lab: warning: {p}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Certificates
+// ---------------------------------------------------------------------------
+
+/// The broker's certificate material, PEM files in the lab's work dir.
+#[derive(Clone, Debug)]
+pub struct Certs {
+    /// Root CA, `O=Zscaler Test CA, CN=Zscaler Test Root` (self-signed).
+    pub root: PathBuf,
+    /// Intermediate CA, `O=Zscaler Test CA, CN=Zscaler Test Intermediate CA`.
+    pub intermediate: PathBuf,
+    /// Leaf `CN=broker1a.lab1.test`, SAN `DNS:broker1a.lab1.test`, issued by the intermediate.
+    pub leaf: PathBuf,
+    pub leaf_key: PathBuf,
+    /// What the server sends after the leaf: the intermediate.
+    pub chain: PathBuf,
+}
+
+const OPENSSL_CNF: &str = "\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+[v3_root]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[v3_inter]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[v3_leaf]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:broker1a.lab1.test
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+";
+
+/// Who issues the broker's certificate: the CA organisation and the common
+/// names of its root and intermediate.
+#[derive(Clone, Copy, Debug)]
+pub struct Issuer {
+    pub org: &'static str,
+    pub root_cn: &'static str,
+    pub intermediate_cn: &'static str,
+}
+
+/// The genuine issuer of the lab: `O=Zscaler Test CA`.
+pub const ZSCALER_TEST_CA: Issuer = Issuer {
+    org: "Zscaler Test CA",
+    root_cn: "Zscaler Test Root",
+    intermediate_cn: "Zscaler Test Intermediate CA",
+};
+
+/// Generates root → intermediate → leaf `CN=broker1a.lab1.test` (EC P-256)
+/// in `dir` with openssl.
+pub fn make_certs(dir: &Path, issuer: &Issuer) -> Certs {
+    let org = issuer.org;
+    fs::create_dir_all(dir).unwrap_or_else(|e| panic!("lab: create {}: {e}", dir.display()));
+    let cnf = dir.join("openssl.cnf");
+    fs::write(&cnf, OPENSSL_CNF).unwrap_or_else(|e| panic!("lab: write {}: {e}", cnf.display()));
+    let p = |name: &str| dir.join(name);
+    let s = |path: &Path| path.to_string_lossy().into_owned();
+    let newkey = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+
+    // Root CA.
+    run_ok(
+        Command::new("openssl")
+            .args(["req", "-config", &s(&cnf), "-x509", "-new"])
+            .args(newkey)
+            .args(["-keyout", &s(&p("root.key")), "-out", &s(&p("root.pem"))])
+            .args([
+                "-days",
+                "3650",
+                "-set_serial",
+                "1",
+                "-extensions",
+                "v3_root",
+            ])
+            .args(["-subj", &format!("/O={org}/CN={}", issuer.root_cn)]),
+    );
+    // Intermediate and leaf: CSR, then signed by their parent.
+    let issue = |name: &str, subj: &str, parent: &str, ext: &str, serial: &str, days: &str| {
+        run_ok(
+            Command::new("openssl")
+                .args(["req", "-config", &s(&cnf), "-new"])
+                .args(newkey)
+                .args(["-keyout", &s(&p(&format!("{name}.key")))])
+                .args(["-out", &s(&p(&format!("{name}.csr"))), "-subj", subj]),
+        );
+        run_ok(
+            Command::new("openssl")
+                .args(["x509", "-req", "-in", &s(&p(&format!("{name}.csr")))])
+                .args(["-CA", &s(&p(&format!("{parent}.pem")))])
+                .args(["-CAkey", &s(&p(&format!("{parent}.key")))])
+                .args(["-set_serial", serial, "-days", days])
+                .args(["-extfile", &s(&cnf), "-extensions", ext])
+                .args(["-out", &s(&p(&format!("{name}.pem")))]),
+        );
+    };
+    issue(
+        "inter",
+        &format!("/O={org}/CN={}", issuer.intermediate_cn),
+        "root",
+        "v3_inter",
+        "2",
+        "3650",
+    );
+    issue(
+        "leaf",
+        &format!("/CN={BROKER_NAME}"),
+        "inter",
+        "v3_leaf",
+        "3",
+        "825",
+    );
+    Certs {
+        root: p("root.pem"),
+        intermediate: p("inter.pem"),
+        leaf: p("leaf.pem"),
+        leaf_key: p("leaf.key"),
+        chain: p("inter.pem"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The lab
+// ---------------------------------------------------------------------------
+
+struct Bg {
+    id: u32,
+    name: String,
+    child: Child,
+}
+
+/// Files written by one capture of the workload.
+#[derive(Clone, Debug)]
+pub struct CaptureSet {
+    /// `tcpdump -i any`: LINKTYPE_LINUX_SLL2 (276), classic pcap.
+    pub sll_pcap: PathBuf,
+    /// `tcpdump -i any -y LINUX_SLL`: Linux cooked v1 (113), as older tcpdumps write.
+    pub sll1_pcap: PathBuf,
+    /// `tcpdump -i eth0`: Ethernet (1), classic pcap.
+    pub eth_pcap: PathBuf,
+    /// `editcap -F pcapng` of `sll_pcap`.
+    pub sll_pcapng: PathBuf,
+    /// `editcap -F pcapng` of `eth_pcap`.
+    pub eth_pcapng: PathBuf,
+    /// Packets each tcpdump reported (`N packets captured`): sll, sll1, eth.
+    pub packets: [u64; 3],
+    /// Everything each tcpdump printed to stderr (its statistics at the end).
+    pub tcpdump_stderr: [String; 3],
+    /// What the workload did while the capture ran.
+    pub workload: Workload,
+}
+
+/// One `openssl s_client` attempt of the workload.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// Exit code (124 when `timeout` killed it, 0 after a completed handshake).
+    pub exit_code: Option<i32>,
+    pub elapsed: Duration,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Workload {
+    /// `ping` exit code and output.
+    pub ping_exit: Option<i32>,
+    pub ping_output: String,
+    pub attempts: Vec<Attempt>,
+    pub elapsed: Duration,
+}
+
+/// mtr reports of conn → broker.
+#[derive(Clone, Debug)]
+pub struct MtrReport {
+    /// `mtr -r -w -n -c 3 -i 0.2 --gracetime 1 <broker>`.
+    pub txt: PathBuf,
+    /// `mtr --json -n -c 3 -i 0.2 --gracetime 1 <broker>`.
+    pub json: PathBuf,
+}
+
+/// A running capture (tcpdumps listening); finish it with [`Lab::stop_capture`].
+pub struct Capture {
+    dir: PathBuf,
+    stem: String,
+    /// (bg id, collected stderr) for sll, sll1, eth.
+    dumps: Vec<(u32, Arc<Mutex<String>>)>,
+}
+
+/// A lab instance. Dropping it tears everything down.
+pub struct Lab {
+    scenario: Scenario,
+    options: LabOptions,
+    id: String,
+    namespaces: Vec<String>,
+    workdir: PathBuf,
+    certs: Option<Certs>,
+    bg: Mutex<Vec<Bg>>,
+    next_bg: AtomicU32,
+    setup_time: Duration,
+}
+
+impl Lab {
+    /// Builds the lab for `scenario`: namespaces, veths, addresses, routes,
+    /// the scenario's faults, certificates and (unless the scenario says
+    /// otherwise) the broker's TLS server, listening when this returns.
+    pub fn up(scenario: Scenario, options: LabOptions) -> Lab {
+        let started = Instant::now();
+        let mut tools = vec![
+            "ip", "ss", "iptables", "openssl", "tcpdump", "editcap", "ping", "timeout", "kill",
+        ];
+        if options.disable_offloads {
+            tools.push("ethtool");
+        }
+        check_tools(&tools);
+        cleanup_stale();
+
+        let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{NS_PREFIX}{}-{n}", std::process::id());
+        let workdir = std::env::temp_dir().join(format!("pathproof-lab-{id}"));
+        let _ = fs::remove_dir_all(&workdir);
+        fs::create_dir_all(&workdir)
+            .unwrap_or_else(|e| panic!("lab: create {}: {e}", workdir.display()));
+        let keep =
+            options.keep_workdir || std::env::var("PATHPROOF_LAB_KEEP").is_ok_and(|v| v == "1");
+        let mut lab = Lab {
+            scenario,
+            options: LabOptions {
+                keep_workdir: keep,
+                ..options
+            },
+            namespaces: Node::ALL
+                .iter()
+                .map(|n| format!("{id}-{}", n.name()))
+                .collect(),
+            id,
+            workdir,
+            certs: None,
+            bg: Mutex::new(Vec::new()),
+            next_bg: AtomicU32::new(0),
+            setup_time: Duration::ZERO,
+        };
+        // From here on a panic drops `lab`, which deletes what exists.
+        lab.build_topology();
+        for (node, cmd) in scenario.faults() {
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            lab.exec(node, &args);
+        }
+        let certs = make_certs(&lab.workdir.join("pki"), &ZSCALER_TEST_CA);
+        lab.certs = Some(certs);
+        if scenario.broker_listens() {
+            lab.start_broker_tls();
+        }
+        lab.setup_time = started.elapsed();
+        lab
+    }
+
+    fn build_topology(&self) {
+        {
+            let _guard = NETNS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            for ns in &self.namespaces {
+                ip(&["netns", "add", ns]);
+            }
+        }
+        for node in Node::ALL {
+            let mut sysctl = vec![
+                "sysctl",
+                "-q",
+                "-w",
+                // No IPv6 on the lab links: no router solicitations, MLD or
+                // DAD in the captures.
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ];
+            if !matches!(node, Node::Conn | Node::Broker) {
+                sysctl.push("net.ipv4.ip_forward=1");
+            }
+            for (n, kv) in &self.options.sysctls {
+                if *n == node {
+                    sysctl.push(kv);
+                }
+            }
+            self.exec(node, &sysctl);
+            ip(&["-n", self.ns(node), "link", "set", "lo", "up"]);
+        }
+        // Link k joins node k-1 (its eth1, or conn's eth0) and node k (eth0).
+        for link in 1..=LINKS {
+            let left = Node::ALL[usize::from(link - 1)];
+            let right = Node::ALL[usize::from(link)];
+            let left_if = if left == Node::Conn { "eth0" } else { "eth1" };
+            ip(&[
+                "link",
+                "add",
+                left_if,
+                "netns",
+                self.ns(left),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                self.ns(right),
+            ]);
+            for (node, ifname, side) in [(left, left_if, 1), (right, "eth0", 2)] {
+                let addr = format!("{}/24", link_addr(link, side));
+                ip(&["-n", self.ns(node), "addr", "add", &addr, "dev", ifname]);
+                if self.options.disable_offloads {
+                    // Some features are fixed on veth; ethtool then exits
+                    // non-zero although the rest changed, so check by hand.
+                    let out = self.try_exec(
+                        node,
+                        &[
+                            "ethtool", "-K", ifname, "tso", "off", "gso", "off", "gro", "off",
+                            "tx", "off",
+                        ],
+                    );
+                    if !out.status.success() {
+                        eprintln!(
+                            "lab: warning: ethtool -K {ifname} in {}: {}",
+                            node.name(),
+                            String::from_utf8_lossy(&out.stderr).trim()
+                        );
+                    }
+                }
+                ip(&["-n", self.ns(node), "link", "set", ifname, "up"]);
+            }
+        }
+        // Routes: conn and broker have a default route; each router reaches
+        // the links that are not its own through its left or right neighbour.
+        ip(&[
+            "-n",
+            self.ns(Node::Conn),
+            "route",
+            "add",
+            "default",
+            "via",
+            &link_addr(1, 2).to_string(),
+        ]);
+        ip(&[
+            "-n",
+            self.ns(Node::Broker),
+            "route",
+            "add",
+            "default",
+            "via",
+            &link_addr(LINKS, 1).to_string(),
+        ]);
+        for r in 1..LINKS {
+            let node = Node::ALL[usize::from(r)];
+            for link in 1..=LINKS {
+                let via = if link < r {
+                    link_addr(r, 1) // left neighbour on link r
+                } else if link > r + 1 {
+                    link_addr(r + 1, 2) // right neighbour on link r+1
+                } else {
+                    continue; // directly connected
+                };
+                let net = format!("198.18.{link}.0/24");
+                ip(&[
+                    "-n",
+                    self.ns(node),
+                    "route",
+                    "add",
+                    &net,
+                    "via",
+                    &via.to_string(),
+                ]);
+            }
+        }
+    }
+
+    fn start_broker_tls(&self) {
+        let certs = self.certs().clone();
+        let s = |p: &Path| p.to_string_lossy().into_owned();
+        let mut args: Vec<String> = [
+            "openssl", "s_server", "-4", "-accept", "443", "-www", "-cert",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend([
+            s(&certs.leaf),
+            "-key".into(),
+            s(&certs.leaf_key),
+            "-cert_chain".into(),
+            s(&certs.chain),
+        ]);
+        match self.options.tls {
+            TlsVersion::Tls12 => args.push("-tls1_2".into()),
+            TlsVersion::Tls13 => args.push("-tls1_3".into()),
+            TlsVersion::Any => {}
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let id = self.spawn_logged(Node::Broker, "s_server", &args);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.try_exec(
+                Node::Broker,
+                &["ss", "-H", "-l", "-t", "-n", "sport = :443"],
+            );
+            if !out.stdout.is_empty() {
+                return;
+            }
+            if let Some(status) = self.bg_exited(id) {
+                panic!(
+                    "lab: openssl s_server exited ({status}) before listening:\n{}",
+                    self.read_log("s_server")
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "lab: openssl s_server not listening on 443 after 10 s:\n{}",
+                    self.read_log("s_server")
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    // -- accessors ---------------------------------------------------------
+
+    pub fn scenario(&self) -> Scenario {
+        self.scenario
+    }
+
+    pub fn options(&self) -> &LabOptions {
+        &self.options
+    }
+
+    /// Unique id of this instance (`pp<pid>-<n>`), prefix of its namespaces.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The namespace name of `node`.
+    pub fn ns(&self, node: Node) -> &str {
+        &self.namespaces[usize::from(node.index())]
+    }
+
+    /// Directory with the lab's certificates and process logs.
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    pub fn certs(&self) -> &Certs {
+        self.certs
+            .as_ref()
+            .expect("lab: certificates not generated yet")
+    }
+
+    /// How long [`Lab::up`] took.
+    pub fn setup_time(&self) -> Duration {
+        self.setup_time
+    }
+
+    pub fn conn_addr(&self) -> Ipv4Addr {
+        conn_addr()
+    }
+
+    pub fn broker_addr(&self) -> Ipv4Addr {
+        broker_addr()
+    }
+
+    /// The address traceroute from conn shows for router `hop` (1..=3).
+    pub fn router_addr(&self, hop: u8) -> Ipv4Addr {
+        router_addr(hop)
+    }
+
+    /// The address traceroute from conn shows at `hop` (1..=4, 4 = broker).
+    pub fn hop_addr(&self, hop: u8) -> Ipv4Addr {
+        hop_addr(hop)
+    }
+
+    // -- running things ----------------------------------------------------
+
+    fn netns_cmd(&self, node: Node, args: &[&str]) -> Command {
+        assert!(!args.is_empty(), "lab: empty command");
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", self.ns(node)]).args(args);
+        cmd
+    }
+
+    /// Runs `args` inside `node`'s namespace; panics with the command, its
+    /// status, stdout and stderr if it fails.
+    pub fn exec(&self, node: Node, args: &[&str]) -> Output {
+        run_ok(&mut self.netns_cmd(node, args))
+    }
+
+    /// Runs `args` inside `node`'s namespace and returns whatever happened.
+    pub fn try_exec(&self, node: Node, args: &[&str]) -> Output {
+        output_of(&mut self.netns_cmd(node, args))
+    }
+
+    /// Starts `args` in the background inside `node`, stdout and stderr to
+    /// `<workdir>/<name>.log`; killed at teardown. Returns its id.
+    pub fn spawn_logged(&self, node: Node, name: &str, args: &[&str]) -> u32 {
+        let log = self.workdir.join(format!("{name}.log"));
+        let file =
+            fs::File::create(&log).unwrap_or_else(|e| panic!("lab: create {}: {e}", log.display()));
+        let file2 = file.try_clone().expect("lab: dup log file");
+        let mut cmd = self.netns_cmd(node, args);
+        cmd.stdin(Stdio::null()).stdout(file).stderr(file2);
+        self.spawn(name, cmd)
+    }
+
+    fn spawn(&self, name: &str, mut cmd: Command) -> u32 {
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("lab: could not start `{}`: {e}", render(&cmd)));
+        let id = self.next_bg.fetch_add(1, Ordering::SeqCst);
+        self.bg.lock().unwrap_or_else(|e| e.into_inner()).push(Bg {
+            id,
+            name: name.to_owned(),
+            child,
+        });
+        id
+    }
+
+    fn bg_exited(&self, id: u32) -> Option<std::process::ExitStatus> {
+        let mut bg = self.bg.lock().unwrap_or_else(|e| e.into_inner());
+        bg.iter_mut()
+            .find(|b| b.id == id)
+            .and_then(|b| b.child.try_wait().ok().flatten())
+    }
+
+    fn take_bg(&self, id: u32) -> Option<Bg> {
+        let mut bg = self.bg.lock().unwrap_or_else(|e| e.into_inner());
+        let pos = bg.iter().position(|b| b.id == id)?;
+        Some(bg.remove(pos))
+    }
+
+    fn read_log(&self, name: &str) -> String {
+        fs::read_to_string(self.workdir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    // -- capture -----------------------------------------------------------
+
+    /// Starts the tcpdumps in conn, writing `<dir>/<stem>.{sll,sll1,eth}.pcap`,
+    /// and returns once each of them is listening.
+    pub fn start_capture(&self, dir: &Path, stem: &str) -> Capture {
+        fs::create_dir_all(dir).unwrap_or_else(|e| panic!("lab: create {}: {e}", dir.display()));
+        let mut dumps = Vec::new();
+        for (kind, iface, linktype) in [
+            ("sll", "any", "LINUX_SLL2"),
+            ("sll1", "any", "LINUX_SLL"),
+            ("eth", "eth0", "EN10MB"),
+        ] {
+            let file = dir.join(format!("{stem}.{kind}.pcap"));
+            let _ = fs::remove_file(&file);
+            let file = file.to_string_lossy().into_owned();
+            let mut cmd = self.netns_cmd(
+                Node::Conn,
+                &[
+                    "tcpdump",
+                    "-i",
+                    iface,
+                    "-y",
+                    linktype,
+                    "-n",
+                    "-U",
+                    "--immediate-mode",
+                    // Immediate mode means TPACKET_V2, whose ring slots are
+                    // sized for the largest MTU (lo: 64 KiB for `-i any`):
+                    // the default 2 MiB ring then holds ~30 packets and a
+                    // burst can overflow it. 32 MiB per tcpdump.
+                    "-B",
+                    "32768",
+                    "-Z",
+                    "root",
+                    "-w",
+                    &file,
+                ],
+            );
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            let id = self.spawn(&format!("tcpdump-{kind}"), cmd);
+            let stderr = {
+                let mut bg = self.bg.lock().unwrap_or_else(|e| e.into_inner());
+                let b = bg.iter_mut().find(|b| b.id == id).expect("just spawned");
+                b.child.stderr.take().expect("piped stderr")
+            };
+            let text = Arc::new(Mutex::new(String::new()));
+            let (tx, rx) = mpsc::channel();
+            let sink = Arc::clone(&text);
+            thread::spawn(move || {
+                let mut tx = Some(tx);
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    let listening = line.contains("listening on");
+                    {
+                        let mut t = sink.lock().unwrap_or_else(|e| e.into_inner());
+                        t.push_str(&line);
+                        t.push('\n');
+                    }
+                    if listening && let Some(tx) = tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            });
+            if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+                panic!(
+                    "lab: tcpdump -i {iface} in conn did not start listening:\n{}",
+                    text.lock().unwrap_or_else(|e| e.into_inner())
+                );
+            }
+            dumps.push((id, text));
+        }
+        Capture {
+            dir: dir.to_owned(),
+            stem: stem.to_owned(),
+            dumps,
+        }
+    }
+
+    /// Stops the tcpdumps with SIGINT, waits for them, and writes the pcapng
+    /// copies with editcap.
+    pub fn stop_capture(&self, capture: Capture, workload: Workload) -> CaptureSet {
+        let mut packets = [0u64; 3];
+        let mut stderr: [String; 3] = Default::default();
+        for (i, (id, text)) in capture.dumps.iter().enumerate() {
+            let mut bg = self.take_bg(*id).expect("lab: tcpdump not tracked");
+            let pid = bg.child.id().to_string();
+            let _ = Command::new("kill").args(["-INT", &pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let status = loop {
+                if let Ok(Some(st)) = bg.child.try_wait() {
+                    break st;
+                }
+                if Instant::now() > deadline {
+                    let _ = bg.child.kill();
+                    let _ = bg.child.wait();
+                    panic!("lab: {} did not exit after SIGINT", bg.name);
+                }
+                thread::sleep(Duration::from_millis(10));
+            };
+            // Let the reader thread see the final statistics.
+            thread::sleep(Duration::from_millis(20));
+            let text = text.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            assert!(
+                status.success() || status.code().is_none(),
+                "lab: {} failed ({status}):\n{text}",
+                bg.name
+            );
+            packets[i] = text
+                .lines()
+                .find_map(|l| l.strip_suffix(" packets captured"))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0);
+            let dropped: u64 = text
+                .lines()
+                .find_map(|l| l.strip_suffix(" packets dropped by kernel"))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0);
+            assert_eq!(
+                dropped, 0,
+                "lab: {} lost packets (its ring buffer overflowed), the capture is incomplete:\n{text}",
+                bg.name
+            );
+            stderr[i] = text;
+        }
+        let file =
+            |kind: &str, ext: &str| capture.dir.join(format!("{}.{kind}.{ext}", capture.stem));
+        for kind in ["sll", "eth"] {
+            let (src, dst) = (file(kind, "pcap"), file(kind, "pcapng"));
+            run_ok(
+                Command::new("editcap")
+                    .args(["-F", "pcapng"])
+                    .arg(&src)
+                    .arg(&dst),
+            );
+        }
+        CaptureSet {
+            sll_pcap: file("sll", "pcap"),
+            sll1_pcap: file("sll1", "pcap"),
+            eth_pcap: file("eth", "pcap"),
+            sll_pcapng: file("sll", "pcapng"),
+            eth_pcapng: file("eth", "pcapng"),
+            packets,
+            tcpdump_stderr: stderr,
+            workload,
+        }
+    }
+
+    /// The connector-like workload, run in conn: `ping -c N -i 0.2` to the
+    /// broker, then `attempts` × `timeout T openssl s_client -connect
+    /// broker:443 -servername broker1a.lab1.test`, one after another.
+    pub fn run_workload(&self) -> Workload {
+        let started = Instant::now();
+        let broker = broker_addr().to_string();
+        let pings = self.options.pings.to_string();
+        let ping = self.try_exec(
+            Node::Conn,
+            &["ping", "-n", "-c", &pings, "-i", "0.2", "-W", "1", &broker],
+        );
+        let ping_output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&ping.stdout),
+            String::from_utf8_lossy(&ping.stderr)
+        );
+        let connect = format!("{broker}:{BROKER_PORT}");
+        let timeout = self.options.attempt_timeout_secs.to_string();
+        let ca = self.certs().root.to_string_lossy().into_owned();
+        let mut attempts = Vec::new();
+        for _ in 0..self.options.attempts {
+            let t0 = Instant::now();
+            let out = self.try_exec(
+                Node::Conn,
+                &[
+                    "timeout",
+                    &timeout,
+                    "openssl",
+                    "s_client",
+                    "-connect",
+                    &connect,
+                    "-servername",
+                    BROKER_NAME,
+                    "-CAfile",
+                    &ca,
+                    "-verify_hostname",
+                    BROKER_NAME,
+                    "-brief",
+                ],
+            );
+            attempts.push(Attempt {
+                exit_code: out.status.code(),
+                elapsed: t0.elapsed(),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Workload {
+            ping_exit: ping.status.code(),
+            ping_output,
+            attempts,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Captures the workload in conn into `out_dir` as
+    /// `<scenario>.{sll,sll1,eth}.pcap` and `<scenario>.{sll,eth}.pcapng`.
+    /// Panics if the ICMP path to the broker does not work (it does in every
+    /// scenario, so the lab itself would be broken).
+    pub fn capture_workload(&self, out_dir: &Path) -> CaptureSet {
+        let capture = self.start_capture(out_dir, self.scenario.name());
+        let workload = self.run_workload();
+        thread::sleep(Duration::from_millis(500));
+        let set = self.stop_capture(capture, workload);
+        assert_eq!(
+            set.workload.ping_exit,
+            Some(0),
+            "lab {}: conn cannot ping the broker:\n{}",
+            self.scenario.name(),
+            set.workload.ping_output
+        );
+        set
+    }
+
+    /// Writes `<out_dir>/<scenario>.mtr.txt` (`mtr -r -w -n`) and
+    /// `<scenario>.mtr.json` (`mtr --json -n`), ICMP, 3 cycles, from conn to
+    /// the broker. mtr runs in its own UTS namespace with hostname `conn`, so
+    /// the reports do not carry the test machine's name.
+    pub fn mtr_report(&self, out_dir: &Path) -> MtrReport {
+        check_tools(&["mtr", "unshare"]);
+        fs::create_dir_all(out_dir)
+            .unwrap_or_else(|e| panic!("lab: create {}: {e}", out_dir.display()));
+        let broker = broker_addr().to_string();
+        let common = ["-n", "-c", "3", "-i", "0.2", "--gracetime", "1"];
+        let write = |ext: &str, mode: &[&str]| {
+            let mut args = vec![
+                "unshare",
+                "--uts",
+                "--",
+                "sh",
+                "-c",
+                "hostname conn && exec \"$@\"",
+                "sh",
+                "mtr",
+            ];
+            args.extend_from_slice(mode);
+            args.extend_from_slice(&common);
+            args.push(&broker);
+            let out = self.exec(Node::Conn, &args);
+            let path = out_dir.join(format!("{}.mtr.{ext}", self.scenario.name()));
+            fs::write(&path, &out.stdout)
+                .unwrap_or_else(|e| panic!("lab: write {}: {e}", path.display()));
+            path
+        };
+        let txt = write("txt", &["-r", "-w"]);
+        let json = write("json", &["--json"]);
+        MtrReport { txt, json }
+    }
+
+    /// Tears the lab down now (same as dropping it) and says how long it took.
+    pub fn down(self) -> Duration {
+        let t0 = Instant::now();
+        drop(self);
+        t0.elapsed()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let mut problems = Vec::new();
+        let bg: Vec<Bg> = std::mem::take(&mut *self.bg.lock().unwrap_or_else(|e| e.into_inner()));
+        for mut b in bg {
+            if let Err(e) = b.child.kill()
+                && e.kind() != std::io::ErrorKind::InvalidInput
+            {
+                problems.push(format!("kill {}: {e}", b.name));
+            }
+            let _ = b.child.wait();
+        }
+        for ns in &self.namespaces {
+            problems.extend(destroy_netns(ns));
+        }
+        if !self.options.keep_workdir {
+            let _ = fs::remove_dir_all(&self.workdir);
+        } else {
+            eprintln!("lab {}: kept {}", self.id, self.workdir.display());
+        }
+        for p in problems {
+            eprintln!("lab {}: teardown warning: {p}", self.id);
+        }
+    }
+}
