@@ -55,7 +55,7 @@ pub enum CaptureError {
     /// A pcap record whose captured length is impossible (pcap has no other
     /// framing, so everything after it would be garbage).
     #[error(
-        "corrupt pcap record: {at} has a captured length of {caplen} bytes, larger than {limit} ({why})"
+        "{at}: corrupt pcap record: its captured length of {caplen} bytes is larger than {limit} ({why})"
     )]
     CaplenTooLarge {
         at: Location,
@@ -64,7 +64,7 @@ pub enum CaptureError {
         why: &'static str,
     },
     #[error(
-        "corrupt pcapng block: the {} (type {block_type:#010x}) at {at} has an invalid block length of {length}: {why}",
+        "{at}: corrupt pcapng block: the {} (type {block_type:#010x}) has an invalid block length of {length}: {why}",
         block_name(*.block_type)
     )]
     BadBlockLength {
@@ -74,7 +74,7 @@ pub enum CaptureError {
         why: String,
     },
     #[error(
-        "corrupt pcapng block: the {} (type {block_type:#010x}) at {at} says its length is {length} at its start but {trailing} at its end",
+        "{at}: corrupt pcapng block: the {} (type {block_type:#010x}) says its length is {length} at its start but {trailing} at its end",
         block_name(*.block_type)
     )]
     BlockLengthMismatch {
@@ -84,7 +84,7 @@ pub enum CaptureError {
         trailing: u32,
     },
     #[error(
-        "corrupt pcapng block: the {} (type {block_type:#010x}) at {at}: {why}",
+        "{at}: corrupt pcapng {} (type {block_type:#010x}): {why}",
         block_name(*.block_type)
     )]
     BadBlock {
@@ -93,7 +93,7 @@ pub enum CaptureError {
         why: String,
     },
     #[error(
-        "{at} refers to pcapng interface {interface}, but its section has only {known} Interface Description Block(s) before it"
+        "{at}: the packet refers to pcapng interface {interface}, but its section has only {known} Interface Description Block(s) before it"
     )]
     UnknownInterface {
         at: Location,
@@ -101,7 +101,7 @@ pub enum CaptureError {
         known: usize,
     },
     /// Anything else the container parser rejected.
-    #[error("malformed capture at {at}: {why}")]
+    #[error("{at}: malformed capture: {why}")]
     Malformed { at: Location, why: String },
 }
 
