@@ -1,9 +1,31 @@
+//! The capture reader.
+//!
+//! Division of labour with pcap-parser: its streaming readers
+//! (`LegacyPcapReader`, `PcapNGReader`, driven through `PcapReaderIterator`)
+//! own the input and the circular buffer (`data`/`consume`/`refill`/`grow`)
+//! and parse the blocks that carry options: the pcap file header, pcapng
+//! Section Header and Interface Description Blocks. Packet records (pcap
+//! records, EPB, SPB, obsolete PB) are decoded here, straight from the
+//! buffered bytes, after checking their framing:
+//! - per frame this is a bounds check and five integer reads, where
+//!   `next()` costs a call and a nom parse, and for an EPB that carries
+//!   options (comments, flags, hashes) a `Vec` allocation;
+//! - pcap-parser checks neither 32-bit alignment nor the trailing length of
+//!   every block type, and answers a length larger than the data with
+//!   "Incomplete" forever, so the framing must be checked here anyway;
+//! - it has no parser for the obsolete Packet Block (type 2): it returns it
+//!   as an `UnknownBlock`.
+//!
+//! Frames are handed out as slices of the buffer. The buffer is only
+//! touched again (consume/refill) at the next `next_frame` call, which is
+//! what the `&mut self` borrow of `FrameRef<'_>` guarantees.
+
 use super::error::block_name;
 use super::{CaptureError, CaptureWarning, LinkType, Location};
 use flate2::read::MultiGzDecoder;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{Block, LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
-use std::io::{self, Cursor, Read};
+use std::io::{self, Chain, Cursor, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +44,9 @@ const IDB: u32 = 1;
 const OPB: u32 = 2;
 const SPB: u32 = 3;
 const EPB: u32 = 6;
+const SJE: u32 = 9;
+const CB: u32 = 0x0BAD;
+const DCB: u32 = 0x4000_0BAD;
 
 /// Container format of the capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -34,7 +59,9 @@ pub enum CaptureFormat {
 /// One captured frame, borrowed from the reader's buffer until the next call.
 #[derive(Clone, Copy, Debug)]
 pub struct FrameRef<'a> {
-    /// 1-based frame number, as Wireshark counts them (packet blocks/records only).
+    /// 1-based frame number, as Wireshark numbers them: pcap records; in
+    /// pcapng, packet blocks plus the custom and systemd-journal blocks that
+    /// Wireshark lists too (so numbers can skip when those are present).
     pub number: u64,
     /// Timestamp in nanoseconds since the Unix epoch.
     pub ts_ns: i64,
@@ -47,23 +74,53 @@ pub struct FrameRef<'a> {
     pub data: &'a [u8],
 }
 
+/// What pcap-parser reads from: the sniffed header replayed, then the rest.
+type Input = Chain<Cursor<Vec<u8>>, Source>;
+
+/// pcap-parser's reader, statically dispatched: `data()` is called for
+/// every frame and should inline.
+enum Inner {
+    Pcap(LegacyPcapReader<Input>),
+    Pcapng(PcapNGReader<Input>),
+}
+
+impl Inner {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        match self {
+            Inner::Pcap(r) => r.data(),
+            Inner::Pcapng(r) => r.data(),
+        }
+    }
+
+    fn it(&mut self) -> &mut dyn PcapReaderIterator {
+        match self {
+            Inner::Pcap(r) => r,
+            Inner::Pcapng(r) => r,
+        }
+    }
+}
+
 /// Streaming reader of pcap/pcapng from a file, stdin (`-`) or a gzip stream.
 ///
 /// Memory is bounded: one buffer of 1 MiB, grown only for a single block
 /// larger than that, up to 16 MiB. Frames are returned without copying.
 pub struct CaptureReader {
-    inner: Box<dyn PcapReaderIterator + Send>,
+    inner: Inner,
     status: Arc<Mutex<SourceStatus>>,
     format: CaptureFormat,
     gzip: bool,
     pcap: PcapState,
     ng: NgState,
-    /// Stream offset of the first byte of `inner.data()`.
+    /// Stream offset of `inner.data()[0]`.
     offset: u64,
-    /// Length of the record returned last; consumed at the start of the next
-    /// call so the returned `FrameRef` can borrow the buffer meanwhile.
-    pending: usize,
+    /// Bytes of `inner.data()` already read by us; handed to pcap-parser's
+    /// `consume` in batches, only when the buffer must be refilled.
+    pos: usize,
+    /// Number of the last frame, as Wireshark numbers them (see `numbered_block`).
     frames: u64,
+    /// Frames actually returned.
+    returned: u64,
     capacity: usize,
     warnings: Vec<CaptureWarning>,
     /// Set at the end or after an error: later calls return `Ok(None)`.
@@ -73,11 +130,14 @@ pub struct CaptureReader {
 #[derive(Clone, Copy)]
 struct PcapState {
     big_endian: bool,
-    nanos: bool,
+    /// Multiplier from the record's fraction to nanoseconds: 1000 or 1.
+    frac_ns: i64,
     /// 16, or 24 for the "modified" (Kuznetzov) format.
     record_header: usize,
     link_type: LinkType,
-    snaplen: u32,
+    /// caplen above this is corrupt, with the reason for the message.
+    caplen_limit: u32,
+    caplen_why: &'static str,
 }
 
 #[derive(Default)]
@@ -125,6 +185,7 @@ impl TsScale {
         }
     }
 
+    #[inline]
     fn to_ns(self, ts: u64) -> i128 {
         match self {
             TsScale::Mul(m) => i128::from(ts) * m,
@@ -135,21 +196,23 @@ impl TsScale {
     }
 }
 
+#[inline]
 fn clamp_i64(v: i128) -> i64 {
     i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// What `advance_*` found: everything about the frame except its bytes, which
-/// `next_frame` then borrows from the buffer (this split is what keeps the
-/// borrow checker happy with a loop that refills the buffer).
+/// `next_frame` then borrows from the buffer. Returning owned values and
+/// borrowing afterwards is what lets the refill loop pass the borrow checker
+/// without unsafe (returning a borrow from inside the loop is NLL problem #3).
 struct FrameMeta {
     ts_ns: i64,
     link_type: LinkType,
     interface: u32,
     orig_len: u32,
+    /// Index of the frame's first byte in `inner.data()`.
     data_start: usize,
     caplen: usize,
-    record_len: usize,
 }
 
 /// State the input wrapper shares with the reader: pcap-parser maps read
@@ -204,6 +267,7 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+#[inline]
 fn u32_at(d: &[u8], at: usize, big_endian: bool) -> u32 {
     let b = [d[at], d[at + 1], d[at + 2], d[at + 3]];
     if big_endian {
@@ -213,6 +277,7 @@ fn u32_at(d: &[u8], at: usize, big_endian: bool) -> u32 {
     }
 }
 
+#[inline]
 fn u16_at(d: &[u8], at: usize, big_endian: bool) -> u16 {
     let b = [d[at], d[at + 1]];
     if big_endian {
@@ -236,12 +301,31 @@ fn is_packet_block(t: u32) -> bool {
     matches!(t, EPB | SPB | OPB)
 }
 
-/// The first pcapng SHB's byte order from its byte-order magic, if valid.
+/// Blocks that take a frame number. Wireshark (checked with 4.0) lists
+/// custom blocks and systemd journal entries as records in the packet list,
+/// numbered like packets; we skip them but count them so that our frame
+/// numbers stay those the user sees in Wireshark.
+fn numbered_block(t: u32) -> bool {
+    matches!(t, EPB | SPB | OPB | CB | DCB | SJE)
+}
+
+/// The SHB's byte order from its byte-order magic, if valid.
 fn shb_big_endian(bom: &[u8]) -> Option<bool> {
     match bom {
         [0x1a, 0x2b, 0x3c, 0x4d] => Some(true),
         [0x4d, 0x3c, 0x2b, 0x1a] => Some(false),
         _ => None,
+    }
+}
+
+fn bad_bom(at: Location, bom: &[u8]) -> CaptureError {
+    CaptureError::BadBlock {
+        at,
+        block_type: SHB,
+        why: format!(
+            "its byte-order magic is {:02x} {:02x} {:02x} {:02x}, expected 1a2b3c4d in either byte order",
+            bom[0], bom[1], bom[2], bom[3]
+        ),
     }
 }
 
@@ -252,6 +336,7 @@ fn check_block_length(at: Location, block_type: u32, length: u32) -> Result<(), 
         IDB => 20,
         EPB | OPB => 32,
         SPB => 16,
+        CB | DCB => 16, // the Private Enterprise Number is mandatory
         _ => 12,
     };
     let why = if length < min {
@@ -312,9 +397,10 @@ impl CaptureReader {
     }
 
     /// Sniffs the format from the first bytes, which we read ourselves: it
-    /// gives precise errors, and pcap-parser's constructors do a single
-    /// `read()` that must return the whole file header, which a pipe (or
-    /// gzip) need not do. The sniffed bytes are then replayed in front.
+    /// gives precise errors, and pcap-parser's constructors (and
+    /// `create_reader`) do a single `read()` that must return the whole file
+    /// header, which a pipe or a gzip stream need not do. The sniffed bytes
+    /// are then replayed in front of the rest.
     fn from_source(
         mut source: Source,
         status: Arc<Mutex<SourceStatus>>,
@@ -328,6 +414,10 @@ impl CaptureReader {
                 .take()
                 .unwrap_or_else(|| io::Error::other("read error"));
             CaptureError::Io { offset, source }
+        };
+        let at0 = Location {
+            offset: 0,
+            frame: None,
         };
         let mut prefix = vec![0u8; 24];
         let n = read_full(&mut source, &mut prefix).map_err(|_| io_err(&status, 0))?;
@@ -369,8 +459,11 @@ impl CaptureReader {
             }
         };
         let mut capacity = INITIAL_BUFFER;
-        let chain = |prefix: Vec<u8>, source: Source| Cursor::new(prefix).chain(source);
-        let inner: Box<dyn PcapReaderIterator + Send> = match format {
+        let parser_err = |e: PcapError<&[u8]>| CaptureError::Malformed {
+            at: at0,
+            why: parser_error(&e),
+        };
+        let inner = match format {
             CaptureFormat::Pcap => {
                 if n < 24 {
                     return Err(CaptureError::TooShort {
@@ -379,22 +472,10 @@ impl CaptureReader {
                         found: n as u64,
                     });
                 }
-                let r = LegacyPcapReader::new(capacity, chain(prefix, source)).map_err(|e| {
-                    CaptureError::Malformed {
-                        at: Location {
-                            offset: 0,
-                            frame: None,
-                        },
-                        why: parser_error(&e),
-                    }
-                })?;
-                Box::new(r)
+                let input = Cursor::new(prefix).chain(source);
+                Inner::Pcap(LegacyPcapReader::new(capacity, input).map_err(parser_err)?)
             }
             CaptureFormat::Pcapng => {
-                let at0 = Location {
-                    offset: 0,
-                    frame: None,
-                };
                 if n < 12 {
                     return Err(CaptureError::TooShort {
                         what: "pcapng Section Header Block",
@@ -403,14 +484,7 @@ impl CaptureReader {
                     });
                 }
                 let big_endian =
-                    shb_big_endian(&prefix[8..12]).ok_or_else(|| CaptureError::BadBlock {
-                        at: at0,
-                        block_type: SHB,
-                        why: format!(
-                            "its byte-order magic is {:02x} {:02x} {:02x} {:02x}, expected 1a2b3c4d in either byte order",
-                            prefix[8], prefix[9], prefix[10], prefix[11]
-                        ),
-                    })?;
+                    shb_big_endian(&prefix[8..12]).ok_or_else(|| bad_bom(at0, &prefix[8..12]))?;
                 let len = u32_at(&prefix, 4, big_endian);
                 check_block_length(at0, SHB, len)?;
                 let len = len as usize;
@@ -426,13 +500,8 @@ impl CaptureReader {
                     });
                 }
                 capacity = capacity.max(len.next_power_of_two());
-                let r = PcapNGReader::new(capacity, chain(prefix, source)).map_err(|e| {
-                    CaptureError::Malformed {
-                        at: at0,
-                        why: parser_error(&e),
-                    }
-                })?;
-                Box::new(r)
+                let input = Cursor::new(prefix).chain(source);
+                Inner::Pcapng(PcapNGReader::new(capacity, input).map_err(parser_err)?)
             }
         };
         let mut reader = CaptureReader {
@@ -442,15 +511,17 @@ impl CaptureReader {
             gzip,
             pcap: PcapState {
                 big_endian: false,
-                nanos: false,
+                frac_ns: 1000,
                 record_header: 16,
                 link_type: LinkType::Ethernet,
-                snaplen: 0,
+                caplen_limit: MAX_SNAPLEN,
+                caplen_why: "",
             },
             ng: NgState::default(),
             offset: 0,
-            pending: 0,
+            pos: 0,
             frames: 0,
+            returned: 0,
             capacity,
             warnings: Vec::new(),
             done: false,
@@ -466,18 +537,8 @@ impl CaptureReader {
             offset: 0,
             frame: None,
         };
-        let (len, st) = match self.inner.next() {
-            Ok((len, PcapBlockOwned::LegacyHeader(h))) => (
-                len,
-                PcapState {
-                    big_endian: h.is_bigendian(),
-                    nanos: h.is_nanosecond_precision(),
-                    record_header: if h.is_modified_format() { 24 } else { 16 },
-                    // The upper 16 bits hold FCS-length flags (LT_FCS_* in libpcap).
-                    link_type: LinkType::from_number(h.network.0 as u32 & 0xffff),
-                    snaplen: h.snaplen,
-                },
-            ),
+        let (len, h) = match self.inner.it().next() {
+            Ok((len, PcapBlockOwned::LegacyHeader(h))) => (len, h),
             Ok(_) => {
                 return Err(CaptureError::Malformed {
                     at,
@@ -491,8 +552,24 @@ impl CaptureReader {
                 });
             }
         };
-        self.pcap = st;
-        self.consume(len);
+        // pcap has no framing besides caplen, so it is bounded before being
+        // trusted (a garbage caplen would otherwise make us buffer up to 4 GiB).
+        let (caplen_limit, caplen_why) = if h.snaplen > 0 && h.snaplen <= MAX_SNAPLEN {
+            (h.snaplen, "the snapshot length in the file header")
+        } else {
+            (MAX_SNAPLEN, "the largest snapshot length libpcap accepts")
+        };
+        self.pcap = PcapState {
+            big_endian: h.is_bigendian(),
+            frac_ns: if h.is_nanosecond_precision() { 1 } else { 1000 },
+            record_header: if h.is_modified_format() { 24 } else { 16 },
+            // The upper 16 bits hold FCS-length flags (LT_FCS_* in libpcap).
+            link_type: LinkType::from_number(h.network.0 as u32 & 0xffff),
+            caplen_limit,
+            caplen_why,
+        };
+        self.inner.it().consume(len);
+        self.offset = len as u64;
         Ok(())
     }
 
@@ -507,7 +584,7 @@ impl CaptureReader {
 
     /// Number of frames returned so far.
     pub fn frames_read(&self) -> u64 {
-        self.frames
+        self.returned
     }
 
     /// The next frame, `Ok(None)` at the end.
@@ -515,10 +592,6 @@ impl CaptureReader {
     /// A truncated last frame ends the capture with `Ok(None)` and a warning.
     /// After an error the reader is finished and returns `Ok(None)`.
     pub fn next_frame(&mut self) -> Result<Option<FrameRef<'_>>, CaptureError> {
-        if self.pending != 0 {
-            let n = std::mem::take(&mut self.pending);
-            self.consume(n);
-        }
         if self.done {
             return Ok(None);
         }
@@ -538,11 +611,7 @@ impl CaptureReader {
             }
         };
         self.frames += 1;
-        self.pending = meta.record_len;
-        let at = Location {
-            offset: self.offset,
-            frame: Some(self.frames),
-        };
+        self.returned += 1;
         // In bounds by construction (the whole record is buffered); checked
         // anyway so a logic slip is an error, not a panic.
         let Some(data) = self
@@ -552,12 +621,15 @@ impl CaptureReader {
         else {
             self.done = true;
             return Err(CaptureError::Malformed {
-                at,
+                at: Location {
+                    offset: self.offset + meta.data_start as u64,
+                    frame: Some(self.frames),
+                },
                 why: "internal error: frame data outside the buffered record".into(),
             });
         };
         Ok(Some(FrameRef {
-            number: at.frame.unwrap_or_default(),
+            number: self.frames,
             ts_ns: meta.ts_ns,
             link_type: meta.link_type,
             interface: meta.interface,
@@ -574,27 +646,42 @@ impl CaptureReader {
     /// Bytes of (decompressed) capture consumed so far: the offset just past
     /// the last frame returned (or the header, before the first frame).
     pub fn bytes_read(&self) -> u64 {
-        self.offset + self.pending as u64
+        self.offset + self.pos as u64
     }
 
-    fn consume(&mut self, n: usize) {
-        self.inner.consume(n);
-        self.offset += n as u64;
+    /// Where the next record starts.
+    fn here(&self, frame: Option<u64>) -> Location {
+        Location {
+            offset: self.bytes_read(),
+            frame,
+        }
     }
 
-    /// Makes sure `need` bytes are buffered; `Ok(false)` if the input ends first.
+    /// Hands the bytes read so far back to pcap-parser, so the next record
+    /// starts at `inner.data()[0]`.
+    fn sync(&mut self) {
+        if self.pos != 0 {
+            self.inner.it().consume(self.pos);
+            self.offset += self.pos as u64;
+            self.pos = 0;
+        }
+    }
+
+    /// Makes sure the next `need` bytes are buffered; `Ok(false)` if the
+    /// input ends first. Leaves the record at `inner.data()[0]` (`pos` 0).
     /// `need` never exceeds `MAX_BLOCK_LEN` (callers check lengths first).
     fn fill(&mut self, need: usize) -> Result<bool, CaptureError> {
+        self.sync();
         while self.inner.data().len() < need {
-            if self.inner.reader_exhausted() {
+            if self.inner.it().reader_exhausted() {
                 return Ok(false);
             }
             if need > self.capacity {
                 let new = need.next_power_of_two().min(MAX_BLOCK_LEN).max(need);
-                self.inner.grow(new);
+                self.inner.it().grow(new);
                 self.capacity = new;
             }
-            if self.inner.refill().is_err() {
+            if self.inner.it().refill().is_err() {
                 let offset = self.offset + self.inner.data().len() as u64;
                 let source = self
                     .status
@@ -609,8 +696,9 @@ impl CaptureReader {
         Ok(true)
     }
 
-    /// The input ended while `what` needed `need` bytes: clean end if nothing
-    /// is left, else a truncated last record (a warning, not an error).
+    /// The input ended while `what` needed `need` bytes (after `fill`, so
+    /// `pos` is 0): clean end if nothing is left, else a truncated last
+    /// record (a warning, not an error).
     fn end_of_input(&mut self, what: &str, frame: Option<u64>, need: usize) -> Option<FrameMeta> {
         let have = self.inner.data().len();
         if have > 0 {
@@ -643,129 +731,103 @@ impl CaptureReader {
 
     fn advance_pcap(&mut self) -> Result<Option<FrameMeta>, CaptureError> {
         let st = self.pcap;
-        let frame = self.frames + 1;
-        let at = Location {
-            offset: self.offset,
-            frame: Some(frame),
-        };
         let hdr = st.record_header;
-        if !self.fill(hdr)? {
-            return Ok(self.end_of_input(&format!("frame {frame}"), Some(frame), hdr));
-        }
-        // pcap has no framing besides caplen, so it is checked before trusting
-        // it (a garbage caplen would otherwise make us buffer up to 4 GiB).
-        let caplen = u32_at(self.inner.data(), 8, st.big_endian);
-        let (limit, why) = if st.snaplen > 0 && st.snaplen <= MAX_SNAPLEN {
-            (st.snaplen, "the snapshot length in the file header")
-        } else {
-            (MAX_SNAPLEN, "the largest snapshot length libpcap accepts")
-        };
-        if caplen > limit {
-            return Err(CaptureError::CaplenTooLarge {
-                at,
-                caplen,
-                limit,
-                why,
-            });
-        }
-        let need = hdr + caplen as usize;
-        if !self.fill(need)? {
-            return Ok(self.end_of_input(&format!("frame {frame}"), Some(frame), need));
-        }
-        let nanos = st.nanos;
-        match self.inner.next() {
-            Ok((len, PcapBlockOwned::Legacy(b))) => {
-                let frac = if nanos {
-                    i64::from(b.ts_usec)
-                } else {
-                    i64::from(b.ts_usec) * 1000
-                };
-                Ok(Some(FrameMeta {
-                    ts_ns: i64::from(b.ts_sec) * 1_000_000_000 + frac,
-                    link_type: st.link_type,
-                    interface: 0,
-                    orig_len: b.origlen,
-                    data_start: hdr,
-                    caplen: b.data.len(),
-                    record_len: len,
-                }))
+        loop {
+            let rest = &self.inner.data()[self.pos..];
+            let need = if rest.len() < hdr {
+                hdr
+            } else {
+                let caplen = u32_at(rest, 8, st.big_endian);
+                if caplen > st.caplen_limit {
+                    return Err(CaptureError::CaplenTooLarge {
+                        at: self.here(Some(self.frames + 1)),
+                        caplen,
+                        limit: st.caplen_limit,
+                        why: st.caplen_why,
+                    });
+                }
+                let len = hdr + caplen as usize;
+                if rest.len() >= len {
+                    let sec = i64::from(u32_at(rest, 0, st.big_endian));
+                    let frac = i64::from(u32_at(rest, 4, st.big_endian));
+                    let meta = FrameMeta {
+                        ts_ns: sec * 1_000_000_000 + frac * st.frac_ns,
+                        link_type: st.link_type,
+                        interface: 0,
+                        orig_len: u32_at(rest, 12, st.big_endian),
+                        data_start: self.pos + hdr,
+                        caplen: caplen as usize,
+                    };
+                    self.pos += len;
+                    return Ok(Some(meta));
+                }
+                len
+            };
+            if !self.fill(need)? {
+                let frame = self.frames + 1;
+                return Ok(self.end_of_input(&format!("frame {frame}"), Some(frame), need));
             }
-            Ok(_) => Err(CaptureError::Malformed {
-                at,
-                why: "pcap-parser returned a non-record block".into(),
-            }),
-            Err(e) => Err(CaptureError::Malformed {
-                at,
-                why: parser_error(&e),
-            }),
         }
     }
 
-    /// Walks pcapng blocks until a packet block. Block framing (lengths) is
-    /// checked here before pcap-parser sees the block: pcap-parser does not
-    /// check alignment nor the trailing length of every block type, and asks
-    /// for more data forever when an inner length exceeds the block.
+    /// Walks pcapng blocks until a packet block, checking each block's
+    /// framing before anything else looks inside it.
     fn advance_pcapng(&mut self) -> Result<Option<FrameMeta>, CaptureError> {
         loop {
             let frame = self.frames + 1;
-            let offset = self.offset;
-            if !self.fill(8)? {
-                let d = self.inner.data();
-                let packet = d.len() >= 4 && is_packet_block(u32_at(d, 0, self.ng.big_endian));
-                let what = if packet {
-                    format!("frame {frame}")
+            let rest = &self.inner.data()[self.pos..];
+            // Block type and length; the SHB type reads the same in both
+            // byte orders, its length is in the order of its own byte-order
+            // magic.
+            let head = if rest.len() < 8 {
+                Err(8)
+            } else {
+                let raw_type = u32_at(rest, 0, self.ng.big_endian);
+                if raw_type != SHB {
+                    Ok((raw_type, self.ng.big_endian))
+                } else if rest.len() < 12 {
+                    Err(12)
                 } else {
-                    "pcapng block".to_string()
-                };
-                return Ok(self.end_of_input(&what, packet.then_some(frame), 8));
-            }
-            let raw_type = u32_at(self.inner.data(), 0, self.ng.big_endian);
-            // The SHB type reads the same in both orders; its length is in
-            // the byte order given by its own byte-order magic.
-            let (block_type, big_endian) = if raw_type == SHB {
-                if !self.fill(12)? {
-                    return Ok(self.end_of_input("Section Header Block", None, 12));
-                }
-                let bom = &self.inner.data()[8..12];
-                match shb_big_endian(bom) {
-                    Some(be) => (SHB, be),
-                    None => {
-                        return Err(CaptureError::BadBlock {
-                            at: Location {
-                                offset,
-                                frame: None,
-                            },
-                            block_type: SHB,
-                            why: format!(
-                                "its byte-order magic is {:02x} {:02x} {:02x} {:02x}, expected 1a2b3c4d in either byte order",
-                                bom[0], bom[1], bom[2], bom[3]
-                            ),
-                        });
+                    match shb_big_endian(&rest[8..12]) {
+                        Some(be) => Ok((SHB, be)),
+                        None => return Err(bad_bom(self.here(None), &rest[8..12])),
                     }
                 }
-            } else {
-                (raw_type, self.ng.big_endian)
             };
-            let packet = is_packet_block(block_type);
-            let at = Location {
-                offset,
-                frame: packet.then_some(frame),
-            };
-            let what = || {
-                if packet {
-                    format!("frame {frame}")
-                } else {
-                    format!("{} (type {block_type:#010x})", block_name(block_type))
+            let (block_type, big_endian) = match head {
+                Ok(h) => h,
+                Err(need) => {
+                    if !self.fill(need)? {
+                        let d = self.inner.data();
+                        let numbered =
+                            d.len() >= 4 && is_packet_block(u32_at(d, 0, self.ng.big_endian));
+                        let what = if numbered {
+                            format!("frame {frame}")
+                        } else {
+                            "pcapng block".to_string()
+                        };
+                        return Ok(self.end_of_input(&what, numbered.then_some(frame), need));
+                    }
+                    continue;
                 }
             };
-            let length = u32_at(self.inner.data(), 4, big_endian);
+            let at = self.here(numbered_block(block_type).then_some(frame));
+            let length = u32_at(rest, 4, big_endian);
             check_block_length(at, block_type, length)?;
             let len = length as usize;
-            if !self.fill(len)? {
-                return Ok(self.end_of_input(&what(), at.frame, len));
+            if rest.len() < len {
+                if !self.fill(len)? {
+                    let what = if is_packet_block(block_type) {
+                        format!("frame {frame}")
+                    } else {
+                        format!("{} (type {block_type:#010x})", block_name(block_type))
+                    };
+                    return Ok(self.end_of_input(&what, at.frame, len));
+                }
+                continue;
             }
-            let d = self.inner.data();
-            let trailing = u32_at(d, len - 4, big_endian);
+            let block = &rest[..len];
+            let trailing = u32_at(block, len - 4, big_endian);
             if trailing != length {
                 return Err(CaptureError::BlockLengthMismatch {
                     at,
@@ -775,42 +837,61 @@ impl CaptureReader {
                 });
             }
             match block_type {
+                EPB | OPB => return self.packet_block(at, block_type).map(Some),
+                SPB => return self.simple_packet(at).map(Some),
                 SHB => self.section_header(at, big_endian)?,
                 IDB => self.interface_description(at)?,
-                EPB | OPB => return self.enhanced_or_old_packet(at, block_type).map(Some),
-                SPB => return self.simple_packet(at).map(Some),
-                // NRB, ISB, DSB, custom, unknown: nothing the analysis needs.
+                CB | DCB | SJE => self.frames += 1,
+                // NRB, ISB, DSB, unknown: nothing the analysis needs.
                 _ => {}
             }
-            self.consume(len);
+            // SHB/IDB went through `sync`: `pos` is 0 then, and adding `len`
+            // is right in both cases.
+            self.pos += len;
+        }
+    }
+
+    /// Runs pcap-parser on the block at `pos` (SHB and IDB: the blocks with
+    /// options worth its parser). Leaves `pos` at the block.
+    fn parse_block<T>(
+        &mut self,
+        at: Location,
+        block_type: u32,
+        f: impl FnOnce(&Block<'_>) -> Option<T>,
+    ) -> Result<T, CaptureError> {
+        self.sync();
+        match self.inner.it().next() {
+            Ok((_, PcapBlockOwned::NG(block))) => {
+                f(&block).ok_or_else(|| CaptureError::Malformed {
+                    at,
+                    why: format!("pcap-parser did not see a {}", block_name(block_type)),
+                })
+            }
+            Ok(_) => Err(CaptureError::Malformed {
+                at,
+                why: "pcap-parser returned a pcap block in a pcapng file".into(),
+            }),
+            Err(e) => Err(CaptureError::BadBlock {
+                at,
+                block_type,
+                why: parser_error(&e),
+            }),
         }
     }
 
     fn section_header(&mut self, at: Location, big_endian: bool) -> Result<(), CaptureError> {
-        let major = u16_at(self.inner.data(), 12, big_endian);
+        let major = u16_at(&self.inner.data()[self.pos..], 12, big_endian);
         if major != 1 {
             return Err(CaptureError::Unsupported {
                 offset: at.offset,
                 what: format!("pcapng section version {major} (only version 1 exists)"),
             });
         }
-        // Through pcap-parser too: it switches its own byte order on SHBs.
-        match self.inner.next() {
-            Ok((_, PcapBlockOwned::NG(Block::SectionHeader(_)))) => {}
-            Ok(_) => {
-                return Err(CaptureError::Malformed {
-                    at,
-                    why: "pcap-parser did not see a Section Header Block".into(),
-                });
-            }
-            Err(e) => {
-                return Err(CaptureError::BadBlock {
-                    at,
-                    block_type: SHB,
-                    why: parser_error(&e),
-                });
-            }
-        }
+        // Through pcap-parser too: it switches its own byte order on SHBs,
+        // which its IDB parser then uses.
+        self.parse_block(at, SHB, |b| {
+            matches!(b, Block::SectionHeader(_)).then_some(())
+        })?;
         self.ng.big_endian = big_endian;
         self.ng.interfaces.clear();
         Ok(())
@@ -819,46 +900,43 @@ impl CaptureReader {
     fn interface_description(&mut self, at: Location) -> Result<(), CaptureError> {
         let big_endian = self.ng.big_endian;
         let id = self.ng.interfaces.len();
+        // if_tsresol/if_tsoffset are read from the raw options: pcap-parser's
+        // `if_tsoffset` field is decoded little-endian even in big-endian
+        // sections, and its `ts_resolution()` rejects every 2^-n value.
+        let (link_type, snaplen, tsresol, tsoffset) = self.parse_block(at, IDB, |b| {
+            let Block::InterfaceDescription(idb) = b else {
+                return None;
+            };
+            let mut tsresol = None;
+            let mut tsoffset = None;
+            for opt in &idb.options {
+                let v = opt.value();
+                match opt.code.0 {
+                    9 if opt.len == 1 && !v.is_empty() => {
+                        tsresol.get_or_insert(v[0]);
+                    }
+                    14 if opt.len == 8 && v.len() >= 8 => {
+                        let b = [v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]];
+                        tsoffset.get_or_insert(if big_endian {
+                            i64::from_be_bytes(b)
+                        } else {
+                            i64::from_le_bytes(b)
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            Some((
+                idb.linktype.0 as u32,
+                idb.snaplen,
+                tsresol.unwrap_or(6),
+                tsoffset.unwrap_or(0),
+            ))
+        })?;
         let bad = |why: String| CaptureError::BadBlock {
             at,
             block_type: IDB,
             why,
-        };
-        // if_tsresol/if_tsoffset are read from the raw options: pcap-parser's
-        // `if_tsoffset` field is decoded little-endian even in big-endian
-        // sections, and its `ts_resolution()` rejects every 2^-n value.
-        let (link_type, snaplen, tsresol, tsoffset) = match self.inner.next() {
-            Ok((_, PcapBlockOwned::NG(Block::InterfaceDescription(idb)))) => {
-                let mut tsresol = 6u8;
-                let mut tsoffset = 0i64;
-                let (mut seen_resol, mut seen_offset) = (false, false);
-                for opt in &idb.options {
-                    let v = opt.value();
-                    match opt.code.0 {
-                        9 if !seen_resol && opt.len == 1 && !v.is_empty() => {
-                            tsresol = v[0];
-                            seen_resol = true;
-                        }
-                        14 if !seen_offset && opt.len == 8 && v.len() >= 8 => {
-                            let b: [u8; 8] = [v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]];
-                            tsoffset = if big_endian {
-                                i64::from_be_bytes(b)
-                            } else {
-                                i64::from_le_bytes(b)
-                            };
-                            seen_offset = true;
-                        }
-                        _ => {}
-                    }
-                }
-                (idb.linktype.0 as u32, idb.snaplen, tsresol, tsoffset)
-            }
-            Ok(_) => {
-                return Err(bad(
-                    "pcap-parser did not see an interface description".into()
-                ));
-            }
-            Err(e) => return Err(bad(parser_error(&e))),
         };
         let scale = TsScale::from_tsresol(tsresol).ok_or_else(|| {
             bad(format!(
@@ -891,18 +969,14 @@ impl CaptureReader {
             })
     }
 
-    /// EPB, or the obsolete Packet Block (type 2) which shares its layout
+    /// EPB, or the obsolete Packet Block (type 2) which has the same layout
     /// except for a 16-bit interface id followed by a 16-bit drop count.
-    fn enhanced_or_old_packet(
-        &mut self,
-        at: Location,
-        block_type: u32,
-    ) -> Result<FrameMeta, CaptureError> {
-        let big_endian = self.ng.big_endian;
-        let d = self.inner.data();
-        let len = u32_at(d, 4, big_endian);
-        let caplen = u32_at(d, 20, big_endian);
-        // Checked here: pcap-parser would wait for more input forever.
+    /// Options after the data are ignored.
+    fn packet_block(&mut self, at: Location, block_type: u32) -> Result<FrameMeta, CaptureError> {
+        let be = self.ng.big_endian;
+        let b = &self.inner.data()[self.pos..];
+        let len = u32_at(b, 4, be);
+        let caplen = u32_at(b, 20, be);
         if 32 + u64::from(caplen).next_multiple_of(4) > u64::from(len) {
             return Err(CaptureError::BadBlock {
                 at,
@@ -910,66 +984,32 @@ impl CaptureReader {
                 why: format!("its captured length {caplen} does not fit in its block length {len}"),
             });
         }
-        let (if_id, ts_high, ts_low, orig_len) = if block_type == OPB {
-            // pcap-parser 0.17 has no parser for the obsolete Packet Block
-            // (it returns it as an UnknownBlock), so we decode its fixed header.
-            (
-                u32::from(u16_at(d, 8, big_endian)),
-                u32_at(d, 12, big_endian),
-                u32_at(d, 16, big_endian),
-                u32_at(d, 24, big_endian),
-            )
+        let if_id = if block_type == OPB {
+            u32::from(u16_at(b, 8, be))
         } else {
-            match self.inner.next() {
-                Ok((_, PcapBlockOwned::NG(Block::EnhancedPacket(epb)))) => {
-                    (epb.if_id, epb.ts_high, epb.ts_low, epb.origlen)
-                }
-                Ok(_) => {
-                    return Err(CaptureError::Malformed {
-                        at,
-                        why: "pcap-parser did not see an Enhanced Packet Block".into(),
-                    });
-                }
-                Err(e) => {
-                    return Err(CaptureError::BadBlock {
-                        at,
-                        block_type,
-                        why: parser_error(&e),
-                    });
-                }
-            }
+            u32_at(b, 8, be)
         };
+        let ts = (u64::from(u32_at(b, 12, be)) << 32) | u64::from(u32_at(b, 16, be));
+        let orig_len = u32_at(b, 24, be);
         let iface = self.interface(at, if_id)?;
-        let ts = (u64::from(ts_high) << 32) | u64::from(ts_low);
-        Ok(FrameMeta {
+        let meta = FrameMeta {
             ts_ns: clamp_i64(iface.scale.to_ns(ts) + iface.offset_ns),
             link_type: iface.link_type,
             interface: if_id,
             orig_len,
-            data_start: 28,
+            data_start: self.pos + 28,
             caplen: caplen as usize,
-            record_len: len as usize,
-        })
+        };
+        self.pos += len as usize;
+        Ok(meta)
     }
 
     fn simple_packet(&mut self, at: Location) -> Result<FrameMeta, CaptureError> {
         let iface = self.interface(at, 0)?;
-        let (len, orig_len) = match self.inner.next() {
-            Ok((len, PcapBlockOwned::NG(Block::SimplePacket(spb)))) => (len, spb.origlen),
-            Ok(_) => {
-                return Err(CaptureError::Malformed {
-                    at,
-                    why: "pcap-parser did not see a Simple Packet Block".into(),
-                });
-            }
-            Err(e) => {
-                return Err(CaptureError::BadBlock {
-                    at,
-                    block_type: SPB,
-                    why: parser_error(&e),
-                });
-            }
-        };
+        let be = self.ng.big_endian;
+        let b = &self.inner.data()[self.pos..];
+        let len = u32_at(b, 4, be) as usize;
+        let orig_len = u32_at(b, 8, be);
         // SPB has no caplen: the spec says min(original length, snaplen of
         // interface 0); the rest of the block is padding.
         let mut caplen = (orig_len as usize).min(len - 16);
@@ -986,21 +1026,28 @@ impl CaptureReader {
                 ),
             });
         }
-        Ok(FrameMeta {
+        let meta = FrameMeta {
             ts_ns: 0,
             link_type: iface.link_type,
             interface: 0,
             orig_len,
-            data_start: 12,
+            data_start: self.pos + 12,
             caplen,
-            record_len: len,
-        })
+        };
+        self.pos += len;
+        Ok(meta)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reader_is_send() {
+        fn send<T: Send>() {}
+        send::<CaptureReader>();
+    }
 
     #[test]
     fn tsresol_scales() {
