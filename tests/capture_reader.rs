@@ -865,6 +865,12 @@ fn pcapng_bad_section_headers() {
     let (frames, e) = read_err(&ng_then(&bad_bom));
     assert_eq!(frames.len(), 1);
     assert_msg(&e, &["byte-order magic", "byte offset"]);
+    let mut mismatch = shb(true);
+    let n = mismatch.len();
+    mismatch[n - 1] ^= 4;
+    let (_, e) = read_err(&mismatch);
+    assert!(matches!(e, CaptureError::BlockLengthMismatch { .. }), "{e}");
+    assert_msg(&e, &["byte offset 0", "Section Header Block"]);
     let mut v2 = shb(false);
     v2[12..14].copy_from_slice(&2u16.to_le_bytes());
     let (_, e) = read_err(&v2);
@@ -1035,6 +1041,46 @@ fn write_cross_check_files() {
         ));
     }
     std::fs::write(dir.join("be-ns.pcap"), be).unwrap();
+}
+
+#[test]
+fn stdin_dash() {
+    // Runs this test binary again as a child reading `-`, fed a gzip pcap.
+    let mut w = PcapWriter::new(Vec::new(), 1, 65535, TsPrecision::Nano).unwrap();
+    for i in 0..1234 {
+        w.write_frame(i, 60, &payload(i as u8, 60)).unwrap();
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "stdin_child", "--ignored", "--test-threads=1"])
+        .env("PATHPROOF_STDIN_FRAMES", "1234")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let gz = gzip(&w.into_inner());
+    let mut stdin = child.stdin.take().unwrap();
+    // Written in small pieces from another thread, as a pipe would deliver it.
+    let feeder = std::thread::spawn(move || {
+        for chunk in gz.chunks(100) {
+            stdin.write_all(chunk).unwrap();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
+
+#[test]
+#[ignore = "child process of stdin_dash"]
+fn stdin_child() {
+    let Ok(expect) = std::env::var("PATHPROOF_STDIN_FRAMES") else {
+        return;
+    };
+    let out = drain(CaptureReader::open(Path::new("-")));
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.frames.len().to_string(), expect);
 }
 
 // ------------------------------------------------------ captures/bad files

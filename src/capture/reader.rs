@@ -463,6 +463,7 @@ impl CaptureReader {
             at: at0,
             why: parser_error(&e),
         };
+        let mut shb = None;
         let inner = match format {
             CaptureFormat::Pcap => {
                 if n < 24 {
@@ -499,7 +500,17 @@ impl CaptureReader {
                         found: got as u64,
                     });
                 }
+                let trailing = u32_at(&prefix, len - 4, big_endian);
+                if trailing as usize != len {
+                    return Err(CaptureError::BlockLengthMismatch {
+                        at: at0,
+                        block_type: SHB,
+                        length: len as u32,
+                        trailing,
+                    });
+                }
                 capacity = capacity.max(len.next_power_of_two());
+                shb = Some((big_endian, len));
                 let input = Cursor::new(prefix).chain(source);
                 Inner::Pcapng(PcapNGReader::new(capacity, input).map_err(parser_err)?)
             }
@@ -526,8 +537,14 @@ impl CaptureReader {
             warnings: Vec::new(),
             done: false,
         };
-        if format == CaptureFormat::Pcap {
-            reader.read_pcap_header()?;
+        match shb {
+            // The first SHB is handled here so a bad section is an error
+            // from `open`, like a bad pcap header.
+            Some((big_endian, len)) => {
+                reader.section_header(at0, big_endian)?;
+                reader.pos = len;
+            }
+            None => reader.read_pcap_header()?,
         }
         Ok(reader)
     }
