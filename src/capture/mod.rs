@@ -2,6 +2,11 @@
 //!
 //! This module only knows containers (blocks, records, timestamps, link
 //! types). What is inside a frame is decoded by [`crate::packet`].
+//!
+//! [`CaptureReader`] streams pcap (µs/ns, both byte orders, "modified"
+//! little-endian) and pcapng (sections, interfaces, EPB/SPB/obsolete PB),
+//! plain or gzip, from a file, stdin or any `Read`, in bounded memory.
+//! [`PcapWriter`] and [`PcapngWriter`] write captures (`--save`, tests).
 
 mod error;
 mod reader;
