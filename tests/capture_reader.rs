@@ -987,7 +987,7 @@ fn truncated_gzip_keeps_the_frames_before() {
 }
 
 #[test]
-fn corrupt_gzip_is_a_read_error() {
+fn corrupt_gzip_is_an_error() {
     let mut gz = gzip(&mixed_pcapng(false));
     let n = gz.len();
     gz[n / 2] ^= 0xff;
