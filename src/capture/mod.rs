@@ -2,12 +2,19 @@
 //!
 //! This module only knows containers (blocks, records, timestamps, link
 //! types). What is inside a frame is decoded by [`crate::packet`].
+//!
+//! [`CaptureReader`] streams pcap (µs/ns, both byte orders, "modified"
+//! little-endian) and pcapng (sections, interfaces, EPB/SPB/obsolete PB),
+//! plain or gzip, from a file, stdin or any `Read`, in bounded memory.
+//! [`PcapWriter`] and [`PcapngWriter`] write captures (`--save`, tests).
 
 mod error;
 mod reader;
+mod writer;
 
-pub use error::{CaptureError, CaptureWarning};
-pub use reader::{CaptureFormat, CaptureReader, FrameRef};
+pub use error::{CaptureError, CaptureWarning, Location};
+pub use reader::{CaptureFormat, CaptureReader, FrameRef, MAX_BLOCK_LEN};
+pub use writer::{PcapWriter, PcapngWriter, TsPrecision};
 
 /// Link-layer type of a frame, from the pcap header or the pcapng interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -44,6 +51,22 @@ impl LinkType {
             229 => LinkType::Ipv6,
             276 => LinkType::LinuxSll2,
             n => LinkType::Other(n),
+        }
+    }
+
+    /// The LINKTYPE_ number to write in a capture (raw IP is written as 101,
+    /// whatever number it was read from).
+    pub fn number(self) -> u32 {
+        match self {
+            LinkType::Null => 0,
+            LinkType::Ethernet => 1,
+            LinkType::RawIp => 101,
+            LinkType::Loop => 108,
+            LinkType::LinuxSll => 113,
+            LinkType::Ipv4 => 228,
+            LinkType::Ipv6 => 229,
+            LinkType::LinuxSll2 => 276,
+            LinkType::Other(n) => n,
         }
     }
 
