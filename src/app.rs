@@ -2,7 +2,7 @@
 
 use crate::analysis::{Analysis, AnalysisOptions, Analyzer};
 use crate::capture::{CaptureError, CaptureFormat, CaptureReader, CaptureWarning, LinkType};
-use crate::packet::{DecodeError, decode};
+use crate::packet::{DecodeError, arp_sighting, decode};
 use crate::path::{Path, mtr};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -102,7 +102,13 @@ pub fn run_pcap(job: PcapJob) -> Result<PcapReport, JobError> {
         }
         match decode(frame.link_type, frame.number, frame.ts_ns, frame.data) {
             Ok(d) => analyzer.push(&d.packet),
-            Err(DecodeError::NotIp | DecodeError::LoopbackDuplicate) => non_ip += 1,
+            Err(DecodeError::NotIp) => {
+                non_ip += 1;
+                if let Some(s) = arp_sighting(frame.link_type, frame.number, frame.data) {
+                    analyzer.note_arp(&s);
+                }
+            }
+            Err(DecodeError::LoopbackDuplicate) => non_ip += 1,
             Err(DecodeError::UnsupportedLinkType(n)) => {
                 unsupported += 1;
                 first_unsupported.get_or_insert((frame.number, frame.link_type, n));

@@ -1,16 +1,19 @@
 //! Rules: flows, resets and ICMP errors → findings → one verdict.
 
+use super::Gateway;
 use super::flows::{FlowRecord, FlowTable, IcmpEvent};
 use super::hop::HopEstimate;
-use super::rst::{RstContext, RstEvidence, RstOrigin, classify};
+use super::rst::{Baseline, RstContext, RstEvidence, RstOrigin, classify};
 use super::verdict::{Confidence, Finding, Severity, Verdict, VerdictClass};
 use crate::packet::IcmpKind;
 use crate::path::{Path, PathSource};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 pub(super) struct Inputs<'a> {
     pub table: &'a FlowTable,
+    /// Hop 1 toward each remote address, learnt from ARP.
+    pub gateways: &'a HashMap<IpAddr, Gateway>,
     pub path: Option<&'a Path>,
     pub ttl_rewritten: bool,
     pub capture_end_ns: i64,
@@ -117,6 +120,18 @@ fn judge_server(
     let ip_src = ip_field(server, "ip.src", "ipv6.src");
     let ip_dst = ip_field(server, "ip.dst", "ipv6.dst");
     let ttl_field = ip_field(server, "ip.ttl", "ipv6.hlim");
+    // A hop's address: from the path, or for hop 1 from the capture's ARP
+    // (the gateway that delivered the server's packets), with its frame.
+    let hop_address = |hop: u8| -> (Option<IpAddr>, Option<u64>) {
+        let from_path = path
+            .filter(|p| p.source != PathSource::HopCount)
+            .and_then(|p| p.address_at(hop));
+        match (from_path, inputs.gateways.get(&server)) {
+            (Some(a), _) => (Some(a), None),
+            (None, Some(g)) if hop == 1 => (Some(g.address), Some(g.arp_frame)),
+            _ => (None, None),
+        }
+    };
 
     // Baselines across the capture for this server.
     let server_rtt_ns = view
@@ -131,7 +146,7 @@ fn judge_server(
         .iter()
         .any(|f| f.syn_ack.and_then(|s| s.ip_id).is_some_and(|id| id != 0));
     let ctx = RstContext {
-        address_ttls: table.remote_ttls.get(&server),
+        address_ttls: table.remotes.get(&server).map(|r| &r.ttls),
         target_hop,
         ttl_rewritten: inputs.ttl_rewritten,
         server_rtt_ns,
@@ -189,22 +204,20 @@ fn judge_server(
             .map(|e| e.confidence)
             .max()
             .unwrap_or(Confidence::Low);
-        let address = path
-            .filter(|p| p.source != PathSource::HopCount)
-            .and_then(|p| p.address_at(hop));
-        let compare = match (first.genuine_hop, target_hop) {
-            (Some(g), _) => format!("the server's genuine packets come from hop {g}"),
-            (None, Some(t)) => format!("the server is at hop {t}"),
-            (None, None) => "the server is farther".to_string(),
-        };
+        let (address, address_frame) = hop_address(hop);
+        frames.extend(address_frame);
+        // The genuine packets from the server's address elsewhere (ping replies...).
+        if list.iter().any(|e| e.baseline == Baseline::SameAddress) {
+            if let Some(r) = table.remotes.get(&server) {
+                frames.push(r.first_echo_frame.unwrap_or(r.first_frame));
+            }
+        }
         let summary = format!(
-            "{} TCP reset{} \"from\" {server}:{port} came from hop {hop}{} (TTL {}, initial {}), while {compare}: {}",
+            "{} TCP reset{} \"from\" {server}:{port} came from hop {hop}{}: {}",
             list.len(),
             if list.len() == 1 { "" } else { "s" },
             address.map(|a| format!(" ({a})")).unwrap_or_default(),
-            first.ttl,
-            first.initial_ttl,
-            first.reasons.first().cloned().unwrap_or_default(),
+            first.reasons.join("; "),
         );
         let filter = format!(
             "tcp.flags.reset==1 && {ip_src}=={server} && {ttl_field}=={}",
@@ -372,7 +385,7 @@ fn judge_server(
                     Severity::Warning
                 },
                 summary,
-                unanswered.iter().filter_map(|f| f.syn.map(|s| s.frame)).collect(),
+                unanswered.iter().flat_map(|f| f.syn_frames.iter().copied()).collect(),
                 Some(format!(
                     "tcp.flags.syn==1 && tcp.flags.ack==0 && {ip_dst}=={server} && tcp.dstport=={port}"
                 )),
@@ -413,12 +426,8 @@ fn judge_server(
     all_rsts.extend(evidence.iter().map(|(e, _)| e.clone()));
 
     // This server's verdict.
-    let path_address = |hop: u8| {
-        path.filter(|p| p.source != PathSource::HopCount)
-            .and_then(|p| p.address_at(hop))
-    };
     if let Some((hop, n, confidence, ttl, server_hop)) = injected_main {
-        let address = path_address(hop);
+        let (address, _) = hop_address(hop);
         return ServerVerdict {
             class: VerdictClass::RstInjected,
             hop: Some(hop),

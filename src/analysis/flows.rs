@@ -111,6 +111,8 @@ pub struct FlowRecord {
     syn_seq: u32,
     /// SYNs sent, retransmissions included.
     pub syn_count: u32,
+    /// Frame numbers of the first SYNs (up to [`MAX_SYN_FRAMES`]).
+    pub syn_frames: Vec<u64>,
     pub syn_ack: Option<PacketRef>,
     pub syn_ack_mss: Option<u16>,
     /// The client acknowledged the SYN-ACK or data flowed both ways.
@@ -132,6 +134,7 @@ pub struct FlowRecord {
 /// Resets and ICMP errors kept per flow; more are counted, not stored.
 const MAX_RSTS_PER_FLOW: usize = 16;
 const MAX_ICMP_PER_FLOW: usize = 8;
+pub const MAX_SYN_FRAMES: usize = 8;
 
 impl FlowRecord {
     fn new(client: SocketAddr, server: SocketAddr, p: &Packet) -> FlowRecord {
@@ -145,6 +148,7 @@ impl FlowRecord {
             syn_mss: None,
             syn_seq: 0,
             syn_count: 0,
+            syn_frames: Vec::new(),
             syn_ack: None,
             syn_ack_mss: None,
             established: false,
@@ -247,6 +251,9 @@ impl FlowRecord {
                         self.syn_seq = t.seq;
                     }
                     self.syn_count += 1;
+                    if self.syn_frames.len() < MAX_SYN_FRAMES {
+                        self.syn_frames.push(p.frame);
+                    }
                 }
                 SegmentKind::Fin => {
                     self.client_fin.get_or_insert(p.frame);
@@ -277,6 +284,17 @@ impl FlowRecord {
             self.last_server = Some(trigger);
         }
     }
+}
+
+/// What the capture shows of a remote address's genuine packets (anything
+/// but resets): the baseline its resets are compared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoteBaseline {
+    pub ttls: TtlCounts,
+    pub first_frame: u64,
+    /// ICMP echo replies (ping) from it: the path works for ICMP.
+    pub echo_replies: u32,
+    pub first_echo_frame: Option<u64>,
 }
 
 /// Lifecycle of a connection, as the capture shows it.
@@ -340,9 +358,9 @@ pub struct FlowTable {
     /// Flows not kept in `finished` (counted only).
     pub flows_not_kept: u64,
     pub flows_total: u64,
-    /// Genuine (non-reset) TTLs seen from each remote address: TCP from
+    /// Genuine (non-reset) packets seen from each remote address: TCP from
     /// servers and ICMP echo replies.
-    pub remote_ttls: HashMap<IpAddr, TtlCounts>,
+    pub remotes: HashMap<IpAddr, RemoteBaseline>,
     /// ICMP errors that quote no tracked flow (kept up to a bound).
     pub stray_icmp: Vec<IcmpEvent>,
     last_ts_ns: i64,
@@ -357,7 +375,7 @@ impl FlowTable {
             finished: Vec::new(),
             flows_not_kept: 0,
             flows_total: 0,
-            remote_ttls: HashMap::new(),
+            remotes: HashMap::new(),
             stray_icmp: Vec::new(),
             last_ts_ns: 0,
         }
@@ -373,7 +391,7 @@ impl FlowTable {
         match &p.transport {
             Transport::Tcp(t) => self.on_tcp(p, t),
             Transport::Icmp(i) => match i.kind {
-                IcmpKind::EchoReply { .. } => self.note_genuine_ttl(p.src, p.ttl),
+                IcmpKind::EchoReply { .. } => self.note_genuine(p, p.src, true),
                 IcmpKind::TimeExceeded
                 | IcmpKind::Unreachable { .. }
                 | IcmpKind::PacketTooBig { .. } => self.on_icmp_error(p),
@@ -383,16 +401,22 @@ impl FlowTable {
         }
     }
 
-    fn note_genuine_ttl(&mut self, addr: IpAddr, ttl: u8) {
-        let full = self.remote_ttls.len() >= self.limits.max_remotes;
-        match self.remote_ttls.get_mut(&addr) {
-            Some(c) => c.add(ttl),
-            None if !full => {
-                let mut c = TtlCounts::default();
-                c.add(ttl);
-                self.remote_ttls.insert(addr, c);
-            }
-            None => {}
+    fn note_genuine(&mut self, p: &Packet, addr: IpAddr, echo_reply: bool) {
+        let full = self.remotes.len() >= self.limits.max_remotes;
+        let entry = match self.remotes.get_mut(&addr) {
+            Some(e) => e,
+            None if !full => self.remotes.entry(addr).or_insert(RemoteBaseline {
+                ttls: TtlCounts::default(),
+                first_frame: p.frame,
+                echo_replies: 0,
+                first_echo_frame: None,
+            }),
+            None => return,
+        };
+        entry.ttls.add(p.ttl);
+        if echo_reply {
+            entry.echo_replies += 1;
+            entry.first_echo_frame.get_or_insert(p.frame);
         }
     }
 
@@ -426,7 +450,7 @@ impl FlowTable {
         flow.on_packet(p, t, from_client);
         if !from_client && !t.flags.rst() {
             let server = flow.server.ip();
-            self.note_genuine_ttl(server, p.ttl);
+            self.note_genuine(p, server, false);
         }
     }
 
@@ -564,6 +588,7 @@ mod tests {
             ip_id: Some(0),
             df: true,
             ip_len: 40,
+            link_src: None,
             transport: Transport::Tcp(TcpInfo {
                 src_port: src.port(),
                 dst_port: dst.port(),
@@ -599,7 +624,7 @@ mod tests {
         assert!(r.from_server);
         assert_eq!(r.answers.unwrap().frame, 2);
         assert_eq!(r.packet.ts_ns - r.answers.unwrap().ts_ns, 1_000_000);
-        assert_eq!(t.remote_ttls.get(&"198.18.4.2".parse().unwrap()), None);
+        assert_eq!(t.remotes.get(&"198.18.4.2".parse().unwrap()), None);
     }
 
     #[test]

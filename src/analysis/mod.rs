@@ -16,11 +16,11 @@ pub use hop::HopEstimate;
 pub use rst::{RstEvidence, RstOrigin};
 pub use verdict::{Confidence, Finding, Severity, Verdict, VerdictClass};
 
-use crate::packet::{IcmpKind, Packet, Transport};
+use crate::packet::{ArpSighting, IcmpKind, Packet, Transport};
 use crate::path::Path;
 use flows::FlowTable;
-use std::collections::HashSet;
-use std::net::IpAddr;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
 use ttl::TtlCounts;
 
 /// What the analysis looks at.
@@ -53,6 +53,21 @@ pub struct Analyzer {
     /// TTLs of packets that came toward the connector from elsewhere.
     inbound_ttls: TtlCounts,
     inbound_sources: HashSet<IpAddr>,
+    /// ARP senders: which IPv4 address a MAC has.
+    arp: HashMap<[u8; 6], (Ipv4Addr, u64)>,
+    /// The MAC that delivered packets from each remote address: its gateway.
+    delivering_mac: HashMap<IpAddr, [u8; 6]>,
+}
+
+/// ARP entries and delivering MACs remembered (a capture has few gateways).
+const MAX_LINK_ENTRIES: usize = 4_096;
+
+/// The first router toward a remote address, from the capture's link layer:
+/// the MAC that delivered its packets, and the ARP message that names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gateway {
+    pub address: IpAddr,
+    pub arp_frame: u64,
 }
 
 impl Analyzer {
@@ -64,6 +79,15 @@ impl Analyzer {
             last_ts_ns: 0,
             inbound_ttls: TtlCounts::default(),
             inbound_sources: HashSet::new(),
+            arp: HashMap::new(),
+            delivering_mac: HashMap::new(),
+        }
+    }
+
+    /// Learns an ARP sender (frames that are not IP still tell who hop 1 is).
+    pub fn note_arp(&mut self, s: &ArpSighting) {
+        if self.arp.len() < MAX_LINK_ENTRIES || self.arp.contains_key(&s.mac) {
+            self.arp.insert(s.mac, (s.ip, s.frame));
         }
     }
 
@@ -80,6 +104,11 @@ impl Analyzer {
             _ => false,
         };
         if inbound {
+            if let Some(mac) = p.link_src
+                && self.delivering_mac.len() < MAX_LINK_ENTRIES
+            {
+                self.delivering_mac.entry(p.src).or_insert(mac);
+            }
             self.inbound_ttls.add(p.ttl);
             if self.inbound_sources.len() < TTL_REWRITE_SOURCES {
                 self.inbound_sources.insert(p.src);
@@ -98,8 +127,18 @@ impl Analyzer {
         let ttl_rewritten = self.inbound_sources.len() >= TTL_REWRITE_SOURCES
             && self.inbound_ttls.values().count() == 1
             && self.inbound_ttls.total() >= 3;
+        let gateways: HashMap<IpAddr, Gateway> = self
+            .delivering_mac
+            .iter()
+            .filter_map(|(remote, mac)| {
+                let (ip, arp_frame) = *self.arp.get(mac)?;
+                let address = IpAddr::V4(ip);
+                (address != *remote).then_some((*remote, Gateway { address, arp_frame }))
+            })
+            .collect();
         let conclusion = conclude::conclude(&conclude::Inputs {
             table: &self.table,
+            gateways: &gateways,
             path,
             ttl_rewritten,
             capture_end_ns: self.last_ts_ns,

@@ -273,6 +273,7 @@ mod tests {
             ip_id: Some(id),
             df: true,
             ip_len: 40,
+            link_src: None,
             transport: Transport::Tcp(TcpInfo {
                 src_port: src.port(),
                 dst_port: dst.port(),

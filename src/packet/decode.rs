@@ -42,8 +42,8 @@ pub fn decode(
     ts_ns: i64,
     data: &[u8],
 ) -> Result<Decoded<'_>, DecodeError> {
-    let (start, direction) = peel(link, data)?;
-    let sliced = match start {
+    let peeled = peel(link, data)?;
+    let sliced = match peeled.net {
         NetStart::Ethernet(d) => LaxSlicedPacket::from_ethernet(d)
             .map_err(|_| DecodeError::Truncated("Ethernet header"))?,
         NetStart::EtherType(t, d) => {
@@ -56,7 +56,40 @@ pub fn decode(
             LaxSlicedPacket::from_ip(d).map_err(|_| DecodeError::Malformed("IP header"))?
         }
     };
-    from_sliced(&sliced, frame, ts_ns, direction)
+    let mut decoded = from_sliced(&sliced, frame, ts_ns, peeled.direction)?;
+    decoded.packet.link_src = peeled.src_mac;
+    Ok(decoded)
+}
+
+/// An ARP message's sender: this MAC has this IPv4 address. It names the
+/// gateway (hop 1) of a capture: the MAC that routed packets come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArpSighting {
+    pub frame: u64,
+    pub mac: [u8; 6],
+    pub ip: std::net::Ipv4Addr,
+}
+
+/// Reads the sender of an ARP request or reply, if the frame is one.
+pub fn arp_sighting(link: LinkType, frame: u64, data: &[u8]) -> Option<ArpSighting> {
+    let peeled = peel(link, data).ok()?;
+    let arp = match peeled.net {
+        NetStart::Ethernet(d) => match LaxSlicedPacket::from_ethernet(d).ok()?.net? {
+            LaxNetSlice::Arp(a) => a,
+            _ => return None,
+        },
+        NetStart::EtherType(t, d) if t == EtherType::ARP.0 => {
+            etherparse::ArpPacketSlice::from_slice(d).ok()?
+        }
+        _ => return None,
+    };
+    let mac: [u8; 6] = arp.sender_hw_addr().try_into().ok()?;
+    let ip: [u8; 4] = arp.sender_protocol_addr().try_into().ok()?;
+    Some(ArpSighting {
+        frame,
+        mac,
+        ip: ip.into(),
+    })
 }
 
 /// Decodes bytes that start with an IP header (live probes, raw sockets).
@@ -188,6 +221,7 @@ fn from_sliced<'a>(
             ip_id: ip.ip_id,
             df: ip.df,
             ip_len: ip.ip_len,
+            link_src: None,
             transport,
         },
         payload,

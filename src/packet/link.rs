@@ -37,29 +37,55 @@ fn direction_of(pkttype: u8) -> Direction {
     }
 }
 
+/// What the link header says: where the network layer starts, which way
+/// the frame went, and the link-layer address of its sender (a MAC).
+pub(super) struct Peeled<'a> {
+    pub net: NetStart<'a>,
+    pub direction: Direction,
+    pub src_mac: Option<[u8; 6]>,
+}
+
+fn mac(bytes: Option<&[u8]>) -> Option<[u8; 6]> {
+    bytes.and_then(|b| b.try_into().ok())
+}
+
 /// Peels the link header of `data` captured with `link`.
-pub(super) fn peel(link: LinkType, data: &[u8]) -> Result<(NetStart<'_>, Direction), DecodeError> {
+pub(super) fn peel(link: LinkType, data: &[u8]) -> Result<Peeled<'_>, DecodeError> {
+    let plain = |net| Peeled {
+        net,
+        direction: Direction::Unknown,
+        src_mac: None,
+    };
     match link {
-        LinkType::Ethernet => Ok((NetStart::Ethernet(data), Direction::Unknown)),
-        LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 => {
-            Ok((NetStart::Ip(data), Direction::Unknown))
-        }
+        LinkType::Ethernet => Ok(Peeled {
+            net: NetStart::Ethernet(data),
+            direction: Direction::Unknown,
+            src_mac: mac(data.get(6..12)),
+        }),
+        LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 => Ok(plain(NetStart::Ip(data))),
         LinkType::LinuxSll => {
             // pkttype(2) hatype(2) halen(2) addr(8) protocol(2)
             if data.len() < 16 {
                 return Err(DecodeError::Truncated("Linux SLL header"));
             }
-            let pkttype = be16(data, 0);
+            let pkttype = u8::try_from(be16(data, 0)).unwrap_or(u8::MAX);
             let hatype = be16(data, 2);
-            let pkttype = u8::try_from(pkttype).unwrap_or(u8::MAX);
-            cooked(pkttype, hatype, be16(data, 14), &data[16..])
+            let addr = (be16(data, 4) == 6).then(|| &data[6..12]);
+            cooked(pkttype, hatype, be16(data, 14), mac(addr), &data[16..])
         }
         LinkType::LinuxSll2 => {
             // protocol(2) reserved(2) ifindex(4) hatype(2) pkttype(1) halen(1) addr(8)
             if data.len() < 20 {
                 return Err(DecodeError::Truncated("Linux SLL2 header"));
             }
-            cooked(data[10], be16(data, 8), be16(data, 0), &data[20..])
+            let addr = (data[11] == 6).then(|| &data[12..18]);
+            cooked(
+                data[10],
+                be16(data, 8),
+                be16(data, 0),
+                mac(addr),
+                &data[20..],
+            )
         }
         LinkType::Null | LinkType::Loop => {
             // A 4-byte address family whose byte order depends on the writer
@@ -68,7 +94,7 @@ pub(super) fn peel(link: LinkType, data: &[u8]) -> Result<(NetStart<'_>, Directi
             if data.len() < 5 {
                 return Err(DecodeError::Truncated("null/loopback header"));
             }
-            Ok((NetStart::Ip(&data[4..]), Direction::Unknown))
+            Ok(plain(NetStart::Ip(&data[4..])))
         }
         LinkType::Other(n) => Err(DecodeError::UnsupportedLinkType(n)),
     }
@@ -78,10 +104,15 @@ fn cooked(
     pkttype: u8,
     hatype: u16,
     protocol: u16,
+    src_mac: Option<[u8; 6]>,
     rest: &[u8],
-) -> Result<(NetStart<'_>, Direction), DecodeError> {
+) -> Result<Peeled<'_>, DecodeError> {
     if hatype == ARPHRD_LOOPBACK && pkttype == PACKET_OUTGOING {
         return Err(DecodeError::LoopbackDuplicate);
     }
-    Ok((NetStart::EtherType(protocol, rest), direction_of(pkttype)))
+    Ok(Peeled {
+        net: NetStart::EtherType(protocol, rest),
+        direction: direction_of(pkttype),
+        src_mac,
+    })
 }

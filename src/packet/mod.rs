@@ -8,7 +8,7 @@
 mod decode;
 mod link;
 
-pub use decode::{DecodeError, Decoded, decode, decode_ip};
+pub use decode::{ArpSighting, DecodeError, Decoded, arp_sighting, decode, decode_ip};
 
 use serde::Serialize;
 use std::fmt;
@@ -204,6 +204,9 @@ pub struct Packet {
     pub df: bool,
     /// Length of the IP packet on the wire (header included).
     pub ip_len: u32,
+    /// Link-layer address (MAC) of the frame's sender, when the link has one:
+    /// for a routed packet, the gateway that delivered it.
+    pub link_src: Option<[u8; 6]>,
     pub transport: Transport,
 }
 
