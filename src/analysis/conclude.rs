@@ -207,10 +207,10 @@ fn judge_server(
         let (address, address_frame) = hop_address(hop);
         frames.extend(address_frame);
         // The genuine packets from the server's address elsewhere (ping replies...).
-        if list.iter().any(|e| e.baseline == Baseline::SameAddress) {
-            if let Some(r) = table.remotes.get(&server) {
-                frames.push(r.first_echo_frame.unwrap_or(r.first_frame));
-            }
+        if list.iter().any(|e| e.baseline == Baseline::SameAddress)
+            && let Some(r) = table.remotes.get(&server)
+        {
+            frames.push(r.first_echo_frame.unwrap_or(r.first_frame));
         }
         let summary = format!(
             "{} TCP reset{} \"from\" {server}:{port} came from hop {hop}{}: {}",
