@@ -17,7 +17,10 @@ struct Capture {
 }
 
 impl Capture {
-    fn tcp(&mut self, us: i64, out: bool, ttl: u8, port: u16, flags: &str, seq: u32, id: u16) {
+    /// A TCP segment between the connector's `port` and the broker's 443; the
+    /// sequence number is fixed per port, so a repeated SYN is a retransmission.
+    fn tcp(&mut self, us: i64, out: bool, ttl: u8, port: u16, flags: &str, id: u16) {
+        let seq = u32::from(port) * 1000 + u32::from(!out);
         let (src, dst, sp, dp) = if out {
             (CONN, BROKER, port, 443)
         } else {
@@ -83,8 +86,8 @@ fn refused(ttl: u8, with_ping: bool) -> Capture {
     }
     for k in 0..3u16 {
         let t = 1_000_000 * i64::from(k + 1);
-        c.tcp(t, true, 64, 40000 + k, "S", 100, 10);
-        c.tcp(t + 300, false, ttl, 40000 + k, "RA", 0, 0);
+        c.tcp(t, true, 64, 40000 + k, "S", 10);
+        c.tcp(t + 300, false, ttl, 40000 + k, "RA", 0);
     }
     c
 }
@@ -112,12 +115,12 @@ fn healthy_handshakes() {
     let mut c = Capture::default();
     for k in 0..3u16 {
         let t = 1_000_000 * i64::from(k + 1);
-        c.tcp(t, true, 64, 40000 + k, "S", 100, 1);
-        c.tcp(t + 900, false, 61, 40000 + k, "SA", 500, 0);
-        c.tcp(t + 950, true, 64, 40000 + k, "AP", 101, 2);
-        c.tcp(t + 1900, false, 61, 40000 + k, "AP", 501, 77);
-        c.tcp(t + 2900, true, 64, 40000 + k, "AF", 201, 3);
-        c.tcp(t + 3900, false, 61, 40000 + k, "AF", 601, 78);
+        c.tcp(t, true, 64, 40000 + k, "S", 1);
+        c.tcp(t + 900, false, 61, 40000 + k, "SA", 0);
+        c.tcp(t + 950, true, 64, 40000 + k, "AP", 2);
+        c.tcp(t + 1900, false, 61, 40000 + k, "AP", 77);
+        c.tcp(t + 2900, true, 64, 40000 + k, "AF", 3);
+        c.tcp(t + 3900, false, 61, 40000 + k, "AF", 78);
     }
     let a = c.analyse(Some(&Path::from_hop_count(4)));
     assert_eq!(a.verdict.class, VerdictClass::Healthy);
@@ -185,9 +188,9 @@ fn silent_drop_is_tcp_blocked_without_a_hop() {
     c.ping(0, 61);
     for k in 0..2u16 {
         let t = 5_000_000 * i64::from(k);
-        c.tcp(t, true, 64, 40000 + k, "S", 100, 1);
-        c.tcp(t + 1_000_000, true, 64, 40000 + k, "S", 100, 2);
-        c.tcp(t + 3_000_000, true, 64, 40000 + k, "S", 100, 3);
+        c.tcp(t, true, 64, 40000 + k, "S", 1);
+        c.tcp(t + 1_000_000, true, 64, 40000 + k, "S", 2);
+        c.tcp(t + 3_000_000, true, 64, 40000 + k, "S", 3);
     }
     let a = c.analyse(Some(&Path::from_hop_count(4)));
     assert_eq!(a.verdict.class, VerdictClass::TcpBlocked);
@@ -203,7 +206,7 @@ fn silent_drop_is_tcp_blocked_without_a_hop() {
 #[test]
 fn admin_prohibited_names_the_hop() {
     let mut c = Capture::default();
-    c.tcp(0, true, 64, 40000, "S", 100, 1);
+    c.tcp(0, true, 64, 40000, "S", 1);
     // r2 (198.18.2.2, initial TTL 64, one router away → TTL 63) answers
     // with ICMP type 3 code 13 quoting the SYN.
     let syn = c.frames[0].1.clone();
@@ -215,7 +218,7 @@ fn admin_prohibited_names_the_hop() {
         .write(&mut icmp, &syn)
         .unwrap();
     c.frames.push((200, icmp));
-    c.tcp(1_000_000, true, 64, 40000, "S", 100, 2);
+    c.tcp(1_000_000, true, 64, 40000, "S", 2);
     let a = c.analyse(None);
     assert_eq!(a.verdict.class, VerdictClass::TcpBlocked);
     assert_eq!(a.verdict.hop, Some(2));
