@@ -1,0 +1,271 @@
+//! The binary on the bundled captures (no root needed): verdicts as
+//! `captures/README.md` documents them, exit codes, bad input, stdin and gzip.
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pathproof"))
+}
+
+fn captures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("pathproof runs")
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// One row of the scenario table in captures/README.md.
+struct Expected {
+    scenario: String,
+    class: String,
+    hop: Option<u64>,
+    exit: i32,
+}
+
+/// Reads the expected verdicts from captures/README.md, so the table the
+/// support engineers read and the test cannot drift apart.
+fn expected_from_readme() -> Vec<Expected> {
+    let readme = std::fs::read_to_string(captures().join("README.md")).unwrap();
+    let mut rows = Vec::new();
+    for line in readme.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let Some(last) = cells.iter().rev().find(|c| c.starts_with("class `")) else {
+            continue;
+        };
+        let scenario = cells[1].trim_matches('`').to_string();
+        let class = last.split('`').nth(1).unwrap().to_string();
+        let hop_text = last.split("hop ").nth(1).unwrap();
+        let hop = hop_text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap();
+        let exit = last.split("exit ").nth(1).unwrap()[..1].parse().unwrap();
+        rows.push(Expected {
+            scenario,
+            class,
+            hop: hop.parse().ok(),
+            exit,
+        });
+    }
+    assert!(
+        rows.len() >= 5,
+        "scenario table not found in captures/README.md"
+    );
+    rows
+}
+
+#[test]
+fn bundled_captures_match_the_readme_table() {
+    let mut checked = 0;
+    for e in expected_from_readme() {
+        for file in [
+            "sll.pcap",
+            "sll1.pcap",
+            "eth.pcap",
+            "sll.pcapng",
+            "eth.pcapng",
+        ] {
+            let path = captures().join(format!("{}.{file}", e.scenario));
+            let out = run(&["pcap", path.to_str().unwrap(), "--json", "--hops", "4"]);
+            let j = json_of(&out);
+            let where_ = format!("{}: {}", path.display(), j["verdict"]["summary"]);
+            assert_eq!(j["verdict"]["class"], e.class.as_str(), "{where_}");
+            assert_eq!(j["verdict"]["hop"].as_u64(), e.hop, "{where_}");
+            assert_eq!(out.status.code(), Some(e.exit), "{where_}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 25);
+}
+
+#[test]
+fn mtr_report_names_the_injecting_hop() {
+    for report in ["rst-hop2.mtr.txt", "rst-hop2.mtr.json"] {
+        let out = run(&[
+            "pcap",
+            captures().join("rst-hop2.sll.pcap").to_str().unwrap(),
+            "--json",
+            "--mtr",
+            captures().join(report).to_str().unwrap(),
+        ]);
+        let j = json_of(&out);
+        assert_eq!(j["verdict"]["class"], "rst-injected");
+        assert_eq!(j["verdict"]["hop"], 2);
+        assert_eq!(j["verdict"]["address"], "198.18.2.2", "{report}");
+        assert_eq!(j["path"]["target_hop"], 4);
+    }
+}
+
+#[test]
+fn hop1_address_comes_from_arp_without_a_path() {
+    let out = run(&[
+        "pcap",
+        captures().join("rst-hop1.eth.pcap").to_str().unwrap(),
+        "--json",
+    ]);
+    let j = json_of(&out);
+    // The ping replies (TTL 61) are the genuine baseline; ARP names hop 1.
+    assert_eq!(j["verdict"]["class"], "rst-injected");
+    assert_eq!(j["verdict"]["hop"], 1);
+    assert_eq!(j["verdict"]["address"], "198.18.1.2");
+    let f = &j["findings"][0];
+    assert_eq!(f["kind"], "rst-injected");
+    assert_eq!(f["severity"], "critical");
+    assert!(
+        f["filter"]
+            .as_str()
+            .unwrap()
+            .starts_with("frame.number in {")
+    );
+    for r in j["rsts"].as_array().unwrap() {
+        assert_eq!(r["ttl"], 64);
+        assert_eq!(r["hop"], 1);
+        assert_eq!(r["origin"], "injected");
+        assert_eq!(r["flags"], "RST,ACK");
+    }
+}
+
+#[test]
+fn json_schema_has_the_documented_fields() {
+    let out = run(&[
+        "pcap",
+        captures().join("healthy.sll.pcap").to_str().unwrap(),
+        "--json",
+        "--hops",
+        "4",
+    ]);
+    let j = json_of(&out);
+    for key in [
+        "class",
+        "hop",
+        "address",
+        "summary",
+        "confidence",
+        "next_steps",
+    ] {
+        assert!(j["verdict"].get(key).is_some(), "verdict.{key}");
+    }
+    let f = &j["findings"][0];
+    for key in ["kind", "severity", "hop", "frames", "summary", "filter"] {
+        assert!(f.get(key).is_some(), "findings[].{key}");
+    }
+    let flows = j["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 3);
+    assert!(
+        flows
+            .iter()
+            .all(|f| f["established"] == true && f["server_hop"] == 4)
+    );
+    assert_eq!(j["input"]["link_types"][0], "LINUX_SLL2");
+    assert_eq!(j["schema_version"], 1);
+}
+
+#[test]
+fn text_report_starts_with_the_verdict() {
+    let out = run(&[
+        "pcap",
+        captures().join("rst-hop2.eth.pcap").to_str().unwrap(),
+        "--hops",
+        "4",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("VERDICT: rst-injected at hop 2"), "{text}");
+    assert!(text.contains("wireshark: "), "{text}");
+}
+
+#[test]
+fn stdin_and_gzip_give_the_same_verdict() {
+    let raw = std::fs::read(captures().join("rst-hop2.sll.pcap")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw).unwrap();
+    let gz = gz.finish().unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join("rst-hop2.sll.pcap.gz");
+    std::fs::write(&file, &gz).unwrap();
+    let from_file = json_of(&run(&[
+        "pcap",
+        file.to_str().unwrap(),
+        "--json",
+        "--hops",
+        "4",
+    ]));
+
+    for input in [raw, gz] {
+        let mut child = bin()
+            .args(["pcap", "-", "--json", "--hops", "4"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let j = json_of(&out);
+        assert_eq!(j["verdict"], from_file["verdict"]);
+        assert_eq!(j["verdict"]["hop"], 2);
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_exit_code_2() {
+    let cases = [
+        ("empty.pcap", "empty"),
+        ("short-header.pcap", "byte offset 10"),
+        ("bad-magic.pcap", "3c 21 44 4f"),
+        ("caplen-too-big.pcap", "frame 2 at byte offset 100"),
+        ("bad-block-length.pcapng", "frame 2 at byte offset 180"),
+        ("unknown-linktype.pcap", "link type"),
+    ];
+    for (file, needle) in cases {
+        let path = captures().join("bad").join(file);
+        let out = run(&["pcap", path.to_str().unwrap(), "--json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
+        assert!(stderr.contains(needle), "{file}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{file}: {stderr}");
+        assert!(out.stdout.is_empty(), "{file}");
+    }
+    let out = run(&["pcap", "/nonexistent/capture.pcap"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/capture.pcap"));
+}
+
+#[test]
+fn truncated_last_frame_still_analyses_what_came_before() {
+    let path = captures().join("bad").join("truncated-last-frame.pcap");
+    let out = run(&["pcap", path.to_str().unwrap(), "--json"]);
+    let j = json_of(&out);
+    assert_eq!(j["input"]["frames"], 3);
+    let w = j["warnings"][0]["message"].as_str().unwrap();
+    assert!(w.contains("frame 4 at byte offset 252"), "{w}");
+    assert_ne!(out.status.code(), Some(2));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["pcap"]).status.code(), Some(2));
+    assert_eq!(run(&["pcap", "x", "--hops", "0"]).status.code(), Some(2));
+    let both = run(&["pcap", "x", "--hops", "4", "--mtr", "y"]);
+    assert_eq!(both.status.code(), Some(2));
+    let bad_mtr = run(&[
+        "pcap",
+        captures().join("healthy.sll.pcap").to_str().unwrap(),
+        "--mtr",
+        captures().join("healthy.sll.pcap").to_str().unwrap(),
+    ]);
+    assert_eq!(bad_mtr.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_mtr.stderr).contains("mtr report"));
+}
