@@ -363,6 +363,28 @@ fn judge_server(
         );
     }
     let syns: u32 = unanswered.iter().map(|f| f.syn_count).sum();
+    // Ping replies from the server: the path works for ICMP, whatever TCP does.
+    let echo = table
+        .remotes
+        .get(&server)
+        .filter(|r| r.echo_replies > 0)
+        .and_then(|r| Some((r.echo_replies, r.first_echo_frame?, r.ttls.mode()?)));
+    if let Some((n, frame, ttl)) = echo {
+        let hop = HopEstimate::from_ttl(ttl).hop;
+        findings.push(
+            Finding::new(
+                "icmp-reachable",
+                Severity::Info,
+                format!(
+                    "{n} ping repl{} from {server} (TTL {ttl} → hop {hop}): the path to the server works for ICMP",
+                    if n == 1 { "y" } else { "ies" }
+                ),
+                vec![frame],
+                Some(format!("icmp.type==0 && {ip_src}=={server}")),
+            )
+            .at(Some(hop), Some(server)),
+        );
+    }
     if !unanswered.is_empty() {
         let blocked = answered == 0 && evidence.is_empty();
         let summary = format!(
@@ -471,14 +493,19 @@ fn judge_server(
                     syns
                 ),
                 None => format!(
-                    "TCP {port} to {server} is silently dropped: {syns} SYNs in {} attempt{}, no SYN-ACK and no reset; a capture alone cannot place a silent drop (trace TCP {port} to find the last hop that answers).",
+                    "TCP {port} to {server} is silently dropped: {syns} SYNs in {} attempt{}, no SYN-ACK and no reset{}; a capture alone cannot place a silent drop (trace TCP {port} to find the last hop that answers).",
                     unanswered.len(),
-                    if unanswered.len() == 1 { "" } else { "s" }
+                    if unanswered.len() == 1 { "" } else { "s" },
+                    if echo.is_some() {
+                        ", while ping replies from the server arrive"
+                    } else {
+                        ""
+                    },
                 ),
             },
             next_steps: vec![
                 format!(
-                    "Run `pathproof trace {server} --tcp -p {port}` or `mtr --tcp -P {port} {server}` to find where TCP {port} stops while ICMP goes on."
+                    "Run `mtr -rwbzc 20 --tcp -P {port} {server}` and `mtr -rwbzc 20 {server}` from the connector: where the TCP trace stops while ICMP goes on, TCP {port} is dropped."
                 ),
                 format!("Check the site firewall for a rule dropping TCP {port} to {server}."),
             ],
