@@ -23,9 +23,11 @@ implies and whether it was injected on the way or sent by the broker, unanswered
 the ICMP errors that name a hop.\n\nGive the broker's hop count (--hops) or the customer's \
 mtr report (--mtr) to place resets on the path and name the hop's address."
     )]
-    #[command(after_help = "Examples:\n  pathproof pcap output.pcap --mtr mtr.txt\n  \
+    #[command(
+        after_help = "Examples:\n  pathproof pcap output.pcap --mtr mtr.txt\n  \
 pathproof pcap output.pcap.gz --hops 6 --json\n  tcpdump -i any -w - | pathproof pcap -\n\n\
-Exit codes: 0 no failure found, 1 failure found, 2 bad input or usage, 3 inconclusive.")]
+Exit codes: 0 no failure found, 1 failure found, 2 bad input or usage, 3 inconclusive."
+    )]
     Pcap(PcapArgs),
 }
 
