@@ -59,6 +59,22 @@ impl Capture {
         self.frames.push((us, bytes));
     }
 
+    /// A data segment with an explicit sequence number, ack and payload size.
+    fn data(&mut self, us: i64, out: bool, ttl: u8, seq: u32, ack: u32, len: usize) {
+        let (src, dst, sp, dp) = if out {
+            (CONN, BROKER, 40000, 443)
+        } else {
+            (BROKER, CONN, 443, 40000)
+        };
+        let mut bytes = Vec::new();
+        PacketBuilder::ipv4(src, dst, ttl)
+            .tcp(sp, dp, seq, 64240)
+            .ack(ack)
+            .write(&mut bytes, &vec![0x17; len])
+            .unwrap();
+        self.frames.push((us, bytes));
+    }
+
     fn ping(&mut self, us: i64, ttl: u8) {
         let mut bytes = Vec::new();
         PacketBuilder::ipv4(BROKER, CONN, ttl)
@@ -230,4 +246,66 @@ fn no_broker_traffic_is_inconclusive() {
     let c = Capture::default();
     let a = c.analyse(None);
     assert_eq!(a.verdict.class, VerdictClass::Inconclusive);
+}
+
+/// Handshake, a small segment that is acknowledged, then a full-size one.
+fn upload(c: &mut Capture) {
+    let isn = 40000 * 1000;
+    c.tcp(0, true, 64, 40000, "S", 1);
+    c.tcp(500, false, 61, 40000, "SA", 0);
+    c.data(600, true, 64, isn + 1, 1, 0);
+    c.data(700, true, 64, isn + 1, 1, 300);
+    c.data(1_200, false, 61, 1, isn + 301, 0);
+    c.data(1_300, true, 64, isn + 301, 1, 1448);
+}
+
+#[test]
+fn full_size_segment_resent_without_icmp_is_a_pmtu_black_hole() {
+    let mut c = Capture::default();
+    upload(&mut c);
+    for k in 1..=4 {
+        c.data(1_300 + k * 200_000, true, 64, 40000 * 1000 + 301, 1, 1448);
+    }
+    let a = c.analyse(Some(&Path::from_hop_count(4)));
+    assert_eq!(
+        a.verdict.class,
+        VerdictClass::PmtuBlackhole,
+        "{}",
+        a.verdict.summary
+    );
+    assert_eq!(a.verdict.hop, None);
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == "pmtu-blackhole")
+        .unwrap();
+    assert_eq!(f.frames, vec![6, 7, 8, 9, 10]);
+}
+
+#[test]
+fn fragmentation_needed_from_hop_2_is_information() {
+    let mut c = Capture::default();
+    upload(&mut c);
+    let big = c.frames.last().unwrap().1.clone();
+    let mut icmp = Vec::new();
+    PacketBuilder::ipv4([198, 18, 2, 2], CONN, 63)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 },
+        ))
+        .write(&mut icmp, &big[..28])
+        .unwrap();
+    c.frames.push((1_400, icmp));
+    // The segment resent smaller, and acknowledged.
+    c.data(1_500, true, 64, 40000 * 1000 + 301, 1, 1348);
+    c.data(1_900, false, 61, 1, 40000 * 1000 + 301 + 1348, 0);
+    let a = c.analyse(Some(&Path::from_hop_count(4)));
+    assert_eq!(
+        a.verdict.class,
+        VerdictClass::Healthy,
+        "{}",
+        a.verdict.summary
+    );
+    let f = a.findings.iter().find(|f| f.kind == "path-mtu").unwrap();
+    assert_eq!(f.hop, Some(2));
+    assert!(f.summary.contains("1400"), "{}", f.summary);
 }

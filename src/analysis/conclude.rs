@@ -416,6 +416,94 @@ fn judge_server(
         );
     }
 
+    // Path MTU: ICMP "fragmentation needed" / "packet too big" quoting the
+    // connector's segments, and full-size segments that vanish without it.
+    let is_ptb = |i: &&IcmpEvent| matches!(i.kind, IcmpKind::PacketTooBig { .. });
+    let ptb: Vec<&IcmpEvent> = view
+        .flows
+        .iter()
+        .flat_map(|f| f.icmp_errors.iter())
+        .filter(is_ptb)
+        .collect();
+    if let Some(first) = ptb.first() {
+        let IcmpKind::PacketTooBig { mtu } = first.kind else {
+            unreachable!("filtered on PacketTooBig")
+        };
+        let hop = HopEstimate::from_ttl(first.packet.ttl).hop;
+        findings.push(
+            Finding::new(
+                "path-mtu",
+                Severity::Info,
+                format!(
+                    "{} (hop {hop}, TTL {}) reports a path MTU of {mtu} bytes toward {server} ({} ICMP {} quoting the connector's segments): path-MTU discovery works",
+                    first.from,
+                    first.packet.ttl,
+                    ptb.len(),
+                    if first.v6 { "packet-too-big" } else { "fragmentation-needed" }
+                ),
+                ptb.iter().map(|i| i.packet.frame).collect(),
+                None,
+            )
+            .at(Some(hop), Some(first.from)),
+        );
+    }
+    let holes: Vec<(&FlowRecord, &crate::analysis::retrans::StuckSegment)> = view
+        .flows
+        .iter()
+        .filter_map(|f| {
+            let s = f.client_sends.stuck.as_ref()?;
+            let acked_later = f
+                .server_max_ack
+                .is_some_and(|a| crate::analysis::retrans::seq_before(s.seq, a));
+            (s.sends >= 4
+                && !f.icmp_errors.iter().any(|i| is_ptb(&i))
+                && f.server_acked_client_data()
+                && !acked_later)
+                .then_some((*f, s))
+        })
+        .collect();
+    if let Some((_, s)) = holes.first() {
+        findings.push(Finding::new(
+            "pmtu-blackhole",
+            Severity::Critical,
+            format!(
+                "{} connection{} to {server}:{port}: a {}-byte segment was sent {} times and never acknowledged, with no ICMP fragmentation-needed, while the smaller segments before it were acknowledged: full-size packets vanish on the path (path-MTU black hole)",
+                holes.len(),
+                if holes.len() == 1 { "" } else { "s" },
+                s.len,
+                s.sends
+            ),
+            holes.iter().flat_map(|(_, s)| s.frames.iter().copied()).collect(),
+            None,
+        ));
+    }
+    // MSS: a SYN-ACK that advertises less than the SYN offered, at a classic clamp value.
+    if let Some(f) = view
+        .flows
+        .iter()
+        .find(|f| matches!((f.syn_mss, f.syn_ack_mss), (Some(a), Some(b)) if b < a && b < 1460))
+    {
+        let (syn, synack) = (f.syn_mss.unwrap_or(0), f.syn_ack_mss.unwrap_or(0));
+        let known = match synack {
+            1452 => " (the PPPoE clamp)",
+            1380 => " (the Cisco ASA default clamp)",
+            1360 => " (a GRE/IPsec clamp)",
+            _ => "",
+        };
+        findings.push(Finding::new(
+            "mss-clamped",
+            Severity::Info,
+            format!(
+                "the SYN offered MSS {syn}, the SYN-ACK from {server} advertises MSS {synack}{known}: a smaller MTU on the server side or a device clamping MSS"
+            ),
+            [f.syn.map(|s| s.frame), f.syn_ack.map(|s| s.frame)]
+                .into_iter()
+                .flatten()
+                .collect(),
+            None,
+        ));
+    }
+
     // The connections that worked.
     if !established.is_empty() {
         let ttl = established.iter().find_map(|f| f.server_ttls.mode());
@@ -511,6 +599,21 @@ fn judge_server(
             ],
         };
     }
+    if let Some((_, s)) = holes.first() {
+        return ServerVerdict {
+            class: VerdictClass::PmtuBlackhole,
+            hop: None,
+            address: None,
+            confidence: Confidence::Medium,
+            summary: format!(
+                "Full-size packets to {server}:{port} vanish: a {}-byte segment was sent {} times without acknowledgment or ICMP fragmentation-needed while small segments pass: a path-MTU black hole (a link with a smaller MTU whose router's ICMP is dropped).",
+                s.len, s.sends
+            ),
+            next_steps: vec![
+                "Find the link with the smaller MTU (tracepath, or pathproof check) and let its ICMP fragmentation-needed through, or clamp the MSS on the site firewall.".into(),
+            ],
+        };
+    }
     if !refused.is_empty() && established.is_empty() {
         let e = &refused[0].0;
         let hop = target_hop.or(Some(e.hop));
@@ -579,14 +682,29 @@ fn judge_server(
     }
 }
 
+/// Which verdict wins when several servers or checks disagree: the most
+/// specific proof of a failure first; `healthy` only when nothing else.
+const RANKING: [VerdictClass; 11] = [
+    VerdictClass::RstInjected,
+    VerdictClass::TlsIntercepted,
+    VerdictClass::TlsBlocked,
+    VerdictClass::TcpBlocked,
+    VerdictClass::PmtuBlackhole,
+    VerdictClass::ClockSkew,
+    VerdictClass::RstFromTarget,
+    VerdictClass::DnsFailure,
+    VerdictClass::PathLoss,
+    VerdictClass::Inconclusive,
+    VerdictClass::Healthy,
+];
+
 /// The overall verdict: the worst server's, in this order.
 fn pick(verdicts: Vec<ServerVerdict>, no_servers: bool, table: &FlowTable) -> Verdict {
-    let rank = |c: VerdictClass| match c {
-        VerdictClass::RstInjected => 0,
-        VerdictClass::TcpBlocked => 1,
-        VerdictClass::RstFromTarget => 2,
-        VerdictClass::Inconclusive => 3,
-        _ => 4,
+    let rank = |c: VerdictClass| {
+        RANKING
+            .iter()
+            .position(|r| *r == c)
+            .unwrap_or(RANKING.len())
     };
     match verdicts.into_iter().min_by_key(|v| rank(v.class)) {
         Some(v) => Verdict {

@@ -6,6 +6,7 @@
 //! a bounded list of finished records, so memory depends on the number of
 //! concurrent flows, not on the size of the capture.
 
+use super::retrans::{SendHistory, seq_before};
 use super::ttl::TtlCounts;
 use crate::packet::{IcmpKind, Packet, TcpFlags, TcpInfo, Transport};
 use serde::Serialize;
@@ -127,6 +128,10 @@ pub struct FlowRecord {
     /// Resets beyond the kept ones (a reset storm).
     pub rsts_not_kept: u32,
     pub icmp_errors: Vec<IcmpEvent>,
+    /// What the connector sent and resent (path-MTU black holes).
+    pub client_sends: SendHistory,
+    /// Highest acknowledgment number the server sent.
+    pub server_max_ack: Option<u32>,
     last_client: Option<Trigger>,
     last_server: Option<Trigger>,
 }
@@ -160,6 +165,8 @@ impl FlowRecord {
             rsts: Vec::new(),
             rsts_not_kept: 0,
             icmp_errors: Vec::new(),
+            client_sends: SendHistory::default(),
+            server_max_ack: None,
             last_client: None,
             last_server: None,
         }
@@ -168,6 +175,12 @@ impl FlowRecord {
     /// The connection has ended: a reset, or FINs from both sides.
     pub fn is_closed(&self) -> bool {
         !self.rsts.is_empty() || (self.client_fin.is_some() && self.server_fin.is_some())
+    }
+
+    /// The server acknowledged connector data beyond the SYN (small segments pass).
+    pub fn server_acked_client_data(&self) -> bool {
+        self.server_max_ack
+            .is_some_and(|a| seq_before(self.syn_seq.wrapping_add(1), a))
     }
 
     /// SYN retransmissions (SYNs after the first).
@@ -264,6 +277,7 @@ impl FlowRecord {
                 self.established = true;
             }
             self.client_payload += u64::from(t.payload_len);
+            self.client_sends.on_data(t.seq, t.payload_len, p.frame);
             self.last_client = Some(trigger);
         } else {
             self.server_ttls.add(p.ttl);
@@ -281,6 +295,9 @@ impl FlowRecord {
                 self.established = true;
             }
             self.server_payload += u64::from(t.payload_len);
+            if t.flags.ack() && self.server_max_ack.is_none_or(|a| seq_before(a, t.ack)) {
+                self.server_max_ack = Some(t.ack);
+            }
             self.last_server = Some(trigger);
         }
     }

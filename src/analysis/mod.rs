@@ -7,6 +7,7 @@
 mod conclude;
 pub mod flows;
 pub mod hop;
+pub mod retrans;
 pub mod rst;
 pub mod ttl;
 pub mod verdict;
