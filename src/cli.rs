@@ -48,6 +48,15 @@ pub struct PcapArgs {
     #[arg(long = "port", value_name = "PORT", default_values_t = [443u16])]
     pub ports: Vec<u16>,
 
+    /// Organisation expected in the broker certificate's issuer; any other issuer is TLS interception.
+    #[arg(long, value_name = "ORG", default_value = "Zscaler")]
+    pub expect_issuer: String,
+
+    /// A broker name to look for in DNS, besides co2br.* and *.zpath.net, *.zscaler.net,
+    /// *.zscaler.com, *.zpatwo.net (repeatable).
+    #[arg(long = "broker-name", value_name = "NAME")]
+    pub broker_names: Vec<String>,
+
     /// Print the JSON report (schema in README.md) instead of text.
     #[arg(long)]
     pub json: bool,

@@ -38,6 +38,8 @@ fn pcap(args: cli::PcapArgs) -> ExitCode {
         path,
         options: AnalysisOptions {
             server_ports: args.ports,
+            expect_issuer: args.expect_issuer,
+            broker_names: args.broker_names,
             ..AnalysisOptions::default()
         },
     };

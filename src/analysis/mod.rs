@@ -30,6 +30,10 @@ pub struct AnalysisOptions {
     /// Server ports the connector dials (443 by default): flows to these are judged.
     pub server_ports: Vec<u16>,
     pub limits: FlowLimits,
+    /// Organisation the broker certificate's issuer must name (case-insensitive).
+    pub expect_issuer: String,
+    /// Broker names given by the user, besides the built-in patterns.
+    pub broker_names: Vec<String>,
 }
 
 impl Default for AnalysisOptions {
@@ -37,6 +41,8 @@ impl Default for AnalysisOptions {
         AnalysisOptions {
             server_ports: vec![443],
             limits: FlowLimits::default(),
+            expect_issuer: "Zscaler".into(),
+            broker_names: Vec::new(),
         }
     }
 }
