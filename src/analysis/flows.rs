@@ -9,8 +9,8 @@
 use super::retrans::{SendHistory, seq_before};
 use super::ttl::TtlCounts;
 use crate::packet::{IcmpKind, Packet, TcpFlags, TcpInfo, Transport};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// A reference to one packet of a flow, with the fields the rules compare.
@@ -132,6 +132,8 @@ pub struct FlowRecord {
     pub client_sends: SendHistory,
     /// Highest acknowledgment number the server sent.
     pub server_max_ack: Option<u32>,
+    /// Link-layer sender of the server's first packet: the gateway (hop 1).
+    pub server_mac: Option<[u8; 6]>,
     last_client: Option<Trigger>,
     last_server: Option<Trigger>,
 }
@@ -167,6 +169,7 @@ impl FlowRecord {
             icmp_errors: Vec::new(),
             client_sends: SendHistory::default(),
             server_max_ack: None,
+            server_mac: None,
             last_client: None,
             last_server: None,
         }
@@ -281,6 +284,9 @@ impl FlowRecord {
             self.last_client = Some(trigger);
         } else {
             self.server_ttls.add(p.ttl);
+            if self.server_mac.is_none() {
+                self.server_mac = p.link_src;
+            }
             match kind {
                 SegmentKind::SynAck if self.syn_ack.is_none() => {
                     self.syn_ack = Some(PacketRef::of(p));
@@ -369,7 +375,7 @@ impl FlowKey {
 pub struct FlowTable {
     limits: FlowLimits,
     server_ports: Vec<u16>,
-    active: HashMap<FlowKey, FlowRecord>,
+    active: FxHashMap<FlowKey, FlowRecord>,
     /// Finished flows, in the order they ended.
     pub finished: Vec<FlowRecord>,
     /// Flows not kept in `finished` (counted only).
@@ -377,7 +383,9 @@ pub struct FlowTable {
     pub flows_total: u64,
     /// Genuine (non-reset) packets seen from each remote address: TCP from
     /// servers and ICMP echo replies.
-    pub remotes: HashMap<IpAddr, RemoteBaseline>,
+    pub remotes: FxHashMap<IpAddr, RemoteBaseline>,
+    /// The MAC that delivered each remote address's packets (its gateway).
+    pub delivering_mac: FxHashMap<IpAddr, [u8; 6]>,
     /// ICMP errors that quote no tracked flow (kept up to a bound).
     pub stray_icmp: Vec<IcmpEvent>,
     last_ts_ns: i64,
@@ -388,11 +396,12 @@ impl FlowTable {
         FlowTable {
             limits,
             server_ports,
-            active: HashMap::new(),
+            active: FxHashMap::default(),
             finished: Vec::new(),
             flows_not_kept: 0,
             flows_total: 0,
-            remotes: HashMap::new(),
+            remotes: FxHashMap::default(),
+            delivering_mac: FxHashMap::default(),
             stray_icmp: Vec::new(),
             last_ts_ns: 0,
         }
@@ -408,7 +417,12 @@ impl FlowTable {
         match &p.transport {
             Transport::Tcp(t) => self.on_tcp(p, t),
             Transport::Icmp(i) => match i.kind {
-                IcmpKind::EchoReply { .. } => self.note_genuine(p, p.src, true),
+                IcmpKind::EchoReply { .. } => {
+                    let mut one = TtlCounts::default();
+                    one.add(p.ttl);
+                    self.note_genuine(p.src, &one, p.frame, true);
+                    self.note_mac(p.src, p.link_src);
+                }
                 IcmpKind::TimeExceeded
                 | IcmpKind::Unreachable { .. }
                 | IcmpKind::PacketTooBig { .. } => self.on_icmp_error(p),
@@ -418,22 +432,26 @@ impl FlowTable {
         }
     }
 
-    fn note_genuine(&mut self, p: &Packet, addr: IpAddr, echo_reply: bool) {
+    /// Adds genuine packets of a remote address to its baseline: a ping
+    /// reply as it comes, a flow's server packets when the flow retires (so
+    /// the per-packet path does no second lookup).
+    fn note_genuine(&mut self, addr: IpAddr, ttls: &TtlCounts, frame: u64, echo_reply: bool) {
         let full = self.remotes.len() >= self.limits.max_remotes;
         let entry = match self.remotes.get_mut(&addr) {
             Some(e) => e,
             None if !full => self.remotes.entry(addr).or_insert(RemoteBaseline {
                 ttls: TtlCounts::default(),
-                first_frame: p.frame,
+                first_frame: frame,
                 echo_replies: 0,
                 first_echo_frame: None,
             }),
             None => return,
         };
-        entry.ttls.add(p.ttl);
+        entry.ttls.merge(ttls);
+        entry.first_frame = entry.first_frame.min(frame);
         if echo_reply {
             entry.echo_replies += 1;
-            entry.first_echo_frame.get_or_insert(p.frame);
+            entry.first_echo_frame.get_or_insert(frame);
         }
     }
 
@@ -453,49 +471,21 @@ impl FlowTable {
                 self.retire(old);
             }
         }
-
-        if !self.active.contains_key(&key) {
-            let (client, server) = self.roles(p, t, src, dst);
-            self.flows_total += 1;
-            if self.active.len() >= self.limits.max_active {
-                self.evict();
-            }
-            self.active.insert(key, FlowRecord::new(client, server, p));
+        if self.active.len() >= self.limits.max_active && !self.active.contains_key(&key) {
+            self.evict();
         }
-        let flow = self.active.get_mut(&key).expect("flow inserted");
+        // One hash lookup per packet of a known flow.
+        let ports = &self.server_ports;
+        let mut created = false;
+        let flow = self.active.entry(key).or_insert_with(|| {
+            created = true;
+            let (client, server) = roles(ports, p, t, src, dst);
+            FlowRecord::new(client, server, p)
+        });
         let from_client = flow.client == src;
         flow.on_packet(p, t, from_client);
-        if !from_client && !t.flags.rst() {
-            let server = flow.server.ip();
-            self.note_genuine(p, server, false);
-        }
-    }
-
-    /// Decides who is the client of a flow first seen with this packet.
-    fn roles(
-        &self,
-        p: &Packet,
-        t: &TcpInfo,
-        src: SocketAddr,
-        dst: SocketAddr,
-    ) -> (SocketAddr, SocketAddr) {
-        use crate::packet::Direction;
-        let src_is_client = if t.flags.syn() {
-            !t.flags.ack()
-        } else if self.is_server_port(t.dst_port) != self.is_server_port(t.src_port) {
-            self.is_server_port(t.dst_port)
-        } else {
-            match p.direction {
-                Direction::Out => true,
-                Direction::In => false,
-                // The well-known (lower) port is the server's.
-                Direction::Unknown => t.dst_port < t.src_port,
-            }
-        };
-        if src_is_client {
-            (src, dst)
-        } else {
-            (dst, src)
+        if created {
+            self.flows_total += 1;
         }
     }
 
@@ -554,7 +544,20 @@ impl FlowTable {
         }
     }
 
+    fn note_mac(&mut self, addr: IpAddr, mac: Option<[u8; 6]>) {
+        if let Some(mac) = mac
+            && self.delivering_mac.len() < self.limits.max_remotes
+        {
+            self.delivering_mac.entry(addr).or_insert(mac);
+        }
+    }
+
     fn retire(&mut self, f: FlowRecord) {
+        self.note_mac(f.server.ip(), f.server_mac);
+        if f.server_ttls.total() > 0 {
+            let frame = f.syn_ack.map_or(f.first_frame, |s| s.frame);
+            self.note_genuine(f.server.ip(), &f.server_ttls, frame, false);
+        }
         let problem = !f.rsts.is_empty() || f.syn_unanswered() || !f.icmp_errors.is_empty();
         let room = if problem {
             self.limits.max_kept * 2
@@ -576,6 +579,35 @@ impl FlowTable {
             self.retire(f);
         }
         self.finished.sort_by_key(|f| f.first_frame);
+    }
+}
+
+/// Decides who is the client of a flow first seen with this packet.
+fn roles(
+    server_ports: &[u16],
+    p: &Packet,
+    t: &TcpInfo,
+    src: SocketAddr,
+    dst: SocketAddr,
+) -> (SocketAddr, SocketAddr) {
+    use crate::packet::Direction;
+    let is_server_port = |port| server_ports.contains(&port);
+    let src_is_client = if t.flags.syn() {
+        !t.flags.ack()
+    } else if is_server_port(t.dst_port) != is_server_port(t.src_port) {
+        is_server_port(t.dst_port)
+    } else {
+        match p.direction {
+            Direction::Out => true,
+            Direction::In => false,
+            // The well-known (lower) port is the server's.
+            Direction::Unknown => t.dst_port < t.src_port,
+        }
+    };
+    if src_is_client {
+        (src, dst)
+    } else {
+        (dst, src)
     }
 }
 

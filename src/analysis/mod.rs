@@ -62,11 +62,9 @@ pub struct Analyzer {
     inbound_sources: HashSet<IpAddr>,
     /// ARP senders: which IPv4 address a MAC has.
     arp: HashMap<[u8; 6], (Ipv4Addr, u64)>,
-    /// The MAC that delivered packets from each remote address: its gateway.
-    delivering_mac: HashMap<IpAddr, [u8; 6]>,
 }
 
-/// ARP entries and delivering MACs remembered (a capture has few gateways).
+/// ARP entries remembered (a capture has few gateways).
 const MAX_LINK_ENTRIES: usize = 4_096;
 
 /// The first router toward a remote address, from the capture's link layer:
@@ -87,7 +85,6 @@ impl Analyzer {
             inbound_ttls: TtlCounts::default(),
             inbound_sources: HashSet::new(),
             arp: HashMap::new(),
-            delivering_mac: HashMap::new(),
         }
     }
 
@@ -111,11 +108,6 @@ impl Analyzer {
             _ => false,
         };
         if inbound {
-            if let Some(mac) = p.link_src
-                && self.delivering_mac.len() < MAX_LINK_ENTRIES
-            {
-                self.delivering_mac.entry(p.src).or_insert(mac);
-            }
             self.inbound_ttls.add(p.ttl);
             if self.inbound_sources.len() < TTL_REWRITE_SOURCES {
                 self.inbound_sources.insert(p.src);
@@ -135,6 +127,7 @@ impl Analyzer {
             && self.inbound_ttls.values().count() == 1
             && self.inbound_ttls.total() >= 3;
         let gateways: HashMap<IpAddr, Gateway> = self
+            .table
             .delivering_mac
             .iter()
             .filter_map(|(remote, mac)| {
