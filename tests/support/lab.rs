@@ -416,12 +416,12 @@ impl Scenario {
         }
     }
 
-    /// How far the broker leaf's notBefore lies in the future, seconds (0:
-    /// now, when the lab is built).
-    pub fn leaf_not_before_offset_secs(self) -> u32 {
+    /// When the broker leaf's notBefore lies, seconds from when the lab is
+    /// built: 6 minutes ahead in not-yet-valid, else a day ago.
+    pub fn leaf_not_before_offset_secs(self) -> i64 {
         match self {
-            Scenario::NotYetValid => NOT_YET_VALID_SECS,
-            _ => 0,
+            Scenario::NotYetValid => i64::from(NOT_YET_VALID_SECS),
+            _ => -CERT_BACKDATE_SECS,
         }
     }
 
@@ -885,16 +885,31 @@ pub const ZSCALER_TEST_CA: Issuer = Issuer {
     intermediate_cn: Some("Zscaler Test Intermediate CA"),
 };
 
+/// How long before "now" the lab's certificates start: a day, as if issued
+/// earlier, so no valid certificate looks borderline against the capture's
+/// clock.
+pub const CERT_BACKDATE_SECS: i64 = 86_400;
+
 /// Generates root → intermediate → leaf `CN=broker1a.lab1.test` (EC P-256)
-/// in `dir` with openssl, valid from now.
+/// in `dir` with openssl, all valid from a day ago
+/// ([`CERT_BACKDATE_SECS`]).
 pub fn make_certs(dir: &Path, issuer: &Issuer) -> Certs {
-    make_certs_with(dir, issuer, 0)
+    make_certs_with(dir, issuer, -CERT_BACKDATE_SECS)
 }
 
-/// As [`make_certs`], but the leaf's notBefore is `leaf_offset_secs` in the
-/// future: openssl signs it under `faketime '+N seconds'` (openssl 3.0 has
-/// no `x509 -not_before`). Without an intermediate the root signs the leaf.
-pub fn make_certs_with(dir: &Path, issuer: &Issuer, leaf_offset_secs: u32) -> Certs {
+/// `openssl` run under `faketime '<offset> seconds'`: what it signs starts
+/// `offset` seconds from now (openssl 3.0 has no `x509 -not_before`).
+fn openssl_at(offset_secs: i64) -> Command {
+    let mut c = Command::new("faketime");
+    c.arg(format!("{offset_secs:+} seconds")).arg("openssl");
+    c
+}
+
+/// As [`make_certs`], but the leaf's notBefore is `leaf_offset_secs` from
+/// now (positive: in the future). The CAs start a day ago. Without an
+/// intermediate the root signs the leaf.
+pub fn make_certs_with(dir: &Path, issuer: &Issuer, leaf_offset_secs: i64) -> Certs {
+    check_tools(&["openssl", "faketime"]);
     let org = issuer.org;
     fs::create_dir_all(dir).unwrap_or_else(|e| panic!("lab: create {}: {e}", dir.display()));
     let cnf = dir.join("openssl.cnf");
@@ -911,7 +926,7 @@ pub fn make_certs_with(dir: &Path, issuer: &Issuer, leaf_offset_secs: u32) -> Ce
 
     // Root CA.
     run_ok(
-        Command::new("openssl")
+        openssl_at(-CERT_BACKDATE_SECS)
             .args(["req", "-config", &s(&cnf), "-x509", "-new"])
             .args(newkey)
             .args(["-keyout", &s(&p("root.key")), "-out", &s(&p("root.pem"))])
@@ -927,7 +942,7 @@ pub fn make_certs_with(dir: &Path, issuer: &Issuer, leaf_offset_secs: u32) -> Ce
     );
     // Intermediate and leaf: CSR, then signed by their parent.
     let issue =
-        |name: &str, subj: &str, parent: &str, ext: &str, serial: &str, days: &str, offset: u32| {
+        |name: &str, subj: &str, parent: &str, ext: &str, serial: &str, days: &str, offset: i64| {
             run_ok(
                 Command::new("openssl")
                     .args(["req", "-config", &s(&cnf), "-new"])
@@ -935,16 +950,9 @@ pub fn make_certs_with(dir: &Path, issuer: &Issuer, leaf_offset_secs: u32) -> Ce
                     .args(["-keyout", &s(&p(&format!("{name}.key")))])
                     .args(["-out", &s(&p(&format!("{name}.csr"))), "-subj", subj]),
             );
-            let mut sign = if offset == 0 {
-                Command::new("openssl")
-            } else {
-                check_tools(&["faketime"]);
-                let mut c = Command::new("faketime");
-                c.arg(format!("+{offset} seconds")).arg("openssl");
-                c
-            };
             run_ok(
-                sign.args(["x509", "-req", "-in", &s(&p(&format!("{name}.csr")))])
+                openssl_at(offset)
+                    .args(["x509", "-req", "-in", &s(&p(&format!("{name}.csr")))])
                     .args(["-CA", &s(&p(&format!("{parent}.pem")))])
                     .args(["-CAkey", &s(&p(&format!("{parent}.key")))])
                     .args(["-set_serial", serial, "-days", days])
@@ -961,7 +969,7 @@ pub fn make_certs_with(dir: &Path, issuer: &Issuer, leaf_offset_secs: u32) -> Ce
                 "v3_inter",
                 "2",
                 "3650",
-                0,
+                -CERT_BACKDATE_SECS,
             );
             "inter"
         }
@@ -1147,13 +1155,10 @@ impl Lab {
         let started = Instant::now();
         let mut tools = vec![
             "ip", "ss", "iptables", "openssl", "tcpdump", "editcap", "ping", "timeout", "kill",
-            "dnsmasq", "dig",
+            "dnsmasq", "dig", "faketime",
         ];
         if options.disable_offloads {
             tools.push("ethtool");
-        }
-        if scenario.leaf_not_before_offset_secs() != 0 {
-            tools.push("faketime");
         }
         check_tools(&tools);
         cleanup_stale();
