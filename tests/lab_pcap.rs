@@ -109,20 +109,26 @@ fn out_dir(scenario: Scenario) -> PathBuf {
 /// capture format with `--hops 4`, and on the Ethernet capture with each mtr
 /// report (`--mtr`) for the scenarios that record one.
 fn scenario_test(scenario: Scenario) {
+    scenario_test_with(scenario, scenario.name(), LabOptions::default());
+}
+
+/// As [`scenario_test`], under other lab options, captures named `<stem>.*`.
+fn scenario_test_with(scenario: Scenario, stem: &str, opts: LabOptions) {
     pathproof(); // fail before building a lab if there is nothing to test
-    let dir = out_dir(scenario);
-    let with_mtr = matches!(scenario, Scenario::Healthy | Scenario::RstHop2);
+    let dir = out_dir(scenario).with_file_name(stem);
+    let with_mtr =
+        stem == scenario.name() && matches!(scenario, Scenario::Healthy | Scenario::RstHop2);
     let (set, mtr) = {
-        let lab = Lab::up(scenario, LabOptions::default());
-        let set = lab.capture_workload(&dir);
+        let lab = Lab::up(scenario, opts);
+        let set = lab.capture_workload_as(&dir, stem);
         let mtr = with_mtr.then(|| lab.mtr_report(&dir));
         (set, mtr)
     }; // lab torn down here
     let hops = lab::BROKER_HOP.to_string();
     // With only the hop count, pathproof can name hop 1 (the gateway, seen
     // in the capture's ARP) but no farther hop.
-    let hop_count_address = match scenario {
-        Scenario::RstHop1 => Some(lab::router_addr(1)),
+    let hop_count_address = match scenario.expected().hop {
+        Some(1) => Some(lab::router_addr(1)),
         _ => None,
     };
     let mut failures = Vec::new();
@@ -155,8 +161,7 @@ fn scenario_test(scenario: Scenario) {
     }
     assert!(
         failures.is_empty(),
-        "scenario {} ({}): captures in {}\n\n{}",
-        scenario.name(),
+        "scenario {stem} ({}): captures in {}\n\n{}",
         scenario.describe(),
         dir.display(),
         failures.join("\n\n")
@@ -191,4 +196,64 @@ fn pcap_broker_refuses() {
 fn pcap_drop_443() {
     require_root!();
     scenario_test(Scenario::Drop443);
+}
+
+#[test]
+fn pcap_tls_reset() {
+    require_root!();
+    scenario_test(Scenario::TlsReset);
+}
+
+#[test]
+fn pcap_intercept_proxy() {
+    require_root!();
+    scenario_test(Scenario::InterceptProxy);
+}
+
+/// TLS 1.3: the forged certificate is encrypted; the TTLs still show that
+/// the TLS peer sits at hop 1.
+#[test]
+fn pcap_intercept_proxy_tls13() {
+    require_root!();
+    let opts = LabOptions {
+        tls: lab::TlsVersion::Tls13,
+        ..LabOptions::default()
+    };
+    scenario_test_with(Scenario::InterceptProxy, "intercept-proxy-tls13", opts);
+}
+
+#[test]
+fn pcap_intercept_issuer() {
+    require_root!();
+    scenario_test(Scenario::InterceptIssuer);
+}
+
+#[test]
+fn pcap_not_yet_valid() {
+    require_root!();
+    scenario_test(Scenario::NotYetValid);
+}
+
+#[test]
+fn pcap_pmtu_icmp() {
+    require_root!();
+    scenario_test(Scenario::PmtuIcmp);
+}
+
+#[test]
+fn pcap_pmtu_blackhole() {
+    require_root!();
+    scenario_test(Scenario::PmtuBlackhole);
+}
+
+#[test]
+fn pcap_dns_nxdomain() {
+    require_root!();
+    scenario_test(Scenario::DnsNxdomain);
+}
+
+#[test]
+fn pcap_dns_timeout() {
+    require_root!();
+    scenario_test(Scenario::DnsTimeout);
 }

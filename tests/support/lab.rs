@@ -5,6 +5,9 @@
 //!  conn ──── r1 ──── r2 ──── r3 ──── broker
 //!  (App      site    ISP     ISP     TLS server on 443, chain issued by
 //!  Connector) firewall               O=Zscaler Test CA
+//!            │
+//!           dns   site resolver (dnsmasq): co2br.lab1.test CNAME
+//!                 broker1a.lab1.test, A 198.18.4.2
 //! ```
 //!
 //! Addressing: link `k` (1..=4) is `198.18.k.0/24` (benchmarking range,
@@ -13,16 +16,22 @@
 //! r1 = 198.18.1.2, r2 = 198.18.2.2, r3 = 198.18.3.2, broker = 198.18.4.2,
 //! and conn is 198.18.1.1. Every node's interface toward the broker is
 //! `eth1` and toward conn `eth0` (conn has only `eth0`, broker only `eth0`).
+//! The resolver hangs off r1 on its own link 198.18.10.0/24 (r1 `eth2` =
+//! .10.1, dns `eth0` = .10.2), two hops from conn; conn's
+//! `/etc/netns/<ns>/resolv.conf` names it, and the workload asks it
+//! explicitly (`dig @198.18.10.2`).
 //!
 //! Safety: every packet stays inside the namespaces a [`Lab`] creates. The
 //! veth pairs are created directly inside the namespaces, nothing is added to
 //! the root namespace, and the guard's `Drop` kills the lab's processes and
 //! deletes its namespaces, also when a test panics. Namespaces left behind by
 //! a killed test process (`pp<pid>-…` whose pid is gone) are removed by the
-//! next [`Lab::up`].
+//! next [`Lab::up`]. The resolver knows only the lab zone `lab1.test` and
+//! forwards nothing (`--no-resolv`).
 //!
 //! Only `std` is used; the lab drives `ip`, `iptables`, `ethtool`, `openssl`,
-//! `tcpdump`, `editcap`, `ping`, `ss` and `mtr` through [`Command`].
+//! `faketime`, `dnsmasq`, `dig`, `tcpdump`, `editcap`, `ping`, `ss` and `mtr`
+//! through [`Command`].
 
 use std::fmt::Write as _;
 use std::fs;
@@ -90,7 +99,7 @@ macro_rules! require_root {
 // Nodes and addresses
 // ---------------------------------------------------------------------------
 
-/// A namespace of the lab, in path order.
+/// A namespace of the lab: the path in order, then the resolver beside r1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Node {
     Conn,
@@ -98,12 +107,26 @@ pub enum Node {
     R2,
     R3,
     Broker,
+    /// The site's DNS resolver, attached to r1 (not on the path to the broker).
+    Dns,
 }
 
 impl Node {
-    pub const ALL: [Node; 5] = [Node::Conn, Node::R1, Node::R2, Node::R3, Node::Broker];
+    /// Every namespace of a lab.
+    pub const ALL: [Node; 6] = [
+        Node::Conn,
+        Node::R1,
+        Node::R2,
+        Node::R3,
+        Node::Broker,
+        Node::Dns,
+    ];
 
-    /// Position on the path: conn 0, r1 1, r2 2, r3 3, broker 4 (= its hop).
+    /// The path from conn to the broker, in order: `PATH[h]` is hop `h`.
+    pub const PATH: [Node; 5] = [Node::Conn, Node::R1, Node::R2, Node::R3, Node::Broker];
+
+    /// Position in [`Node::ALL`]. For the path's nodes that is their hop
+    /// (conn 0, r1 1, r2 2, r3 3, broker 4); the resolver, off the path, is 5.
     pub fn index(self) -> u8 {
         match self {
             Node::Conn => 0,
@@ -111,6 +134,7 @@ impl Node {
             Node::R2 => 2,
             Node::R3 => 3,
             Node::Broker => 4,
+            Node::Dns => 5,
         }
     }
 
@@ -121,6 +145,7 @@ impl Node {
             Node::R2 => "r2",
             Node::R3 => "r3",
             Node::Broker => "broker",
+            Node::Dns => "dns",
         }
     }
 
@@ -144,6 +169,22 @@ pub const BROKER_HOP: u8 = 4;
 pub const BROKER_NAME: &str = "broker1a.lab1.test";
 /// The broker's TLS port.
 pub const BROKER_PORT: u16 = 443;
+/// The name the connector resolves to find its broker (like
+/// `co2br.prod.zpath.net`): a CNAME to [`BROKER_NAME`].
+pub const BROKER_LOCATOR: &str = "co2br.lab1.test";
+/// TTL of the resolver's answers, seconds.
+pub const DNS_TTL: u32 = 300;
+/// The resolver's link: 198.18.10.0/24, r1 = .1, resolver = .2.
+pub const RESOLVER_LINK: u8 = 10;
+/// Port of the intercepting TLS proxy on r1 (intercept-proxy).
+pub const PROXY_PORT: u16 = 8443;
+/// First port of the broker's extra sink servers in the upload scenarios.
+const SINK_BASE_PORT: u16 = 4431;
+/// MTU of the r2–r3 link in the pmtu-* scenarios.
+pub const NARROW_MTU: u16 = 1400;
+/// How far in the future the broker's leaf certificate starts in
+/// not-yet-valid, seconds.
+pub const NOT_YET_VALID_SECS: u32 = 360;
 
 /// Address of the left (`side` = 1) or right (`side` = 2) end of link `link`.
 pub fn link_addr(link: u8, side: u8) -> Ipv4Addr {
@@ -171,6 +212,11 @@ pub fn hop_addr(hop: u8) -> Ipv4Addr {
     link_addr(hop, 2)
 }
 
+/// The site resolver's address: 198.18.10.2.
+pub fn resolver_addr() -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, RESOLVER_LINK, 2)
+}
+
 /// Router `hop`'s (1..=3) address on its conn-side link, as traceroute shows it.
 pub fn router_addr(hop: u8) -> Ipv4Addr {
     assert!((1..=3).contains(&hop), "routers are hops 1..=3, not {hop}");
@@ -182,11 +228,11 @@ pub fn router_addr(hop: u8) -> Ipv4Addr {
 // ---------------------------------------------------------------------------
 
 /// What the lab breaks. Ids are the kebab-case names of the project's
-/// scenarios doc (`shared/scenarios.md`). More will come (tls-reset,
-/// intercept-proxy, intercept-issuer, not-yet-valid, pmtu-icmp,
-/// pmtu-blackhole, icmp-ratelimit, real-loss, dns-nxdomain, dns-timeout):
-/// add a variant, its `name`, `describe`, `expected`, and its faults in
-/// [`Scenario::faults`] / its broker setup in [`Scenario::broker_listens`].
+/// scenarios doc (`shared/scenarios.md`). More will come (icmp-ratelimit,
+/// real-loss, resolv-perms): add a variant, its `name`, `describe`,
+/// `expected`, and its faults in [`Scenario::faults`] / its servers in
+/// [`Scenario::broker_listens`], [`Scenario::broker_issuer`],
+/// [`Scenario::interceptor`], [`Scenario::dns`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scenario {
     /// Nothing broken.
@@ -199,6 +245,25 @@ pub enum Scenario {
     BrokerRefuses,
     /// r2 silently drops TCP 443.
     Drop443,
+    /// r1 lets the TCP handshake through, then answers the ClientHello that
+    /// carries the SNI `broker1a.lab1.test` with a forged RST.
+    TlsReset,
+    /// r1 redirects TCP 443 to its own TLS server (port 8443) whose chain
+    /// comes from the corporate CA `O=Safemarch Inc, CN=Safemarch Inc CA`.
+    InterceptProxy,
+    /// The broker itself serves a chain from the Safemarch CA.
+    InterceptIssuer,
+    /// The broker's leaf certificate starts 6 minutes in the future.
+    NotYetValid,
+    /// r2–r3 link MTU 1400; r2 answers full-size segments with ICMP
+    /// fragmentation-needed (MTU 1400). Healthy, with an info finding.
+    PmtuIcmp,
+    /// As pmtu-icmp, but r2 drops its own fragmentation-needed messages.
+    PmtuBlackhole,
+    /// The resolver answers NXDOMAIN for the broker locator.
+    DnsNxdomain,
+    /// The resolver never answers.
+    DnsTimeout,
 }
 
 /// What pathproof is expected to conclude from a capture of the scenario's
@@ -213,13 +278,40 @@ pub struct Expected {
     pub exit_code: i32,
 }
 
+/// How the lab resolver answers `A co2br.lab1.test`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DnsBehaviour {
+    /// CNAME `broker1a.lab1.test`, A 198.18.4.2.
+    Answers,
+    /// NXDOMAIN (no record for the locator; the zone is local to dnsmasq).
+    NxDomain,
+    /// dnsmasq runs, but the resolver's firewall drops port 53.
+    Silent,
+}
+
+/// The issuer of the corporate interception proxy: `O=Safemarch Inc`,
+/// whose CA signs the forged leaf directly.
+pub const SAFEMARCH_CA: Issuer = Issuer {
+    org: "Safemarch Inc",
+    root_cn: "Safemarch Inc CA",
+    intermediate_cn: None,
+};
+
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Healthy,
         Scenario::RstHop1,
         Scenario::RstHop2,
         Scenario::BrokerRefuses,
         Scenario::Drop443,
+        Scenario::TlsReset,
+        Scenario::InterceptProxy,
+        Scenario::InterceptIssuer,
+        Scenario::NotYetValid,
+        Scenario::PmtuIcmp,
+        Scenario::PmtuBlackhole,
+        Scenario::DnsNxdomain,
+        Scenario::DnsTimeout,
     ];
 
     pub fn all() -> &'static [Scenario] {
@@ -234,6 +326,14 @@ impl Scenario {
             Scenario::RstHop2 => "rst-hop2",
             Scenario::BrokerRefuses => "broker-refuses",
             Scenario::Drop443 => "drop-443",
+            Scenario::TlsReset => "tls-reset",
+            Scenario::InterceptProxy => "intercept-proxy",
+            Scenario::InterceptIssuer => "intercept-issuer",
+            Scenario::NotYetValid => "not-yet-valid",
+            Scenario::PmtuIcmp => "pmtu-icmp",
+            Scenario::PmtuBlackhole => "pmtu-blackhole",
+            Scenario::DnsNxdomain => "dns-nxdomain",
+            Scenario::DnsTimeout => "dns-timeout",
         }
     }
 
@@ -253,6 +353,29 @@ impl Scenario {
             }
             Scenario::BrokerRefuses => "no TLS server on broker:443 (the broker's kernel resets)",
             Scenario::Drop443 => "r2: iptables -A FORWARD -p tcp --dport 443 -j DROP",
+            Scenario::TlsReset => {
+                "r1: iptables -A FORWARD -p tcp --dport 443 -m string --string \
+                 broker1a.lab1.test --algo bm -j REJECT --reject-with tcp-reset"
+            }
+            Scenario::InterceptProxy => {
+                "r1: iptables -t nat -A PREROUTING -p tcp --dport 443 -j REDIRECT --to-ports 8443, \
+                 openssl s_server on r1:8443 with a leaf from O=Safemarch Inc, CN=Safemarch Inc CA"
+            }
+            Scenario::InterceptIssuer => {
+                "the broker serves a leaf from O=Safemarch Inc, CN=Safemarch Inc CA"
+            }
+            Scenario::NotYetValid => {
+                "the broker's leaf has notBefore 6 minutes in the future (signed under faketime)"
+            }
+            Scenario::PmtuIcmp => {
+                "r2-r3 link MTU 1400 (both ends); conn uploads 30 KB after the handshake"
+            }
+            Scenario::PmtuBlackhole => {
+                "as pmtu-icmp, and r2: iptables -A OUTPUT -p icmp --icmp-type \
+                 fragmentation-needed -j DROP"
+            }
+            Scenario::DnsNxdomain => "the resolver has no record for co2br.lab1.test: NXDOMAIN",
+            Scenario::DnsTimeout => "the resolver drops port 53: no answer",
         }
     }
 
@@ -264,6 +387,14 @@ impl Scenario {
             Scenario::RstHop2 => ("rst-injected", Some(2), 1),
             Scenario::BrokerRefuses => ("rst-from-target", Some(BROKER_HOP), 1),
             Scenario::Drop443 => ("tcp-blocked", None, 1),
+            Scenario::TlsReset => ("tls-blocked", Some(1), 1),
+            Scenario::InterceptProxy => ("tls-intercepted", Some(1), 1),
+            Scenario::InterceptIssuer => ("tls-intercepted", None, 1),
+            Scenario::NotYetValid => ("clock-skew", None, 1),
+            // The path MTU of 1400 is an info finding, not a failure.
+            Scenario::PmtuIcmp => ("healthy", None, 0),
+            Scenario::PmtuBlackhole => ("pmtu-blackhole", None, 1),
+            Scenario::DnsNxdomain | Scenario::DnsTimeout => ("dns-failure", None, 1),
         };
         Expected {
             class,
@@ -277,23 +408,158 @@ impl Scenario {
         !matches!(self, Scenario::BrokerRefuses)
     }
 
+    /// Who issues the certificate the broker serves.
+    pub fn broker_issuer(self) -> Issuer {
+        match self {
+            Scenario::InterceptIssuer => SAFEMARCH_CA,
+            _ => ZSCALER_TEST_CA,
+        }
+    }
+
+    /// When the broker leaf's notBefore lies, seconds from when the lab is
+    /// built: 6 minutes ahead in not-yet-valid, else a day ago.
+    pub fn leaf_not_before_offset_secs(self) -> i64 {
+        match self {
+            Scenario::NotYetValid => i64::from(NOT_YET_VALID_SECS),
+            _ => -CERT_BACKDATE_SECS,
+        }
+    }
+
+    /// The node that intercepts TLS, the port its TLS server listens on, and
+    /// the CA it forges certificates with.
+    pub fn interceptor(self) -> Option<(Node, u16, Issuer)> {
+        match self {
+            Scenario::InterceptProxy => Some((Node::R1, PROXY_PORT, SAFEMARCH_CA)),
+            _ => None,
+        }
+    }
+
+    /// Bytes conn sends through each TLS connection after the handshake
+    /// (an HTTP/1.0 GET padded with headers, so full-size segments leave
+    /// conn); 0: nothing (`s_client </dev/null`).
+    pub fn upload_bytes(self) -> usize {
+        match self {
+            Scenario::PmtuIcmp | Scenario::PmtuBlackhole => 30_000,
+            _ => 0,
+        }
+    }
+
+    /// How long the capture keeps running after the workload: 0.5 s, and
+    /// 3.5 s in pmtu-blackhole, where `s_client` closes ~0.5 s after its
+    /// input ends but the kernel keeps retransmitting the stalled upload
+    /// (the wire looks as if the connector were still waiting), so each
+    /// connection shows its retransmissions over ~4 s.
+    pub fn settle_after_workload(self) -> Duration {
+        match self {
+            Scenario::PmtuBlackhole => Duration::from_millis(3500),
+            _ => Duration::from_millis(500),
+        }
+    }
+
+    /// The MTU of the r2–r3 link, when narrowed.
+    pub fn narrow_mtu(self) -> Option<u16> {
+        matches!(self, Scenario::PmtuIcmp | Scenario::PmtuBlackhole).then_some(NARROW_MTU)
+    }
+
+    /// How the resolver answers the broker locator.
+    pub fn dns(self) -> DnsBehaviour {
+        match self {
+            Scenario::DnsNxdomain => DnsBehaviour::NxDomain,
+            Scenario::DnsTimeout => DnsBehaviour::Silent,
+            _ => DnsBehaviour::Answers,
+        }
+    }
+
+    /// Whether the workload gets an address for the broker (and so pings
+    /// and connects); when it does not, it stops after the lookup, as the
+    /// connector would.
+    pub fn resolves(self) -> bool {
+        self.dns() == DnsBehaviour::Answers
+    }
+
     /// The commands that break the path, per node, run after routing is up.
     pub fn faults(self) -> Vec<(Node, Vec<String>)> {
-        let rule = |target: &[&str]| -> Vec<String> {
-            let mut v: Vec<String> = ["iptables", "-w", "-A", "FORWARD", "-p", "tcp", "--dport"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            v.push(BROKER_PORT.to_string());
-            v.extend(target.iter().map(|s| s.to_string()));
+        let owned = |args: &[&str]| -> Vec<String> { args.iter().map(|s| s.to_string()).collect() };
+        let port = BROKER_PORT.to_string();
+        let forward_443 = |target: &[&str]| -> Vec<String> {
+            let mut v = owned(&[
+                "iptables", "-w", "-A", "FORWARD", "-p", "tcp", "--dport", &port,
+            ]);
+            v.extend(owned(target));
             v
         };
         let reset = ["-j", "REJECT", "--reject-with", "tcp-reset"];
+        let mtu = NARROW_MTU.to_string();
+        let narrow = vec![
+            (Node::R2, owned(&["ip", "link", "set", "eth1", "mtu", &mtu])),
+            (Node::R3, owned(&["ip", "link", "set", "eth0", "mtu", &mtu])),
+        ];
         match self {
-            Scenario::Healthy | Scenario::BrokerRefuses => vec![],
-            Scenario::RstHop1 => vec![(Node::R1, rule(&reset))],
-            Scenario::RstHop2 => vec![(Node::R2, rule(&reset))],
-            Scenario::Drop443 => vec![(Node::R2, rule(&["-j", "DROP"]))],
+            Scenario::Healthy
+            | Scenario::BrokerRefuses
+            | Scenario::InterceptIssuer
+            | Scenario::NotYetValid
+            | Scenario::DnsNxdomain => vec![],
+            Scenario::RstHop1 => vec![(Node::R1, forward_443(&reset))],
+            Scenario::RstHop2 => vec![(Node::R2, forward_443(&reset))],
+            Scenario::Drop443 => vec![(Node::R2, forward_443(&["-j", "DROP"]))],
+            Scenario::TlsReset => {
+                let mut t = owned(&["-m", "string", "--string", BROKER_NAME, "--algo", "bm"]);
+                t.extend(owned(&reset));
+                let t: Vec<&str> = t.iter().map(String::as_str).collect();
+                vec![(Node::R1, forward_443(&t))]
+            }
+            Scenario::InterceptProxy => vec![(
+                Node::R1,
+                owned(&[
+                    "iptables",
+                    "-w",
+                    "-t",
+                    "nat",
+                    "-A",
+                    "PREROUTING",
+                    "-p",
+                    "tcp",
+                    "--dport",
+                    &port,
+                    "-j",
+                    "REDIRECT",
+                    "--to-ports",
+                    &PROXY_PORT.to_string(),
+                ]),
+            )],
+            Scenario::PmtuIcmp => narrow,
+            Scenario::PmtuBlackhole => {
+                let mut v = narrow;
+                v.push((
+                    Node::R2,
+                    owned(&[
+                        "iptables",
+                        "-w",
+                        "-A",
+                        "OUTPUT",
+                        "-p",
+                        "icmp",
+                        "--icmp-type",
+                        "fragmentation-needed",
+                        "-j",
+                        "DROP",
+                    ]),
+                ));
+                v
+            }
+            Scenario::DnsTimeout => ["udp", "tcp"]
+                .iter()
+                .map(|proto| {
+                    (
+                        Node::Dns,
+                        owned(&[
+                            "iptables", "-w", "-A", "INPUT", "-p", proto, "--dport", "53", "-j",
+                            "DROP",
+                        ]),
+                    )
+                })
+                .collect(),
         }
     }
 }
@@ -370,6 +636,9 @@ const TOOLS: &[(&str, &str)] = &[
     ("kill", "procps"),
     ("mtr", "mtr-tiny"),
     ("unshare", "util-linux"),
+    ("dig", "bind9-dnsutils"),
+    ("dnsmasq", "dnsmasq-base"),
+    ("faketime", "faketime"),
 ];
 
 fn package_of(tool: &str) -> &'static str {
@@ -548,17 +817,20 @@ pub fn cleanup_stale() {
 // Certificates
 // ---------------------------------------------------------------------------
 
-/// The broker's certificate material, PEM files in the lab's work dir.
+/// A certificate chain, PEM files in the lab's work dir.
 #[derive(Clone, Debug)]
 pub struct Certs {
-    /// Root CA, `O=Zscaler Test CA, CN=Zscaler Test Root` (self-signed).
+    /// Root CA (self-signed), e.g. `O=Zscaler Test CA, CN=Zscaler Test Root`.
     pub root: PathBuf,
-    /// Intermediate CA, `O=Zscaler Test CA, CN=Zscaler Test Intermediate CA`.
-    pub intermediate: PathBuf,
-    /// Leaf `CN=broker1a.lab1.test`, SAN `DNS:broker1a.lab1.test`, issued by the intermediate.
+    /// Intermediate CA, e.g. `O=Zscaler Test CA, CN=Zscaler Test Intermediate CA`,
+    /// when the issuer has one.
+    pub intermediate: Option<PathBuf>,
+    /// Leaf `CN=broker1a.lab1.test`, SAN `DNS:broker1a.lab1.test`, issued by
+    /// the intermediate (or the root when there is none).
     pub leaf: PathBuf,
     pub leaf_key: PathBuf,
-    /// What the server sends after the leaf: the intermediate.
+    /// What the server sends after the leaf: the intermediate, or the root
+    /// when the root issued the leaf (as interception proxies do).
     pub chain: PathBuf,
 }
 
@@ -586,24 +858,58 @@ authorityKeyIdentifier = keyid:always
 ";
 
 /// Who issues the broker's certificate: the CA organisation and the common
-/// names of its root and intermediate.
-#[derive(Clone, Copy, Debug)]
+/// names of its root and (optional) intermediate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Issuer {
     pub org: &'static str,
     pub root_cn: &'static str,
-    pub intermediate_cn: &'static str,
+    pub intermediate_cn: Option<&'static str>,
+}
+
+impl Issuer {
+    /// The distinguished name of the CA that signs the leaf, as openssl
+    /// `-subj` spells it.
+    pub fn leaf_issuer_subj(&self) -> String {
+        format!(
+            "/O={}/CN={}",
+            self.org,
+            self.intermediate_cn.unwrap_or(self.root_cn)
+        )
+    }
 }
 
 /// The genuine issuer of the lab: `O=Zscaler Test CA`.
 pub const ZSCALER_TEST_CA: Issuer = Issuer {
     org: "Zscaler Test CA",
     root_cn: "Zscaler Test Root",
-    intermediate_cn: "Zscaler Test Intermediate CA",
+    intermediate_cn: Some("Zscaler Test Intermediate CA"),
 };
 
+/// How long before "now" the lab's certificates start: a day, as if issued
+/// earlier, so no valid certificate looks borderline against the capture's
+/// clock.
+pub const CERT_BACKDATE_SECS: i64 = 86_400;
+
 /// Generates root → intermediate → leaf `CN=broker1a.lab1.test` (EC P-256)
-/// in `dir` with openssl.
+/// in `dir` with openssl, all valid from a day ago
+/// ([`CERT_BACKDATE_SECS`]).
 pub fn make_certs(dir: &Path, issuer: &Issuer) -> Certs {
+    make_certs_with(dir, issuer, -CERT_BACKDATE_SECS)
+}
+
+/// `openssl` run under `faketime '<offset> seconds'`: what it signs starts
+/// `offset` seconds from now (openssl 3.0 has no `x509 -not_before`).
+fn openssl_at(offset_secs: i64) -> Command {
+    let mut c = Command::new("faketime");
+    c.arg(format!("{offset_secs:+} seconds")).arg("openssl");
+    c
+}
+
+/// As [`make_certs`], but the leaf's notBefore is `leaf_offset_secs` from
+/// now (positive: in the future). The CAs start a day ago. Without an
+/// intermediate the root signs the leaf.
+pub fn make_certs_with(dir: &Path, issuer: &Issuer, leaf_offset_secs: i64) -> Certs {
+    check_tools(&["openssl", "faketime"]);
     let org = issuer.org;
     fs::create_dir_all(dir).unwrap_or_else(|e| panic!("lab: create {}: {e}", dir.display()));
     let cnf = dir.join("openssl.cnf");
@@ -620,7 +926,7 @@ pub fn make_certs(dir: &Path, issuer: &Issuer) -> Certs {
 
     // Root CA.
     run_ok(
-        Command::new("openssl")
+        openssl_at(-CERT_BACKDATE_SECS)
             .args(["req", "-config", &s(&cnf), "-x509", "-new"])
             .args(newkey)
             .args(["-keyout", &s(&p("root.key")), "-out", &s(&p("root.pem"))])
@@ -635,46 +941,55 @@ pub fn make_certs(dir: &Path, issuer: &Issuer) -> Certs {
             .args(["-subj", &format!("/O={org}/CN={}", issuer.root_cn)]),
     );
     // Intermediate and leaf: CSR, then signed by their parent.
-    let issue = |name: &str, subj: &str, parent: &str, ext: &str, serial: &str, days: &str| {
-        run_ok(
-            Command::new("openssl")
-                .args(["req", "-config", &s(&cnf), "-new"])
-                .args(newkey)
-                .args(["-keyout", &s(&p(&format!("{name}.key")))])
-                .args(["-out", &s(&p(&format!("{name}.csr"))), "-subj", subj]),
-        );
-        run_ok(
-            Command::new("openssl")
-                .args(["x509", "-req", "-in", &s(&p(&format!("{name}.csr")))])
-                .args(["-CA", &s(&p(&format!("{parent}.pem")))])
-                .args(["-CAkey", &s(&p(&format!("{parent}.key")))])
-                .args(["-set_serial", serial, "-days", days])
-                .args(["-extfile", &s(&cnf), "-extensions", ext])
-                .args(["-out", &s(&p(&format!("{name}.pem")))]),
-        );
+    let issue =
+        |name: &str, subj: &str, parent: &str, ext: &str, serial: &str, days: &str, offset: i64| {
+            run_ok(
+                Command::new("openssl")
+                    .args(["req", "-config", &s(&cnf), "-new"])
+                    .args(newkey)
+                    .args(["-keyout", &s(&p(&format!("{name}.key")))])
+                    .args(["-out", &s(&p(&format!("{name}.csr"))), "-subj", subj]),
+            );
+            run_ok(
+                openssl_at(offset)
+                    .args(["x509", "-req", "-in", &s(&p(&format!("{name}.csr")))])
+                    .args(["-CA", &s(&p(&format!("{parent}.pem")))])
+                    .args(["-CAkey", &s(&p(&format!("{parent}.key")))])
+                    .args(["-set_serial", serial, "-days", days])
+                    .args(["-extfile", &s(&cnf), "-extensions", ext])
+                    .args(["-out", &s(&p(&format!("{name}.pem")))]),
+            );
+        };
+    let parent = match issuer.intermediate_cn {
+        Some(cn) => {
+            issue(
+                "inter",
+                &format!("/O={org}/CN={cn}"),
+                "root",
+                "v3_inter",
+                "2",
+                "3650",
+                -CERT_BACKDATE_SECS,
+            );
+            "inter"
+        }
+        None => "root",
     };
-    issue(
-        "inter",
-        &format!("/O={org}/CN={}", issuer.intermediate_cn),
-        "root",
-        "v3_inter",
-        "2",
-        "3650",
-    );
     issue(
         "leaf",
         &format!("/CN={BROKER_NAME}"),
-        "inter",
+        parent,
         "v3_leaf",
         "3",
         "825",
+        leaf_offset_secs,
     );
     Certs {
         root: p("root.pem"),
-        intermediate: p("inter.pem"),
+        intermediate: issuer.intermediate_cn.map(|_| p("inter.pem")),
         leaf: p("leaf.pem"),
         leaf_key: p("leaf.key"),
-        chain: p("inter.pem"),
+        chain: p(&format!("{parent}.pem")),
     }
 }
 
@@ -721,11 +1036,62 @@ pub struct Attempt {
 
 #[derive(Clone, Debug)]
 pub struct Workload {
-    /// `ping` exit code and output.
+    /// The lookup of the broker locator that starts the workload.
+    pub dns: DnsLookup,
+    /// `ping` exit code and output; `None` and empty when nothing resolved
+    /// (the workload stops after the lookup, as the connector would).
     pub ping_exit: Option<i32>,
     pub ping_output: String,
+    /// The TLS attempts; empty when nothing resolved.
     pub attempts: Vec<Attempt>,
+    /// Bytes fed to each `s_client` on stdin (0: `/dev/null`).
+    pub upload_bytes: usize,
     pub elapsed: Duration,
+}
+
+/// The workload's `dig` of the broker locator.
+#[derive(Clone, Debug)]
+pub struct DnsLookup {
+    /// dig's exit code: 0 when an answer came (whatever its rcode), 9 when
+    /// none did.
+    pub exit_code: Option<i32>,
+    /// The answer's status (`NOERROR`, `NXDOMAIN`, `SERVFAIL`, ...); `None`
+    /// when no answer came.
+    pub status: Option<String>,
+    /// The A records of the answer section (after following the CNAME).
+    pub addresses: Vec<Ipv4Addr>,
+    /// dig's stdout and stderr.
+    pub output: String,
+    pub elapsed: Duration,
+}
+
+/// Reads dig's default output: the header status and the A records.
+fn parse_dig(output: &str) -> (Option<String>, Vec<Ipv4Addr>) {
+    let status = output.lines().find_map(|l| {
+        let rest = l.split("status: ").nth(1)?;
+        Some(rest.split(',').next()?.trim().to_owned())
+    });
+    let mut addresses = Vec::new();
+    let mut in_answer = false;
+    for line in output.lines() {
+        if line.starts_with(";; ANSWER SECTION:") {
+            in_answer = true;
+            continue;
+        }
+        if in_answer {
+            if line.trim().is_empty() {
+                break;
+            }
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() == 5
+                && f[3] == "A"
+                && let Ok(a) = f[4].parse()
+            {
+                addresses.push(a);
+            }
+        }
+    }
+    (status, addresses)
 }
 
 /// mtr reports of conn → broker.
@@ -753,19 +1119,43 @@ pub struct Lab {
     namespaces: Vec<String>,
     workdir: PathBuf,
     certs: Option<Certs>,
+    broker_certs: Option<Certs>,
+    interceptor_certs: Option<Certs>,
+    upload: Option<PathBuf>,
     bg: Mutex<Vec<Bg>>,
     next_bg: AtomicU32,
     setup_time: Duration,
 }
 
+/// The request conn uploads in the pmtu-* scenarios: an HTTP/1.0 GET padded
+/// with `X-Pad-NNN` headers to about `bytes` bytes, ended by a blank line.
+/// The broker's `s_server -www` reads it all and answers with its status
+/// page, so the connection closes cleanly (no RST for unread data).
+fn upload_request(bytes: usize) -> String {
+    let mut req = format!("GET / HTTP/1.0\r\nHost: {BROKER_NAME}\r\n");
+    let mut i = 0;
+    loop {
+        let line = format!("X-Pad-{i:03}: {}\r\n", "a".repeat(100));
+        if req.len() + line.len() + 2 > bytes {
+            break;
+        }
+        req.push_str(&line);
+        i += 1;
+    }
+    req.push_str("\r\n");
+    req
+}
+
 impl Lab {
     /// Builds the lab for `scenario`: namespaces, veths, addresses, routes,
-    /// the scenario's faults, certificates and (unless the scenario says
-    /// otherwise) the broker's TLS server, listening when this returns.
+    /// the scenario's faults, certificates, the resolver, and (unless the
+    /// scenario says otherwise) the broker's TLS server and the
+    /// interceptor's, listening when this returns.
     pub fn up(scenario: Scenario, options: LabOptions) -> Lab {
         let started = Instant::now();
         let mut tools = vec![
             "ip", "ss", "iptables", "openssl", "tcpdump", "editcap", "ping", "timeout", "kill",
+            "dnsmasq", "dig", "faketime",
         ];
         if options.disable_offloads {
             tools.push("ethtool");
@@ -794,23 +1184,98 @@ impl Lab {
             id,
             workdir,
             certs: None,
+            broker_certs: None,
+            interceptor_certs: None,
+            upload: None,
             bg: Mutex::new(Vec::new()),
             next_bg: AtomicU32::new(0),
             setup_time: Duration::ZERO,
         };
         // From here on a panic drops `lab`, which deletes what exists.
         lab.build_topology();
+        lab.write_conn_resolv_conf();
         for (node, cmd) in scenario.faults() {
             let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
             lab.exec(node, &args);
         }
-        let certs = make_certs(&lab.workdir.join("pki"), &ZSCALER_TEST_CA);
+        // The connector trusts the Zscaler root; in not-yet-valid its leaf
+        // starts in the future.
+        let certs = make_certs_with(
+            &lab.workdir.join("pki"),
+            &ZSCALER_TEST_CA,
+            scenario.leaf_not_before_offset_secs(),
+        );
+        let broker_certs = if scenario.broker_issuer() == ZSCALER_TEST_CA {
+            certs.clone()
+        } else {
+            make_certs(&lab.workdir.join("pki-broker"), &scenario.broker_issuer())
+        };
         lab.certs = Some(certs);
+        lab.broker_certs = Some(broker_certs.clone());
+        if scenario.upload_bytes() > 0 {
+            let path = lab.workdir.join("upload.txt");
+            fs::write(&path, upload_request(scenario.upload_bytes()))
+                .unwrap_or_else(|e| panic!("lab: write {}: {e}", path.display()));
+            lab.upload = Some(path);
+        }
+        lab.start_resolver();
         if scenario.broker_listens() {
-            lab.start_broker_tls();
+            lab.start_broker(&broker_certs);
+        }
+        if let Some((node, port, issuer)) = scenario.interceptor() {
+            let certs = make_certs(&lab.workdir.join("pki-interceptor"), &issuer);
+            lab.interceptor_certs = Some(certs.clone());
+            lab.start_tls_server(node, port, &certs, "s_server-interceptor", false);
         }
         lab.setup_time = started.elapsed();
         lab
+    }
+
+    /// Creates a veth pair `left_if` (in `left`, address `left_addr`/24) —
+    /// `right_if` (in `right`, `right_addr`/24), offloads off, both up.
+    fn add_link(
+        &self,
+        (left, left_if, left_addr): (Node, &str, Ipv4Addr),
+        right: (Node, &str, Ipv4Addr),
+    ) {
+        let (right, right_if, right_addr) = right;
+        ip(&[
+            "link",
+            "add",
+            left_if,
+            "netns",
+            self.ns(left),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            right_if,
+            "netns",
+            self.ns(right),
+        ]);
+        for (node, ifname, addr) in [(left, left_if, left_addr), (right, right_if, right_addr)] {
+            let addr = format!("{addr}/24");
+            ip(&["-n", self.ns(node), "addr", "add", &addr, "dev", ifname]);
+            if self.options.disable_offloads {
+                // Some features are fixed on veth; ethtool then exits
+                // non-zero although the rest changed, so check by hand.
+                let out = self.try_exec(
+                    node,
+                    &[
+                        "ethtool", "-K", ifname, "tso", "off", "gso", "off", "gro", "off", "tx",
+                        "off",
+                    ],
+                );
+                if !out.status.success() {
+                    eprintln!(
+                        "lab: warning: ethtool -K {ifname} in {}: {}",
+                        node.name(),
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    );
+                }
+            }
+            ip(&["-n", self.ns(node), "link", "set", ifname, "up"]);
+        }
     }
 
     fn build_topology(&self) {
@@ -830,7 +1295,7 @@ impl Lab {
                 "net.ipv6.conf.all.disable_ipv6=1",
                 "net.ipv6.conf.default.disable_ipv6=1",
             ];
-            if !matches!(node, Node::Conn | Node::Broker) {
+            if matches!(node, Node::R1 | Node::R2 | Node::R3) {
                 sysctl.push("net.ipv4.ip_forward=1");
             }
             for (n, kv) in &self.options.sysctls {
@@ -843,69 +1308,40 @@ impl Lab {
         }
         // Link k joins node k-1 (its eth1, or conn's eth0) and node k (eth0).
         for link in 1..=LINKS {
-            let left = Node::ALL[usize::from(link - 1)];
-            let right = Node::ALL[usize::from(link)];
+            let left = Node::PATH[usize::from(link - 1)];
+            let right = Node::PATH[usize::from(link)];
             let left_if = if left == Node::Conn { "eth0" } else { "eth1" };
-            ip(&[
-                "link",
-                "add",
-                left_if,
-                "netns",
-                self.ns(left),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                self.ns(right),
-            ]);
-            for (node, ifname, side) in [(left, left_if, 1), (right, "eth0", 2)] {
-                let addr = format!("{}/24", link_addr(link, side));
-                ip(&["-n", self.ns(node), "addr", "add", &addr, "dev", ifname]);
-                if self.options.disable_offloads {
-                    // Some features are fixed on veth; ethtool then exits
-                    // non-zero although the rest changed, so check by hand.
-                    let out = self.try_exec(
-                        node,
-                        &[
-                            "ethtool", "-K", ifname, "tso", "off", "gso", "off", "gro", "off",
-                            "tx", "off",
-                        ],
-                    );
-                    if !out.status.success() {
-                        eprintln!(
-                            "lab: warning: ethtool -K {ifname} in {}: {}",
-                            node.name(),
-                            String::from_utf8_lossy(&out.stderr).trim()
-                        );
-                    }
-                }
-                ip(&["-n", self.ns(node), "link", "set", ifname, "up"]);
-            }
+            self.add_link(
+                (left, left_if, link_addr(link, 1)),
+                (right, "eth0", link_addr(link, 2)),
+            );
         }
-        // Routes: conn and broker have a default route; each router reaches
-        // the links that are not its own through its left or right neighbour.
-        ip(&[
-            "-n",
-            self.ns(Node::Conn),
-            "route",
-            "add",
-            "default",
-            "via",
-            &link_addr(1, 2).to_string(),
-        ]);
-        ip(&[
-            "-n",
-            self.ns(Node::Broker),
-            "route",
-            "add",
-            "default",
-            "via",
-            &link_addr(LINKS, 1).to_string(),
-        ]);
+        // The resolver's link: r1 eth2 — dns eth0.
+        self.add_link(
+            (Node::R1, "eth2", Ipv4Addr::new(198, 18, RESOLVER_LINK, 1)),
+            (Node::Dns, "eth0", resolver_addr()),
+        );
+        // Routes: conn, broker and dns have a default route; each router
+        // reaches the links that are not its own through its left or right
+        // neighbour (r1 reaches the resolver's link directly; r2 and r3 never
+        // talk to it).
+        for (node, via) in [
+            (Node::Conn, link_addr(1, 2)),
+            (Node::Broker, link_addr(LINKS, 1)),
+            (Node::Dns, Ipv4Addr::new(198, 18, RESOLVER_LINK, 1)),
+        ] {
+            ip(&[
+                "-n",
+                self.ns(node),
+                "route",
+                "add",
+                "default",
+                "via",
+                &via.to_string(),
+            ]);
+        }
         for r in 1..LINKS {
-            let node = Node::ALL[usize::from(r)];
+            let node = Node::PATH[usize::from(r)];
             for link in 1..=LINKS {
                 let via = if link < r {
                     link_addr(r, 1) // left neighbour on link r
@@ -928,16 +1364,159 @@ impl Lab {
         }
     }
 
-    fn start_broker_tls(&self) {
-        let certs = self.certs().clone();
+    /// `/etc/netns/<conn ns>/resolv.conf` naming only the lab resolver, so
+    /// anything in conn that resolves a name asks the lab (`ip netns exec`
+    /// bind-mounts it over /etc/resolv.conf; removed at teardown). Skipped,
+    /// with a warning, when the host has no /etc/resolv.conf to mount over.
+    fn write_conn_resolv_conf(&self) {
+        if !Path::new("/etc/resolv.conf").exists() {
+            eprintln!("lab: warning: no /etc/resolv.conf; conn gets no lab resolv.conf");
+            return;
+        }
+        let dir = Path::new("/etc/netns").join(self.ns(Node::Conn));
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("lab: create {}: {e}", dir.display()));
+        let conf = format!(
+            "# pathproof lab: the site resolver only\nsearch lab1.test\nnameserver {}\noptions timeout:1 attempts:2\n",
+            resolver_addr()
+        );
+        let file = dir.join("resolv.conf");
+        fs::write(&file, conf).unwrap_or_else(|e| panic!("lab: write {}: {e}", file.display()));
+    }
+
+    /// dnsmasq on the resolver: authoritative-like for `lab1.test` only
+    /// (`--local=/lab1.test/`: names it has no record for are NXDOMAIN, never
+    /// forwarded; `--no-resolv`: no upstream at all). In the answering
+    /// scenarios `co2br.lab1.test` is a CNAME to `broker1a.lab1.test`, A
+    /// 198.18.4.2; in dns-nxdomain the CNAME is missing.
+    fn start_resolver(&self) {
+        let listen = format!("--listen-address={}", resolver_addr());
+        let pid = format!(
+            "--pid-file={}",
+            self.workdir.join("dnsmasq.pid").to_string_lossy()
+        );
+        let ttl = format!("--local-ttl={DNS_TTL}");
+        let host = format!("--host-record={BROKER_NAME},{},{DNS_TTL}", broker_addr());
+        let cname = format!("--cname={BROKER_LOCATOR},{BROKER_NAME},{DNS_TTL}");
+        let mut args = vec![
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            &listen,
+            "--port=53",
+            "--local=/lab1.test/",
+            &ttl,
+            "--user=root",
+            "--log-queries",
+            "--log-facility=-",
+            &pid,
+            &host,
+        ];
+        if self.scenario.dns() != DnsBehaviour::NxDomain {
+            args.push(&cname);
+        }
+        let id = self.spawn_logged(Node::Dns, "dnsmasq", &args);
+        self.wait_listening(Node::Dns, "-u", 53, id, "dnsmasq");
+    }
+
+    /// Waits until something listens on `port` (`proto`: `-t` or `-u`) in
+    /// `node`; panics with the log of background process `id` if it exits
+    /// or 10 s pass.
+    fn wait_listening(&self, node: Node, proto: &str, port: u16, id: u32, name: &str) {
+        let filter = format!("sport = :{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.try_exec(node, &["ss", "-H", "-l", proto, "-n", &filter]);
+            if !out.stdout.is_empty() {
+                return;
+            }
+            if let Some(status) = self.bg_exited(id) {
+                panic!(
+                    "lab: {name} in {} exited ({status}) before listening on {port}:\n{}",
+                    node.name(),
+                    self.read_log(name)
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "lab: {name} in {} not listening on {port} after 10 s:\n{}",
+                    node.name(),
+                    self.read_log(name)
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The broker's TLS service on 443. Usually one `s_server -www`. In the
+    /// upload scenarios it is one sink (`s_server` without `-www`: reads
+    /// until the client's close_notify, answers it, closes) per connection
+    /// attempt, because s_server serves one connection at a time and a
+    /// stalled upload (pmtu-blackhole) would block the next attempt's
+    /// handshake, which a real broker would not: the broker's nat table
+    /// spreads new connections over them (`-m statistic --mode nth`,
+    /// REDIRECT to 4431, 4432, …; the last worker listens on 443 itself).
+    /// Invisible from conn: the replies leave from port 443.
+    fn start_broker(&self, certs: &Certs) {
+        if self.scenario.upload_bytes() == 0 {
+            self.start_tls_server(Node::Broker, BROKER_PORT, certs, "s_server", false);
+            return;
+        }
+        let workers = self.options.attempts.max(1);
+        for i in 0..workers - 1 {
+            let port = (SINK_BASE_PORT + i as u16).to_string();
+            let every = (workers - i).to_string();
+            self.exec(
+                Node::Broker,
+                &[
+                    "iptables",
+                    "-w",
+                    "-t",
+                    "nat",
+                    "-A",
+                    "PREROUTING",
+                    "-p",
+                    "tcp",
+                    "--dport",
+                    &BROKER_PORT.to_string(),
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "nth",
+                    "--every",
+                    &every,
+                    "--packet",
+                    "0",
+                    "-j",
+                    "REDIRECT",
+                    "--to-ports",
+                    &port,
+                ],
+            );
+            let name = format!("s_server-{port}");
+            self.start_tls_server(Node::Broker, SINK_BASE_PORT + i as u16, certs, &name, true);
+        }
+        self.start_tls_server(Node::Broker, BROKER_PORT, certs, "s_server", true);
+    }
+
+    /// `openssl s_server -4 -accept <port> -www` with `certs` (leaf + the
+    /// chain file) in `node`, logged as `<name>.log`. With `sink`, no
+    /// `-www`: the server reads and logs what the client sends until the
+    /// client closes (its stdin is a pipe that never delivers anything).
+    fn start_tls_server(&self, node: Node, port: u16, certs: &Certs, name: &str, sink: bool) {
         let s = |p: &Path| p.to_string_lossy().into_owned();
-        let mut args: Vec<String> = [
-            "openssl", "s_server", "-4", "-accept", "443", "-www", "-cert",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args: Vec<String> = ["openssl", "s_server", "-4", "-accept"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(port.to_string());
+        if !sink {
+            args.push("-www".into());
+        }
         args.extend([
+            "-cert".into(),
             s(&certs.leaf),
             "-key".into(),
             s(&certs.leaf_key),
@@ -950,30 +1529,8 @@ impl Lab {
             TlsVersion::Any => {}
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let id = self.spawn_logged(Node::Broker, "s_server", &args);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = self.try_exec(
-                Node::Broker,
-                &["ss", "-H", "-l", "-t", "-n", "sport = :443"],
-            );
-            if !out.stdout.is_empty() {
-                return;
-            }
-            if let Some(status) = self.bg_exited(id) {
-                panic!(
-                    "lab: openssl s_server exited ({status}) before listening:\n{}",
-                    self.read_log("s_server")
-                );
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "lab: openssl s_server not listening on 443 after 10 s:\n{}",
-                    self.read_log("s_server")
-                );
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        let id = self.spawn_logged_with(node, name, &args, sink);
+        self.wait_listening(node, "-t", port, id, name);
     }
 
     // -- accessors ---------------------------------------------------------
@@ -1001,10 +1558,25 @@ impl Lab {
         &self.workdir
     }
 
+    /// The genuine Zscaler test chain; its root is what conn trusts
+    /// (`s_client -CAfile`). In not-yet-valid its leaf starts in the future.
     pub fn certs(&self) -> &Certs {
         self.certs
             .as_ref()
             .expect("lab: certificates not generated yet")
+    }
+
+    /// The chain the broker serves ([`Lab::certs`] unless the scenario's
+    /// broker has another issuer).
+    pub fn broker_certs(&self) -> &Certs {
+        self.broker_certs
+            .as_ref()
+            .expect("lab: certificates not generated yet")
+    }
+
+    /// The chain the intercepting proxy serves, if the scenario has one.
+    pub fn interceptor_certs(&self) -> Option<&Certs> {
+        self.interceptor_certs.as_ref()
     }
 
     /// How long [`Lab::up`] took.
@@ -1018,6 +1590,10 @@ impl Lab {
 
     pub fn broker_addr(&self) -> Ipv4Addr {
         broker_addr()
+    }
+
+    pub fn resolver_addr(&self) -> Ipv4Addr {
+        resolver_addr()
     }
 
     /// The address traceroute from conn shows for router `hop` (1..=3).
@@ -1050,15 +1626,46 @@ impl Lab {
         output_of(&mut self.netns_cmd(node, args))
     }
 
+    /// As [`Lab::try_exec`], with stdin read from `stdin` (or /dev/null).
+    pub fn try_exec_stdin(&self, node: Node, args: &[&str], stdin: Option<&Path>) -> Output {
+        let Some(path) = stdin else {
+            return self.try_exec(node, args);
+        };
+        let file =
+            fs::File::open(path).unwrap_or_else(|e| panic!("lab: open {}: {e}", path.display()));
+        let mut cmd = self.netns_cmd(node, args);
+        cmd.stdin(file);
+        cmd.output()
+            .unwrap_or_else(|e| panic!("lab: could not run `{}`: {e}", render(&cmd)))
+    }
+
     /// Starts `args` in the background inside `node`, stdout and stderr to
     /// `<workdir>/<name>.log`; killed at teardown. Returns its id.
     pub fn spawn_logged(&self, node: Node, name: &str, args: &[&str]) -> u32 {
+        self.spawn_logged_with(node, name, args, false)
+    }
+
+    /// As [`Lab::spawn_logged`]; with `open_stdin` its stdin is a pipe the
+    /// lab holds open and never writes (a program that reads stdin then
+    /// neither sees input nor end of file).
+    pub fn spawn_logged_with(
+        &self,
+        node: Node,
+        name: &str,
+        args: &[&str],
+        open_stdin: bool,
+    ) -> u32 {
         let log = self.workdir.join(format!("{name}.log"));
         let file =
             fs::File::create(&log).unwrap_or_else(|e| panic!("lab: create {}: {e}", log.display()));
         let file2 = file.try_clone().expect("lab: dup log file");
         let mut cmd = self.netns_cmd(node, args);
-        cmd.stdin(Stdio::null()).stdout(file).stderr(file2);
+        let stdin = if open_stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
+        cmd.stdin(stdin).stdout(file).stderr(file2);
         self.spawn(name, cmd)
     }
 
@@ -1241,29 +1848,49 @@ impl Lab {
         }
     }
 
-    /// The connector-like workload, run in conn: `ping -c N -i 0.2` to the
-    /// broker, then `attempts` × `timeout T openssl s_client -connect
-    /// broker:443 -servername broker1a.lab1.test`, one after another.
+    /// The connector-like workload, run in conn: `dig @<resolver>
+    /// co2br.lab1.test A`; then, if it resolved, `ping -c N -i 0.2` to the
+    /// address and `attempts` × `timeout T openssl s_client -connect
+    /// <address>:443 -servername broker1a.lab1.test -CAfile <Zscaler test
+    /// root> -verify_hostname broker1a.lab1.test -verify_return_error
+    /// -brief`, one after another (with
+    /// the scenario's upload on stdin, else /dev/null). When nothing
+    /// resolves, it stops after the lookup, as the connector would.
     pub fn run_workload(&self) -> Workload {
         let started = Instant::now();
-        let broker = broker_addr().to_string();
+        let dns = self.lookup_broker();
+        let Some(target) = dns.addresses.first().map(Ipv4Addr::to_string) else {
+            return Workload {
+                dns,
+                ping_exit: None,
+                ping_output: String::new(),
+                attempts: Vec::new(),
+                upload_bytes: 0,
+                elapsed: started.elapsed(),
+            };
+        };
         let pings = self.options.pings.to_string();
         let ping = self.try_exec(
             Node::Conn,
-            &["ping", "-n", "-c", &pings, "-i", "0.2", "-W", "1", &broker],
+            &["ping", "-n", "-c", &pings, "-i", "0.2", "-W", "1", &target],
         );
         let ping_output = format!(
             "{}{}",
             String::from_utf8_lossy(&ping.stdout),
             String::from_utf8_lossy(&ping.stderr)
         );
-        let connect = format!("{broker}:{BROKER_PORT}");
+        let connect = format!("{target}:{BROKER_PORT}");
         let timeout = self.options.attempt_timeout_secs.to_string();
         let ca = self.certs().root.to_string_lossy().into_owned();
+        let upload_bytes = self
+            .upload
+            .as_ref()
+            .and_then(|p| fs::metadata(p).ok())
+            .map_or(0, |m| m.len() as usize);
         let mut attempts = Vec::new();
         for _ in 0..self.options.attempts {
             let t0 = Instant::now();
-            let out = self.try_exec(
+            let out = self.try_exec_stdin(
                 Node::Conn,
                 &[
                     "timeout",
@@ -1278,8 +1905,12 @@ impl Lab {
                     &ca,
                     "-verify_hostname",
                     BROKER_NAME,
+                    // Like the connector, abort the handshake (with a fatal
+                    // alert) when the chain or the name does not verify.
+                    "-verify_return_error",
                     "-brief",
                 ],
+                self.upload.as_deref(),
             );
             attempts.push(Attempt {
                 exit_code: out.status.code(),
@@ -1289,29 +1920,91 @@ impl Lab {
             });
         }
         Workload {
+            dns,
             ping_exit: ping.status.code(),
             ping_output,
             attempts,
+            upload_bytes,
             elapsed: started.elapsed(),
+        }
+    }
+
+    /// `dig +tries=2 +time=1 +noedns @198.18.10.2 co2br.lab1.test A` in
+    /// conn: two tries 1 s apart, a plain query like the C library's stub
+    /// resolver sends (no EDNS).
+    pub fn lookup_broker(&self) -> DnsLookup {
+        let t0 = Instant::now();
+        let server = format!("@{}", resolver_addr());
+        let out = self.try_exec(
+            Node::Conn,
+            &[
+                "dig",
+                "+tries=2",
+                "+time=1",
+                "+noedns",
+                &server,
+                BROKER_LOCATOR,
+                "A",
+            ],
+        );
+        let output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (status, addresses) = parse_dig(&output);
+        DnsLookup {
+            exit_code: out.status.code(),
+            status,
+            addresses,
+            output,
+            elapsed: t0.elapsed(),
         }
     }
 
     /// Captures the workload in conn into `out_dir` as
     /// `<scenario>.{sll,sll1,eth}.pcap` and `<scenario>.{sll,eth}.pcapng`.
-    /// Panics if the ICMP path to the broker does not work (it does in every
-    /// scenario, so the lab itself would be broken).
+    /// Panics if the lab itself misbehaves: the lookup must give what the
+    /// scenario's resolver is set up to give, and when it resolves, the ICMP
+    /// path to the broker must work (it does in every scenario).
     pub fn capture_workload(&self, out_dir: &Path) -> CaptureSet {
-        let capture = self.start_capture(out_dir, self.scenario.name());
+        self.capture_workload_as(out_dir, self.scenario.name())
+    }
+
+    /// As [`Lab::capture_workload`], with file names `<stem>.*`.
+    pub fn capture_workload_as(&self, out_dir: &Path, stem: &str) -> CaptureSet {
+        let capture = self.start_capture(out_dir, stem);
         let workload = self.run_workload();
-        thread::sleep(Duration::from_millis(500));
+        thread::sleep(self.scenario.settle_after_workload());
         let set = self.stop_capture(capture, workload);
-        assert_eq!(
-            set.workload.ping_exit,
-            Some(0),
-            "lab {}: conn cannot ping the broker:\n{}",
-            self.scenario.name(),
-            set.workload.ping_output
-        );
+        let dns = &set.workload.dns;
+        let name = self.scenario.name();
+        match self.scenario.dns() {
+            DnsBehaviour::Answers => {
+                assert_eq!(
+                    dns.addresses,
+                    vec![broker_addr()],
+                    "lab {name}: {BROKER_LOCATOR} should resolve to the broker:\n{}",
+                    dns.output
+                );
+                assert_eq!(
+                    set.workload.ping_exit,
+                    Some(0),
+                    "lab {name}: conn cannot ping the broker:\n{}",
+                    set.workload.ping_output
+                );
+            }
+            DnsBehaviour::NxDomain => assert!(
+                dns.status.as_deref() == Some("NXDOMAIN") && dns.addresses.is_empty(),
+                "lab {name}: the resolver should answer NXDOMAIN:\n{}",
+                dns.output
+            ),
+            DnsBehaviour::Silent => assert!(
+                dns.status.is_none() && dns.exit_code == Some(9),
+                "lab {name}: the resolver should not answer:\n{}",
+                dns.output
+            ),
+        }
         set
     }
 
