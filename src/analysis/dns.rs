@@ -216,8 +216,9 @@ pub struct DnsCounters {
     /// Payloads that are not a DNS message (header or question unreadable,
     /// not explained by the snapshot length).
     pub malformed: u64,
-    /// Payloads cut by the capture's snapshot length.
-    pub cut_by_snapshot: u64,
+    /// Payloads shorter than their UDP or TCP header says: cut by the
+    /// snapshot length, or the first fragment of a fragmented datagram.
+    pub incomplete_payloads: u64,
     /// Messages about other names: counted, not kept.
     pub non_broker: u64,
     /// Messages without a question or with another opcode (NOTIFY, UPDATE...).
@@ -399,7 +400,9 @@ pub enum Outcome {
     /// NOERROR without an address ("no answer"), or a CNAME chain to nothing.
     NoAddress,
     /// Another response code.
-    OtherRcode { rcode: String },
+    OtherRcode {
+        rcode: String,
+    },
     /// Nothing decisive: queries at the very end of the capture, answers that
     /// could not be read, or only other record types.
     Inconclusive,
@@ -473,7 +476,8 @@ impl DnsSummary {
             .iter()
             .filter(|n| n.cname_of.is_none())
             .map(|n| {
-                let (outcome, resolver, frames) = self.outcome_of(n, &by_name, 0);
+                let mut visited = vec![n.name.as_str()];
+                let (outcome, resolver, frames) = self.outcome_of(n, &by_name, &mut visited);
                 let search_expansion_of = by_name
                     .keys()
                     .filter(|other| {
@@ -496,11 +500,14 @@ impl DnsSummary {
             .collect()
     }
 
-    fn outcome_of(
-        &self,
-        n: &NameSummary,
-        by_name: &HashMap<&str, &NameSummary>,
-        depth: usize,
+    /// The outcome of `n`, following CNAME-only answers to targets not in
+    /// `visited` (each name is looked at once per broker name, so a CNAME
+    /// loop or a web of aliases costs no more than the names themselves).
+    fn outcome_of<'a>(
+        &'a self,
+        n: &'a NameSummary,
+        by_name: &HashMap<&str, &'a NameSummary>,
+        visited: &mut Vec<&'a str>,
     ) -> (Outcome, Option<IpAddr>, Vec<u64>) {
         let found = |o: ExchangeOutcome| n.evidence(o);
         if let Some(e) = found(ExchangeOutcome::Resolved) {
@@ -512,17 +519,16 @@ impl DnsSummary {
         }
         // A CNAME-only answer: the name resolves if its target does.
         let mut via_alias = None;
-        if let Some(alias) = found(ExchangeOutcome::Alias)
-            && depth < MAX_CHAIN
-        {
+        if let Some(alias) = found(ExchangeOutcome::Alias) {
             for target in &alias.chain {
-                let Some(t) = by_name.get(target.as_str()) else {
+                let Some(t) = by_name.get(target.as_str()).copied() else {
                     continue;
                 };
-                if std::ptr::eq(*t, n) {
+                if visited.contains(&t.name.as_str()) {
                     continue;
                 }
-                let (o, r, f) = self.outcome_of(t, by_name, depth + 1);
+                visited.push(t.name.as_str());
+                let (o, r, f) = self.outcome_of(t, by_name, visited);
                 let mut frames = alias.frames.clone();
                 frames.extend(f);
                 if let Outcome::Resolved {
@@ -619,6 +625,8 @@ struct Live {
 struct TcpStream {
     next_seq: u32,
     buf: Vec<u8>,
+    /// Bytes still to pass over: the rest of a message given up.
+    skip: u32,
     segments: u8,
     last_ts_ns: i64,
 }
@@ -688,10 +696,7 @@ fn is_address_type(t: u16) -> bool {
 
 /// Follows the CNAME chain from `qname` through the answer section and
 /// collects the addresses of its last name.
-fn read_answers(
-    qname: &str,
-    records: &[Record],
-) -> (Vec<IpAddr>, Vec<String>, Option<u32>) {
+fn read_answers(qname: &str, records: &[Record]) -> (Vec<IpAddr>, Vec<String>, Option<u32>) {
     let owner = |r: &Record| normalize(&r.name.to_ascii());
     let mut current = qname.to_string();
     let mut chain = Vec::new();
@@ -848,6 +853,7 @@ impl DnsTracker {
         self.tcp.entry(key).or_insert(TcpStream {
             next_seq: seq,
             buf: Vec::new(),
+            skip: 0,
             segments: 0,
             last_ts_ns: ts,
         })
@@ -877,49 +883,72 @@ impl DnsTracker {
             // message whose middle is missing. Give it up.
             st.buf.clear();
             st.segments = 0;
+            st.skip = 0;
             self.counters.tcp_segments_skipped += 1;
             return;
+        }
+        // Bytes lost to a gap count against the rest of a message given up.
+        st.skip = st.skip.saturating_sub(ahead.max(0) as u32);
+        // The rest of a message given up earlier (too many segments, or cut
+        // by the snapshot) is passed over to find the next message start.
+        let mut full = payload_len as usize;
+        let mut payload = payload;
+        if st.skip > 0 {
+            let n = (st.skip as usize).min(full);
+            st.skip -= n as u32;
+            if n >= payload.len() {
+                if n < full {
+                    // A message starts in bytes the capture does not hold.
+                    st.skip = 0;
+                }
+                self.counters.tcp_segments_skipped += 1;
+                return;
+            }
+            payload = &payload[n..];
+            full -= n;
         }
         let mut data = std::mem::take(&mut st.buf);
         let segments = st.segments + 1;
         st.segments = 0;
-        let cut = (payload.len() as u64) < u64::from(payload_len);
+        let uncaptured = full - payload.len().min(full);
         data.extend_from_slice(payload);
+        let (sp, dp) = (key.0.port(), key.1.port());
         let mut rest: &[u8] = &data;
-        let mut tail = None;
         while rest.len() >= 2 {
             let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
-            if rest.len() >= 2 + len {
-                let (msg, more) = rest[2..].split_at(len);
-                let (sp, dp) = (key.0.port(), key.1.port());
-                self.on_message(p, sp, dp, DnsTransport::Tcp, msg, false);
-                rest = more;
-            } else {
-                tail = Some(rest);
+            if rest.len() < 2 + len {
                 break;
             }
+            let (msg, more) = rest[2..].split_at(len);
+            self.on_message(p, sp, dp, DnsTransport::Tcp, msg, false);
+            rest = more;
         }
-        match tail {
-            // The capture holds only the start of this segment: read what it has.
-            Some(t) if cut => {
-                let (sp, dp) = (key.0.port(), key.1.port());
-                self.on_message(p, sp, dp, DnsTransport::Tcp, &t[2..], true);
+        let mut keep = None;
+        let mut skip = 0;
+        if rest.len() >= 2 {
+            let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+            // What the message still lacks after this segment, on the wire.
+            let missing = (2 + len).saturating_sub(rest.len() + uncaptured);
+            if uncaptured > 0 {
+                // The capture holds only the start of the message: read what it has.
+                self.on_message(p, sp, dp, DnsTransport::Tcp, &rest[2..], true);
+                skip = missing;
+            } else if segments < MAX_TCP_SEGMENTS {
+                keep = Some(rest.to_vec());
+            } else {
+                self.counters.tcp_segments_skipped += 1;
+                skip = missing;
             }
-            Some(t) if segments < MAX_TCP_SEGMENTS => {
-                if let Some(st) = self.tcp.get_mut(&key) {
-                    st.buf = t.to_vec();
-                    st.segments = segments;
-                }
-            }
-            Some(_) => self.counters.tcp_segments_skipped += 1,
+        } else if rest.len() == 1 && uncaptured == 0 {
             // A lone length byte: keep it for the next segment.
-            None if rest.len() == 1 && !cut => {
-                if let Some(st) = self.tcp.get_mut(&key) {
-                    st.buf = rest.to_vec();
-                    st.segments = segments;
-                }
+            keep = Some(rest.to_vec());
+        }
+        if let Some(st) = self.tcp.get_mut(&key) {
+            st.skip = skip as u32;
+            if let Some(buf) = keep {
+                st.buf = buf;
+                st.segments = segments;
             }
-            None => {}
         }
     }
 
@@ -935,7 +964,7 @@ impl DnsTracker {
         self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
         self.maybe_sweep();
         if cut {
-            self.counters.cut_by_snapshot += 1;
+            self.counters.incomplete_payloads += 1;
         }
         let mut decoder = BinDecoder::new(bytes);
         let Some(head) = read_head(&mut decoder) else {
@@ -960,7 +989,7 @@ impl DnsTracker {
             (None, false) => self.counters.ignored += 1,
             (Some((name, _)), _) if !self.is_tracked(name) => self.counters.non_broker += 1,
             (_, false) => self.on_query(p, transport, src, dst, &head),
-            (_, true) => self.on_response(p, transport, dst, src, &head, &mut decoder, cut),
+            (_, true) => self.on_response(p, transport, dst, src, &head, &mut decoder),
         }
     }
 
@@ -991,7 +1020,7 @@ impl DnsTracker {
         };
         let recent = |l: &Live| {
             l.ex.last_query_ts_ns
-                .is_some_and(|t| p.ts_ns - t <= RETRANSMIT_WINDOW_NS)
+                .is_some_and(|t| p.ts_ns.saturating_sub(t) <= RETRANSMIT_WINDOW_NS)
         };
         // The same id and port again, or the same question with a new id
         // while no answer has come: a retransmission.
@@ -1081,7 +1110,6 @@ impl DnsTracker {
         server: SocketAddr,
         head: &Head,
         decoder: &mut BinDecoder<'_>,
-        cut: bool,
     ) {
         let id_key = IdKey {
             transport,
@@ -1150,7 +1178,9 @@ impl DnsTracker {
             .filter(|t| *t != i64::MIN && *t <= p.ts_ns);
 
         let mut records = Vec::new();
-        let mut complete = !cut;
+        // Complete when every answer record could be read: a snapshot that
+        // cuts only the authority or additional section loses nothing.
+        let mut complete = true;
         for _ in 0..head.answers {
             match Record::read(decoder) {
                 Ok(r) => records.push(r),
@@ -1174,7 +1204,7 @@ impl DnsTracker {
             cname_chain,
             dns_ttl,
             ip_ttl: p.ttl,
-            rtt_ms: sent.map(|t| (p.ts_ns - t) as f64 / 1e6),
+            rtt_ms: sent.map(|t| p.ts_ns.saturating_sub(t) as f64 / 1e6),
         };
         // The client will ask for the end of a CNAME chain next: follow it.
         if let Some(target) = response.cname_chain.last()
@@ -1205,8 +1235,8 @@ impl DnsTracker {
                     .active
                     .iter()
                     .filter(|(_, l)| match l.answered_ns {
-                        Some(a) => now - a >= LINGER_NS,
-                        None => now - l.last_ts_ns >= IDLE_NS,
+                        Some(a) => now.saturating_sub(a) >= LINGER_NS,
+                        None => now.saturating_sub(l.last_ts_ns) >= IDLE_NS,
                     })
                     .map(|(s, _)| *s)
                     .collect();
@@ -1221,10 +1251,17 @@ impl DnsTracker {
         self.next_sweep_ns = None;
         self.maybe_sweep();
         if self.active.len() >= MAX_ACTIVE {
-            let mut by_age: Vec<(i64, u64)> =
-                self.active.iter().map(|(s, l)| (l.last_ts_ns, *s)).collect();
+            let mut by_age: Vec<(i64, u64)> = self
+                .active
+                .iter()
+                .map(|(s, l)| (l.last_ts_ns, *s))
+                .collect();
             by_age.sort_unstable();
-            let old = by_age.iter().take(by_age.len() / 2).map(|(_, s)| *s).collect();
+            let old = by_age
+                .iter()
+                .take(by_age.len() / 2)
+                .map(|(_, s)| *s)
+                .collect();
             self.retire_all(old, now);
         }
     }
@@ -1265,7 +1302,9 @@ impl DnsTracker {
             Some(r) => classify(r, live.qtype),
             // A retransmission shows the client gave up waiting; a lone query
             // needs some capture after it before its silence means anything.
-            None if ex.queries >= 2 || now - ex.first_ts_ns >= UNANSWERED_AFTER_NS => {
+            None if ex.queries >= 2
+                || now.saturating_sub(ex.first_ts_ns) >= UNANSWERED_AFTER_NS =>
+            {
                 ExchangeOutcome::Unanswered
             }
             None => ExchangeOutcome::Pending,
@@ -1303,5 +1342,1069 @@ impl DnsTracker {
             exchanges: self.kept,
             names,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{Direction, TcpFlags, TcpInfo};
+    use hickory_proto::op::{Message, MessageType, ResponseCode};
+    use hickory_proto::rr::Name;
+    use hickory_proto::rr::rdata::{A, AAAA, CNAME};
+
+    const CLIENT: &str = "10.0.0.2:40000";
+    const RESOLVER: &str = "10.0.0.53:53";
+    const BROKER: &str = "co2br.prod.zpath.net";
+
+    fn packet(frame: u64, ms: i64, src: &str, dst: &str, ttl: u8, transport: Transport) -> Packet {
+        let src: SocketAddr = src.parse().unwrap();
+        let dst: SocketAddr = dst.parse().unwrap();
+        Packet {
+            frame,
+            ts_ns: ms * 1_000_000,
+            direction: Direction::Unknown,
+            src: src.ip(),
+            dst: dst.ip(),
+            ttl,
+            ip_id: Some(0),
+            df: true,
+            ip_len: 0,
+            link_src: None,
+            transport,
+        }
+    }
+
+    fn udp(frame: u64, ms: i64, src: &str, dst: &str, ttl: u8, payload_len: usize) -> Packet {
+        let (s, d): (SocketAddr, SocketAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+        let transport = Transport::Udp {
+            src_port: s.port(),
+            dst_port: d.port(),
+            len: (payload_len + 8) as u16,
+        };
+        packet(frame, ms, src, dst, ttl, transport)
+    }
+
+    fn tcp(frame: u64, ms: i64, src: &str, dst: &str, flags: u8, seq: u32, len: usize) -> Packet {
+        let (s, d): (SocketAddr, SocketAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+        let transport = Transport::Tcp(TcpInfo {
+            src_port: s.port(),
+            dst_port: d.port(),
+            seq,
+            ack: 0,
+            flags: TcpFlags(flags),
+            window: 0,
+            mss: None,
+            options_len: 0,
+            payload_len: len as u32,
+        });
+        packet(frame, ms, src, dst, 60, transport)
+    }
+
+    fn name(n: &str) -> Name {
+        Name::from_ascii(format!("{n}.")).unwrap()
+    }
+
+    fn query(id: u16, qname: &str, qtype: RecordType) -> Vec<u8> {
+        let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(name(qname), qtype));
+        m.to_vec().unwrap()
+    }
+
+    fn response(
+        id: u16,
+        qname: &str,
+        qtype: RecordType,
+        rcode: ResponseCode,
+        answers: Vec<Record>,
+    ) -> Message {
+        let mut m = Message::new(id, MessageType::Response, OpCode::Query);
+        m.metadata.response_code = rcode;
+        m.metadata.recursion_available = true;
+        m.add_query(Query::query(name(qname), qtype));
+        m.add_answers(answers);
+        m
+    }
+
+    fn answer(
+        id: u16,
+        qname: &str,
+        qtype: RecordType,
+        rcode: ResponseCode,
+        answers: Vec<Record>,
+    ) -> Vec<u8> {
+        response(id, qname, qtype, rcode, answers).to_vec().unwrap()
+    }
+
+    fn a(owner: &str, ttl: u32, ip: &str) -> Record {
+        Record::from_rdata(name(owner), ttl, RData::A(A(ip.parse().unwrap())))
+    }
+
+    fn aaaa(owner: &str, ttl: u32, ip: &str) -> Record {
+        Record::from_rdata(name(owner), ttl, RData::AAAA(AAAA(ip.parse().unwrap())))
+    }
+
+    fn cname(owner: &str, ttl: u32, target: &str) -> Record {
+        Record::from_rdata(name(owner), ttl, RData::CNAME(CNAME(name(target))))
+    }
+
+    /// Feeds a UDP message.
+    fn send(t: &mut DnsTracker, frame: u64, ms: i64, src: &str, dst: &str, ttl: u8, msg: &[u8]) {
+        t.on_udp(&udp(frame, ms, src, dst, ttl, msg.len()), msg);
+    }
+
+    fn outcome(s: &DnsSummary, n: &str) -> NameOutcome {
+        s.broker_name_outcomes()
+            .into_iter()
+            .find(|o| o.name == n)
+            .unwrap_or_else(|| panic!("no outcome for {n}"))
+    }
+
+    #[test]
+    fn broker_name_patterns() {
+        let none: &[String] = &[];
+        assert!(is_broker_name("co2br.zpatwo.net", none));
+        assert!(is_broker_name("co2br.prod.zpath.net", none));
+        assert!(!is_broker_name("notzpath.net", none));
+        assert!(!is_broker_name("zpath.net.example.org", none));
+        assert!(is_broker_name("x.zscaler.com.", none));
+        assert!(is_broker_name("X.ZScaler.Net", none));
+        assert!(is_broker_name("CO2BR.Example.Org", none));
+        assert!(!is_broker_name("co2brx.example.org", none));
+        assert!(!is_broker_name("", none));
+        assert!(!is_broker_name(".", none));
+        let extra = vec!["Broker.Lab.Example.".to_string()];
+        assert!(is_broker_name("broker.lab.example", &extra));
+        assert!(!is_broker_name("a.broker.lab.example", &extra));
+    }
+
+    #[test]
+    fn resolved_through_a_cname_chain() {
+        let mut t = DnsTracker::new(&[]);
+        let q = query(0x1234, BROKER, RecordType::A);
+        send(&mut t, 1, 0, CLIENT, RESOLVER, 64, &q);
+        // Records out of order: the chain is followed by owner names.
+        let r = answer(
+            0x1234,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![
+                a("edge.lab.example", 60, "198.18.4.1"),
+                cname("lb1.prod.zpath.net", 300, "edge.lab.example"),
+                a("edge.lab.example", 60, "198.18.4.2"),
+                cname(BROKER, 3600, "lb1.prod.zpath.net"),
+                a("other.lab.example", 5, "192.0.2.99"),
+                a("edge.lab.example", 60, "198.18.4.3"),
+            ],
+        );
+        send(&mut t, 2, 23, RESOLVER, CLIENT, 61, &r);
+        let s = t.finish(10_000_000_000);
+        assert_eq!(s.counters.queries, 1);
+        assert_eq!(s.counters.responses, 1);
+        assert_eq!(s.exchanges.len(), 1);
+        let ex = &s.exchanges[0];
+        assert_eq!(ex.qname, BROKER);
+        assert_eq!(ex.qtype, "A");
+        assert_eq!(ex.outcome, ExchangeOutcome::Resolved);
+        assert_eq!(ex.query_frames, vec![1]);
+        let resp = &ex.responses[0];
+        assert_eq!(resp.rcode, "NOERROR");
+        assert_eq!(
+            resp.cname_chain,
+            vec!["lb1.prod.zpath.net", "edge.lab.example"]
+        );
+        let want: Vec<IpAddr> = ["198.18.4.1", "198.18.4.2", "198.18.4.3"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(resp.addresses, want);
+        assert_eq!(resp.dns_ttl, Some(60));
+        assert_eq!(resp.ip_ttl, 61);
+        assert_eq!(resp.rtt_ms, Some(23.0));
+        let o = outcome(&s, BROKER);
+        assert_eq!(
+            o.outcome,
+            Outcome::Resolved {
+                addresses: want,
+                cname_chain: vec!["lb1.prod.zpath.net".into(), "edge.lab.example".into()],
+            }
+        );
+        assert_eq!(o.frames, vec![1, 2]);
+        assert_eq!(o.resolver, Some("10.0.0.53".parse().unwrap()));
+        assert_eq!(o.queries, 1);
+        assert!(
+            serde_json::to_string(&s)
+                .unwrap()
+                .contains("\"outcome\":\"resolved\"")
+        );
+    }
+
+    #[test]
+    fn nxdomain_and_servfail() {
+        let mut t = DnsTracker::new(&[]);
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(7, BROKER, RecordType::A),
+        );
+        let r = answer(7, BROKER, RecordType::A, ResponseCode::NXDomain, vec![]);
+        send(&mut t, 2, 5, RESOLVER, CLIENT, 63, &r);
+        let other = "co2br.zpatwo.net";
+        send(
+            &mut t,
+            3,
+            10,
+            "10.0.0.2:40001",
+            RESOLVER,
+            64,
+            &query(8, other, RecordType::A),
+        );
+        let r = answer(8, other, RecordType::A, ResponseCode::ServFail, vec![]);
+        send(&mut t, 4, 2010, RESOLVER, "10.0.0.2:40001", 63, &r);
+        let s = t.finish(3_000_000_000);
+        let o = outcome(&s, BROKER);
+        assert_eq!(o.outcome, Outcome::NxDomain);
+        assert_eq!(o.frames, vec![1, 2]);
+        let o = outcome(&s, other);
+        assert_eq!(o.outcome, Outcome::ServFail);
+        assert_eq!(s.exchanges[1].responses[0].rcode, "SERVFAIL");
+        assert_eq!(s.exchanges[1].responses[0].rtt_ms, Some(2000.0));
+        let n = &s.names[0];
+        assert_eq!((n.nxdomain, n.servfail, n.resolved), (1, 0, 0));
+    }
+
+    #[test]
+    fn silent_resolver_with_retransmissions() {
+        let mut t = DnsTracker::new(&[]);
+        // glibc style: same id, same port; then a new socket and id.
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(1, BROKER, RecordType::A),
+        );
+        send(
+            &mut t,
+            5,
+            5_000,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(1, BROKER, RecordType::A),
+        );
+        send(
+            &mut t,
+            9,
+            10_000,
+            "10.0.0.2:40007",
+            RESOLVER,
+            64,
+            &query(2, BROKER, RecordType::A),
+        );
+        // A second resolver, asked once, long before the end.
+        send(
+            &mut t,
+            10,
+            10_001,
+            CLIENT,
+            "10.0.0.54:53",
+            64,
+            &query(1, BROKER, RecordType::A),
+        );
+        let s = t.finish(10_500_000_000);
+        assert_eq!(s.exchanges.len(), 2);
+        let ex = &s.exchanges[0];
+        assert_eq!(ex.queries, 3);
+        assert_eq!(ex.retransmissions(), 2);
+        assert_eq!(ex.query_frames, vec![1, 5, 9]);
+        assert_eq!(ex.outcome, ExchangeOutcome::Unanswered);
+        // Only 0.5 s of capture after it: not proven silent.
+        assert_eq!(s.exchanges[1].outcome, ExchangeOutcome::Pending);
+        let o = outcome(&s, BROKER);
+        assert_eq!(o.outcome, Outcome::Unanswered);
+        assert_eq!(o.frames, vec![1, 5, 9]);
+        assert_eq!(o.queries, 4);
+        assert_eq!(o.resolvers.len(), 2);
+        assert_eq!(s.names[0].unanswered, 1);
+    }
+
+    #[test]
+    fn a_query_at_the_end_of_the_capture_proves_nothing() {
+        let mut t = DnsTracker::new(&[]);
+        send(
+            &mut t,
+            1,
+            1_000,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(1, BROKER, RecordType::A),
+        );
+        let s = t.finish(1_200_000_000);
+        assert_eq!(outcome(&s, BROKER).outcome, Outcome::Inconclusive);
+
+        let mut t = DnsTracker::new(&[]);
+        send(
+            &mut t,
+            1,
+            1_000,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(1, BROKER, RecordType::A),
+        );
+        let s = t.finish(2_000_000_000);
+        assert_eq!(outcome(&s, BROKER).outcome, Outcome::Unanswered);
+    }
+
+    /// Splits a DNS-over-TCP message (length prefix included) at `cuts`.
+    fn tcp_message(msg: &[u8]) -> Vec<u8> {
+        let mut v = (msg.len() as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(msg);
+        v
+    }
+
+    #[test]
+    fn truncated_then_tcp_retry() {
+        let mut t = DnsTracker::new(&[]);
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(9, BROKER, RecordType::A),
+        );
+        let mut m = response(9, BROKER, RecordType::A, ResponseCode::NoError, vec![]);
+        m.metadata.truncation = true;
+        send(&mut t, 2, 4, RESOLVER, CLIENT, 61, &m.to_vec().unwrap());
+
+        let (c, sv) = ("10.0.0.2:41000", RESOLVER);
+        const SYN: u8 = TcpFlags::SYN;
+        const ACK: u8 = TcpFlags::ACK;
+        t.on_tcp(&tcp(3, 5, c, sv, SYN, 1000, 0), &[]);
+        t.on_tcp(&tcp(4, 6, sv, c, SYN | ACK, 5000, 0), &[]);
+        let q = tcp_message(&query(10, BROKER, RecordType::A));
+        t.on_tcp(&tcp(5, 7, c, sv, ACK, 1001, q.len()), &q);
+        // The answer over three segments, one of them retransmitted.
+        let addrs: Vec<Record> = (1..=40)
+            .map(|i| a(BROKER, 30, &format!("198.18.5.{i}")))
+            .collect();
+        let r = tcp_message(&answer(
+            10,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            addrs,
+        ));
+        let (p1, rest) = r.split_at(1);
+        let (p2, p3) = rest.split_at(200);
+        let mut seq = 5001;
+        t.on_tcp(&tcp(6, 20, sv, c, ACK, seq, p1.len()), p1);
+        seq += p1.len() as u32;
+        t.on_tcp(&tcp(7, 20, sv, c, ACK, seq, p2.len()), p2);
+        t.on_tcp(&tcp(8, 20, sv, c, ACK, seq, p2.len()), p2);
+        seq += p2.len() as u32;
+        t.on_tcp(&tcp(9, 21, sv, c, ACK | TcpFlags::FIN, seq, p3.len()), p3);
+        let s = t.finish(1_000_000_000);
+        assert_eq!(s.counters.tcp_segments_skipped, 1);
+        assert_eq!(s.exchanges.len(), 2);
+        assert_eq!(s.exchanges[0].outcome, ExchangeOutcome::Truncated);
+        assert!(s.exchanges[0].responses[0].truncated);
+        let tcp_ex = &s.exchanges[1];
+        assert_eq!(tcp_ex.transport, DnsTransport::Tcp);
+        assert_eq!(tcp_ex.outcome, ExchangeOutcome::Resolved);
+        assert_eq!(tcp_ex.responses[0].frame, 9);
+        assert_eq!(tcp_ex.responses[0].addresses.len(), MAX_ADDRESSES);
+        assert_eq!(tcp_ex.responses[0].rtt_ms, Some(14.0));
+        match outcome(&s, BROKER).outcome {
+            Outcome::Resolved { addresses, .. } => assert_eq!(addresses.len(), MAX_ADDRESSES),
+            o => panic!("{o:?}"),
+        }
+        let n = &s.names[0];
+        assert_eq!((n.truncated, n.resolved), (1, 1));
+    }
+
+    #[test]
+    fn truncated_without_tcp_retry() {
+        let mut t = DnsTracker::new(&[]);
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(9, BROKER, RecordType::A),
+        );
+        let mut m = response(9, BROKER, RecordType::A, ResponseCode::NoError, vec![]);
+        m.metadata.truncation = true;
+        send(&mut t, 2, 4, RESOLVER, CLIENT, 61, &m.to_vec().unwrap());
+        let s = t.finish(5_000_000_000);
+        assert_eq!(outcome(&s, BROKER).outcome, Outcome::Truncated);
+    }
+
+    #[test]
+    fn pipelined_tcp_messages_in_one_segment() {
+        let mut t = DnsTracker::new(&[]);
+        let (c, sv) = ("10.0.0.2:41000", RESOLVER);
+        let mut q = tcp_message(&query(1, BROKER, RecordType::A));
+        q.extend(tcp_message(&query(2, BROKER, RecordType::AAAA)));
+        t.on_tcp(&tcp(1, 0, c, sv, TcpFlags::ACK, 1, q.len()), &q);
+        let mut r = tcp_message(&answer(
+            2,
+            BROKER,
+            RecordType::AAAA,
+            ResponseCode::NoError,
+            vec![],
+        ));
+        r.extend(tcp_message(&answer(
+            1,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![a(BROKER, 30, "198.18.4.1")],
+        )));
+        t.on_tcp(&tcp(2, 3, sv, c, TcpFlags::ACK, 1, r.len()), &r);
+        let s = t.finish(5_000_000_000);
+        assert_eq!(s.counters.messages, 4);
+        let outcomes: Vec<_> = s
+            .exchanges
+            .iter()
+            .map(|e| (e.qtype.as_str(), e.outcome))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("A", ExchangeOutcome::Resolved),
+                ("AAAA", ExchangeOutcome::NoAddress)
+            ]
+        );
+    }
+
+    #[test]
+    fn tcp_resyncs_after_a_message_it_gives_up() {
+        let mut t = DnsTracker::new(&[]);
+        let (c, sv) = ("10.0.0.2:41000", RESOLVER);
+        let q = tcp_message(&query(1, BROKER, RecordType::A));
+        t.on_tcp(&tcp(1, 0, c, sv, TcpFlags::ACK, 1, q.len()), &q);
+        let addrs = |n: u8| -> Vec<Record> {
+            (1..=n)
+                .map(|i| a(BROKER, 30, &format!("198.18.5.{i}")))
+                .collect()
+        };
+        let big = tcp_message(&answer(
+            1,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            addrs(40),
+        ));
+        let small = tcp_message(&answer(
+            2,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            addrs(1),
+        ));
+        // Four segments for the first answer (one too many); the last one
+        // also carries the start of the next answer.
+        let mut stream = big.clone();
+        stream.extend(&small);
+        let cuts = [0, 100, 200, 300, big.len() + 10, stream.len()];
+        let mut seq = 1u32;
+        for (i, w) in cuts.windows(2).enumerate() {
+            let seg = &stream[w[0]..w[1]];
+            t.on_tcp(
+                &tcp(2 + i as u64, 10, sv, c, TcpFlags::ACK, seq, seg.len()),
+                seg,
+            );
+            seq += seg.len() as u32;
+        }
+        // The client asks again; the answer is cut by the snapshot length,
+        // then a third answer follows in the next segment.
+        let q = tcp_message(&query(3, BROKER, RecordType::AAAA));
+        t.on_tcp(
+            &tcp(10, 20, c, sv, TcpFlags::ACK, 1 + q.len() as u32, q.len()),
+            &q,
+        );
+        let cut_answer = tcp_message(&answer(
+            3,
+            BROKER,
+            RecordType::AAAA,
+            ResponseCode::NoError,
+            vec![],
+        ));
+        t.on_tcp(
+            &tcp(11, 30, sv, c, TcpFlags::ACK, seq, cut_answer.len()),
+            &cut_answer[..6],
+        );
+        seq += cut_answer.len() as u32;
+        let nx = tcp_message(&answer(
+            4,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NXDomain,
+            vec![],
+        ));
+        t.on_tcp(&tcp(12, 31, sv, c, TcpFlags::ACK, seq, nx.len()), &nx);
+        let s = t.finish(5_000_000_000);
+        assert_eq!(s.counters.malformed, 0, "{:?}", s.counters);
+        assert_eq!(s.counters.incomplete_payloads, 1);
+        assert_eq!(s.counters.tcp_segments_skipped, 1);
+        // Answers 2 (resync after the given-up message) and 4 match no query.
+        assert_eq!(s.counters.unmatched_responses, 2);
+        let ids: Vec<(u16, u32, usize)> = s
+            .exchanges
+            .iter()
+            .map(|e| (e.id, e.queries, e.responses.len()))
+            .collect();
+        // 1 lost its (given-up) answer; 3's answer was cut inside the header.
+        assert_eq!(ids, vec![(1, 1, 0), (2, 0, 1), (3, 1, 0), (4, 0, 1)]);
+    }
+
+    #[test]
+    fn ipv6_resolver_and_aaaa() {
+        let mut t = DnsTracker::new(&[]);
+        let (c, r) = ("[2001:db8::2]:50000", "[2001:db8::53]:53");
+        send(&mut t, 1, 0, c, r, 64, &query(3, BROKER, RecordType::AAAA));
+        let resp = answer(
+            3,
+            BROKER,
+            RecordType::AAAA,
+            ResponseCode::NoError,
+            vec![aaaa(BROKER, 120, "2001:db8:4::1")],
+        );
+        send(&mut t, 2, 12, r, c, 57, &resp);
+        let s = t.finish(1_000_000_000);
+        let ex = &s.exchanges[0];
+        assert_eq!(ex.qtype, "AAAA");
+        assert_eq!(ex.server, r.parse::<SocketAddr>().unwrap());
+        assert_eq!(ex.responses[0].ip_ttl, 57);
+        assert_eq!(ex.responses[0].dns_ttl, Some(120));
+        let o = outcome(&s, BROKER);
+        assert_eq!(o.resolver, Some("2001:db8::53".parse().unwrap()));
+        assert!(matches!(o.outcome, Outcome::Resolved { ref addresses, .. }
+            if addresses == &["2001:db8:4::1".parse::<IpAddr>().unwrap()]));
+    }
+
+    #[test]
+    fn other_names_are_counted_not_kept() {
+        let mut t = DnsTracker::new(&[]);
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(4, "www.lab.example", RecordType::A),
+        );
+        let r = answer(
+            4,
+            "www.lab.example",
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![a("www.lab.example", 5, "192.0.2.1")],
+        );
+        send(&mut t, 2, 1, RESOLVER, CLIENT, 64, &r);
+        // Not port 53: not DNS for the tracker.
+        let q = query(5, BROKER, RecordType::A);
+        send(&mut t, 3, 2, CLIENT, "10.0.0.53:5353", 64, &q);
+        let s = t.finish(5_000_000_000);
+        assert_eq!(s.counters.messages, 2);
+        assert_eq!(s.counters.non_broker, 2);
+        assert!(s.exchanges.is_empty());
+        assert!(s.broker_name_outcomes().is_empty());
+    }
+
+    #[test]
+    fn extra_names_are_tracked() {
+        let mut t = DnsTracker::new(&["Broker.Lab.Example.".to_string()]);
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(4, "broker.lab.example", RecordType::A),
+        );
+        let s = t.finish(5_000_000_000);
+        assert_eq!(
+            outcome(&s, "broker.lab.example").outcome,
+            Outcome::Unanswered
+        );
+    }
+
+    #[test]
+    fn same_id_on_two_ports_matches_by_port() {
+        let mut t = DnsTracker::new(&[]);
+        let (c1, c2) = ("10.0.0.2:40001", "10.0.0.2:40002");
+        send(
+            &mut t,
+            1,
+            0,
+            c1,
+            RESOLVER,
+            64,
+            &query(77, BROKER, RecordType::A),
+        );
+        send(
+            &mut t,
+            2,
+            1,
+            c2,
+            RESOLVER,
+            64,
+            &query(77, BROKER, RecordType::A),
+        );
+        let r2 = answer(
+            77,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![a(BROKER, 9, "198.18.0.2")],
+        );
+        send(&mut t, 3, 10, RESOLVER, c2, 64, &r2);
+        let r1 = answer(
+            77,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![a(BROKER, 9, "198.18.0.1")],
+        );
+        send(&mut t, 4, 20, RESOLVER, c1, 64, &r1);
+        let s = t.finish(5_000_000_000);
+        // The second query has another port and id... but the same question
+        // from the same address with no answer yet: a retransmission.
+        assert_eq!(s.exchanges.len(), 1);
+        let ex = &s.exchanges[0];
+        assert_eq!(ex.queries, 2);
+        assert_eq!(ex.responses.len(), 2);
+        assert_eq!(
+            ex.responses[0].addresses,
+            vec!["198.18.0.2".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(ex.responses[0].rtt_ms, Some(9.0));
+        assert_eq!(ex.responses[1].rtt_ms, Some(20.0));
+        assert_eq!(s.counters.unmatched_responses, 0);
+
+        // Two clients (A and AAAA from different sockets) with the same id.
+        let mut t = DnsTracker::new(&[]);
+        send(
+            &mut t,
+            1,
+            0,
+            c1,
+            RESOLVER,
+            64,
+            &query(77, BROKER, RecordType::A),
+        );
+        send(
+            &mut t,
+            2,
+            1,
+            c2,
+            RESOLVER,
+            64,
+            &query(77, BROKER, RecordType::AAAA),
+        );
+        let r = answer(77, BROKER, RecordType::AAAA, ResponseCode::NXDomain, vec![]);
+        send(&mut t, 3, 10, RESOLVER, c2, 64, &r);
+        let mut m = response(77, BROKER, RecordType::A, ResponseCode::Refused, vec![]);
+        m.queries.clear(); // some servers answer REFUSED without the question
+        send(&mut t, 4, 20, RESOLVER, c1, 64, &m.to_vec().unwrap());
+        let s = t.finish(5_000_000_000);
+        let outcomes: Vec<_> = s
+            .exchanges
+            .iter()
+            .map(|e| (e.client.port(), e.outcome))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                (40001, ExchangeOutcome::Refused),
+                (40002, ExchangeOutcome::NxDomain)
+            ]
+        );
+        assert_eq!(outcome(&s, BROKER).outcome, Outcome::NxDomain);
+    }
+
+    #[test]
+    fn malformed_and_cut_responses() {
+        let mut t = DnsTracker::new(&[]);
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(5, BROKER, RecordType::A),
+        );
+        // Garbage: a header claiming a question that is not there.
+        send(
+            &mut t,
+            2,
+            1,
+            RESOLVER,
+            CLIENT,
+            64,
+            &[0, 5, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 0xc0],
+        );
+        send(&mut t, 3, 1, RESOLVER, CLIENT, 64, &[1, 2, 3]);
+        send(&mut t, 4, 1, RESOLVER, CLIENT, 64, &[]);
+        // The real answer, cut by the snapshot length in its answer section.
+        let r = answer(
+            5,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![a(BROKER, 9, "198.18.0.1")],
+        );
+        let cut = &r[..r.len() - 3];
+        t.on_udp(&udp(5, 2, RESOLVER, CLIENT, 64, r.len()), cut);
+        let s = t.finish(5_000_000_000);
+        assert_eq!(s.counters.malformed, 3);
+        assert_eq!(s.counters.incomplete_payloads, 1);
+        let ex = &s.exchanges[0];
+        assert_eq!(ex.outcome, ExchangeOutcome::Unreadable);
+        assert!(!ex.responses[0].complete);
+        assert_eq!(outcome(&s, BROKER).outcome, Outcome::Inconclusive);
+    }
+
+    #[test]
+    fn cname_only_answer_is_followed_to_its_target() {
+        let mut t = DnsTracker::new(&[]);
+        let target = "edge.cdn.example";
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(1, BROKER, RecordType::A),
+        );
+        let r = answer(
+            1,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![cname(BROKER, 60, target)],
+        );
+        send(&mut t, 2, 3, RESOLVER, CLIENT, 64, &r);
+        send(
+            &mut t,
+            3,
+            4,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(2, target, RecordType::A),
+        );
+        let r = answer(
+            2,
+            target,
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![a(target, 20, "198.18.9.9")],
+        );
+        send(&mut t, 4, 6, RESOLVER, CLIENT, 64, &r);
+        let s = t.finish(5_000_000_000);
+        assert_eq!(s.counters.non_broker, 0);
+        assert_eq!(s.names.len(), 2);
+        assert_eq!(s.names[1].cname_of.as_deref(), Some(BROKER));
+        let all = s.broker_name_outcomes();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            all[0].outcome,
+            Outcome::Resolved {
+                addresses: vec!["198.18.9.9".parse().unwrap()],
+                cname_chain: vec![target.to_string()],
+            }
+        );
+        assert_eq!(all[0].frames, vec![1, 2, 3, 4]);
+
+        // The target does not exist.
+        let mut t = DnsTracker::new(&[]);
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(1, BROKER, RecordType::A),
+        );
+        let r = answer(
+            1,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![cname(BROKER, 60, target)],
+        );
+        send(&mut t, 2, 3, RESOLVER, CLIENT, 64, &r);
+        send(
+            &mut t,
+            3,
+            4,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(2, target, RecordType::A),
+        );
+        let r = answer(2, target, RecordType::A, ResponseCode::NXDomain, vec![]);
+        send(&mut t, 4, 6, RESOLVER, CLIENT, 64, &r);
+        let s = t.finish(5_000_000_000);
+        assert_eq!(outcome(&s, BROKER).outcome, Outcome::NxDomain);
+    }
+
+    #[test]
+    fn search_domain_expansions_are_flagged() {
+        let mut t = DnsTracker::new(&[]);
+        let expanded = "co2br.prod.zpath.net.corp.example";
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(1, expanded, RecordType::A),
+        );
+        send(
+            &mut t,
+            2,
+            1,
+            RESOLVER,
+            CLIENT,
+            64,
+            &answer(1, expanded, RecordType::A, ResponseCode::NXDomain, vec![]),
+        );
+        send(
+            &mut t,
+            3,
+            2,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(2, BROKER, RecordType::A),
+        );
+        let r = answer(
+            2,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![a(BROKER, 9, "198.18.0.1")],
+        );
+        send(&mut t, 4, 3, RESOLVER, CLIENT, 64, &r);
+        let s = t.finish(5_000_000_000);
+        let o = outcome(&s, expanded);
+        assert_eq!(o.outcome, Outcome::NxDomain);
+        assert_eq!(o.search_expansion_of.as_deref(), Some(BROKER));
+        assert_eq!(outcome(&s, BROKER).search_expansion_of, None);
+    }
+
+    #[test]
+    fn a_second_forged_answer_is_kept() {
+        let mut t = DnsTracker::new(&[]);
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(1, BROKER, RecordType::A),
+        );
+        // An on-path injector answers first (TTL of a near hop), the resolver later.
+        let forged = answer(1, BROKER, RecordType::A, ResponseCode::NXDomain, vec![]);
+        send(&mut t, 2, 1, RESOLVER, CLIENT, 254, &forged);
+        let real = answer(
+            1,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![a(BROKER, 9, "198.18.0.1")],
+        );
+        send(&mut t, 3, 30, RESOLVER, CLIENT, 52, &real);
+        let s = t.finish(5_000_000_000);
+        let ex = &s.exchanges[0];
+        assert_eq!(ex.outcome, ExchangeOutcome::NxDomain);
+        let ttls: Vec<u8> = ex.responses.iter().map(|r| r.ip_ttl).collect();
+        assert_eq!(ttls, vec![254, 52]);
+    }
+
+    #[test]
+    fn a_response_without_its_query() {
+        let mut t = DnsTracker::new(&[]);
+        let r = answer(
+            1,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![a(BROKER, 9, "198.18.0.1")],
+        );
+        send(&mut t, 1, 0, RESOLVER, CLIENT, 64, &r);
+        let s = t.finish(0);
+        assert_eq!(s.counters.unmatched_responses, 1);
+        let ex = &s.exchanges[0];
+        assert_eq!((ex.queries, ex.responses[0].rtt_ms), (0, None));
+        assert!(matches!(
+            outcome(&s, BROKER).outcome,
+            Outcome::Resolved { .. }
+        ));
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let mut t = DnsTracker::new(&[]);
+        for i in 0..20_000u32 {
+            let n = format!("h{}.zpath.net", i % 3_000);
+            let c = format!("10.0.{}.{}:{}", i / 250 % 250, i % 250, 1024 + i % 60_000);
+            let q = query(i as u16, &n, RecordType::A);
+            send(&mut t, u64::from(i), i64::from(i), &c, RESOLVER, 64, &q);
+            assert!(t.active.len() <= MAX_ACTIVE);
+            assert!(t.names.len() <= MAX_NAMES);
+            assert!(t.kept.len() <= MAX_EXCHANGES_KEPT);
+        }
+        let s = t.finish(100_000_000_000);
+        assert_eq!(s.counters.exchanges, 20_000);
+        assert_eq!(
+            s.exchanges.len() as u64 + s.counters.exchanges_not_kept,
+            20_000
+        );
+        assert!(s.names.len() <= MAX_NAMES);
+        let aggregated: u32 = s.names.iter().map(|n| n.exchanges).sum();
+        assert_eq!(u64::from(aggregated) + s.counters.names_not_kept, 20_000);
+    }
+
+    #[test]
+    fn counts_cover_exchanges_beyond_the_kept_ones() {
+        let mut t = DnsTracker::new(&[]);
+        // Unanswered for a long while, then resolved: still "resolved".
+        let mut frame = 0;
+        for i in 0..1_500i64 {
+            frame += 1;
+            let c = format!("10.0.0.2:{}", 20_000 + i);
+            send(
+                &mut t,
+                frame,
+                i * 20_000,
+                &c,
+                RESOLVER,
+                64,
+                &query(i as u16, BROKER, RecordType::A),
+            );
+        }
+        frame += 1;
+        send(
+            &mut t,
+            frame,
+            30_000_000,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(9, BROKER, RecordType::A),
+        );
+        let r = answer(
+            9,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![a(BROKER, 9, "198.18.0.1")],
+        );
+        send(&mut t, frame + 1, 30_000_010, RESOLVER, CLIENT, 64, &r);
+        let s = t.finish(31_000_000_000);
+        assert_eq!(s.exchanges.len(), MAX_EXCHANGES_KEPT);
+        let n = &s.names[0];
+        assert_eq!((n.unanswered, n.resolved), (1_500, 1));
+        assert!(matches!(
+            outcome(&s, BROKER).outcome,
+            Outcome::Resolved { .. }
+        ));
+    }
+
+    /// xorshift64*: deterministic, no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    #[test]
+    fn random_payloads_never_panic() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut t = DnsTracker::new(&["broker.lab.example".to_string()]);
+        let seeds = [
+            query(1, BROKER, RecordType::A),
+            answer(
+                1,
+                BROKER,
+                RecordType::A,
+                ResponseCode::NoError,
+                vec![
+                    cname(BROKER, 9, "x.zpath.net"),
+                    a("x.zpath.net", 9, "198.18.0.1"),
+                ],
+            ),
+        ];
+        for i in 0..10_000u64 {
+            let len = (rng.next() % 300) as usize;
+            let mut payload: Vec<u8> = if i % 2 == 0 {
+                (0..len).map(|_| rng.next() as u8).collect()
+            } else {
+                // Mutations of valid messages reach deeper than pure noise.
+                let mut v = seeds[(i / 2 % 2) as usize].clone();
+                for _ in 0..=(rng.next() % 4) {
+                    let at = (rng.next() as usize) % v.len();
+                    v[at] = rng.next() as u8;
+                }
+                v.truncate((rng.next() as usize) % (v.len() + 1));
+                v
+            };
+            let ms = i as i64;
+            let (src, dst) = if rng.next().is_multiple_of(2) {
+                (CLIENT, RESOLVER)
+            } else {
+                (RESOLVER, CLIENT)
+            };
+            t.on_udp(
+                &udp(i, ms, src, dst, 64, payload.len() + (i % 3) as usize),
+                &payload,
+            );
+            if i % 5 == 0 {
+                let flags = (rng.next() as u8) & !TcpFlags::RST;
+                let seq = (rng.next() % 4) as u32 * 100;
+                t.on_tcp(&tcp(i, ms, src, dst, flags, seq, payload.len()), &payload);
+                let mut framed = tcp_message(&payload);
+                framed.truncate(payload.len());
+                payload = framed;
+                t.on_tcp(
+                    &tcp(i, ms, src, dst, TcpFlags::ACK, seq, payload.len() + 5),
+                    &payload,
+                );
+            }
+        }
+        let s = t.finish(20_000_000_000);
+        let _ = s.broker_name_outcomes();
+        assert!(s.counters.malformed > 0);
+        serde_json::to_string(&s).unwrap();
     }
 }
