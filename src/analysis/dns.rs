@@ -58,6 +58,8 @@ const MAX_ADDRESSES: usize = 16;
 const MAX_CHAIN: usize = 8;
 const MAX_RESOLVERS: usize = 8;
 const MAX_EVIDENCE_FRAMES: usize = 16;
+/// Record types remembered per name (A, AAAA, HTTPS... a client asks few).
+const MAX_TYPES: usize = 8;
 /// Segments a DNS-over-TCP message may span before it is given up.
 const MAX_TCP_SEGMENTS: u8 = 3;
 
@@ -83,9 +85,11 @@ fn is_broker_normalized(n: &str) -> bool {
     if n.is_empty() {
         return false;
     }
-    if n.split('.').next() == Some("co2br") {
-        return true;
-    }
+    n.split('.').next() == Some("co2br") || under_broker_domain(n)
+}
+
+/// `n` (normalized) is one of the broker domains or under one, on a label boundary.
+fn under_broker_domain(n: &str) -> bool {
     BROKER_SUFFIXES.iter().any(|s| {
         n.strip_suffix(s)
             .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
@@ -274,6 +278,16 @@ pub struct NameSummary {
     pub resolvers: Vec<IpAddr>,
     #[serde(skip)]
     evidence: Vec<(ExchangeOutcome, Evidence)>,
+    /// Record types with an untruncated response (from any resolver, over
+    /// any transport), and those left with only a truncated one or none:
+    /// a TC answer retried over TCP, or a silent resolver after which
+    /// another answered, is no failure of the name.
+    #[serde(skip)]
+    answered_types: Vec<String>,
+    #[serde(skip)]
+    truncated_types: Vec<String>,
+    #[serde(skip)]
+    silent_types: Vec<String>,
 }
 
 impl NameSummary {
@@ -296,6 +310,9 @@ impl NameSummary {
             cname_chain: Vec::new(),
             resolvers: Vec::new(),
             evidence: Vec::new(),
+            answered_types: Vec::new(),
+            truncated_types: Vec::new(),
+            silent_types: Vec::new(),
         }
     }
 
@@ -319,6 +336,13 @@ impl NameSummary {
         };
         *counter += 1;
         let first = ex.responses.first();
+        let types = match ex.outcome {
+            ExchangeOutcome::Truncated => &mut self.truncated_types,
+            ExchangeOutcome::Unanswered => &mut self.silent_types,
+            _ if first.is_some_and(|r| !r.truncated) => &mut self.answered_types,
+            _ => &mut self.silent_types, // pending: still nothing
+        };
+        push_unique(types, ex.qtype.clone(), MAX_TYPES);
         if ex.outcome == ExchangeOutcome::Resolved
             && let Some(r) = first
         {
@@ -371,6 +395,15 @@ impl NameSummary {
     }
 
     fn evidence(&self, o: ExchangeOutcome) -> Option<&Evidence> {
+        let unsettled = |types: &[String]| types.iter().any(|t| !self.answered_types.contains(t));
+        let applies = match o {
+            ExchangeOutcome::Truncated => unsettled(&self.truncated_types),
+            ExchangeOutcome::Unanswered => unsettled(&self.silent_types),
+            _ => true,
+        };
+        if !applies {
+            return None;
+        }
         self.evidence.iter().find(|(k, _)| *k == o).map(|(_, e)| e)
     }
 }
@@ -478,10 +511,15 @@ impl DnsSummary {
             .map(|n| {
                 let mut visited = vec![n.name.as_str()];
                 let (outcome, resolver, frames) = self.outcome_of(n, &by_name, &mut visited);
+                // Only a name outside the broker domains can be an expansion
+                // (it is tracked for its `co2br` first label), and only of a
+                // name with a domain (a bare `co2br` is no base).
                 let search_expansion_of = by_name
                     .keys()
                     .filter(|other| {
-                        n.name.len() > other.len() + 1
+                        !under_broker_domain(&n.name)
+                            && other.contains('.')
+                            && n.name.len() > other.len() + 1
                             && n.name.starts_with(*other)
                             && n.name.as_bytes()[other.len()] == b'.'
                     })
@@ -583,7 +621,9 @@ impl DnsSummary {
                 e.frames.clone(),
             );
         }
-        let e = n.evidence.first().map(|(_, e)| e);
+        let e = found(ExchangeOutcome::Answered)
+            .or_else(|| found(ExchangeOutcome::Pending))
+            .or_else(|| n.evidence.first().map(|(_, e)| e));
         (
             Outcome::Inconclusive,
             e.and_then(|e| e.resolver),
@@ -1541,6 +1581,53 @@ mod tests {
         );
     }
 
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Wire bytes from dnsmasq 2.90 answering `dig` on loopback for a lab
+    /// zone: name compression and EDNS OPT records as a real resolver sends them.
+    #[test]
+    fn real_resolver_bytes() {
+        let frames = [
+            "ec020120000100000000000105636f3262720470726f64057a70617468036e65740000010001000029\
+             04d000000000000c000a0008ce0c3bc450bdb63f",
+            "ec028580000100040000000105636f3262720470726f64057a70617468036e65740000010001c00c00\
+             0500010000000000120465646765036c6162076578616d706c6500c03200010001000000000004c612\
+             0402c03200010001000000000004c6120401c03200010001000000000004c612040300002904d00000\
+             00000000",
+            "4b3c0120000100000000000105636f3262720470726f64057a70617468036e657400001c0001000029\
+             04d000000000000c000a00083cd685ec7d336b3f",
+            "4b3c8580000100010000000105636f3262720470726f64057a70617468036e657400001c0001c00c00\
+             0500010000000000120465646765036c6162076578616d706c650000002904d0000000000000",
+        ];
+        let (c1, c2, r) = ("127.0.0.1:46123", "127.0.0.1:50369", "127.0.0.1:53");
+        let mut t = DnsTracker::new(&[]);
+        send(&mut t, 1, 0, c1, r, 64, &hex(frames[0]));
+        send(&mut t, 2, 1, r, c1, 64, &hex(frames[1]));
+        send(&mut t, 3, 41, c2, r, 64, &hex(frames[2]));
+        send(&mut t, 4, 42, r, c2, 64, &hex(frames[3]));
+        let s = t.finish(2_000_000_000);
+        assert_eq!(s.counters.malformed, 0);
+        let a = &s.exchanges[0].responses[0];
+        assert_eq!(a.cname_chain, vec!["edge.lab.example"]);
+        let want: Vec<IpAddr> = ["198.18.4.2", "198.18.4.1", "198.18.4.3"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(a.addresses, want);
+        assert_eq!(a.dns_ttl, Some(0));
+        assert!(a.authoritative);
+        assert_eq!(s.exchanges[1].outcome, ExchangeOutcome::Alias);
+        assert!(matches!(
+            outcome(&s, BROKER).outcome,
+            Outcome::Resolved { .. }
+        ));
+    }
+
     #[test]
     fn nxdomain_and_servfail() {
         let mut t = DnsTracker::new(&[]);
@@ -1733,6 +1820,39 @@ mod tests {
         }
         let n = &s.names[0];
         assert_eq!((n.truncated, n.resolved), (1, 1));
+    }
+
+    #[test]
+    fn a_silent_resolver_then_an_answer_from_another() {
+        let mut t = DnsTracker::new(&[]);
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(1, BROKER, RecordType::A),
+        );
+        let second = "10.0.0.54:53";
+        send(
+            &mut t,
+            2,
+            5_000,
+            CLIENT,
+            second,
+            64,
+            &query(1, BROKER, RecordType::A),
+        );
+        let r = answer(1, BROKER, RecordType::A, ResponseCode::NoError, vec![]);
+        send(&mut t, 3, 5_002, second, CLIENT, 64, &r);
+        let s = t.finish(20_000_000_000);
+        let n = &s.names[0];
+        assert_eq!((n.unanswered, n.no_address), (1, 1));
+        let o = outcome(&s, BROKER);
+        assert_eq!(o.outcome, Outcome::NoAddress);
+        assert_eq!(o.resolver, Some("10.0.0.54".parse().unwrap()));
+        assert_eq!(o.resolvers.len(), 2);
     }
 
     #[test]
@@ -2214,6 +2334,29 @@ mod tests {
         let o = outcome(&s, expanded);
         assert_eq!(o.outcome, Outcome::NxDomain);
         assert_eq!(o.search_expansion_of.as_deref(), Some(BROKER));
+        assert_eq!(outcome(&s, BROKER).search_expansion_of, None);
+
+        // A bare `co2br` lookup is no base for the real name.
+        let mut t = DnsTracker::new(&[]);
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(1, "co2br", RecordType::A),
+        );
+        send(
+            &mut t,
+            2,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(2, BROKER, RecordType::A),
+        );
+        let s = t.finish(5_000_000_000);
         assert_eq!(outcome(&s, BROKER).search_expansion_of, None);
     }
 
