@@ -5,6 +5,7 @@
 //! optional [`Path`] and returns an [`Analysis`] with one [`Verdict`].
 
 mod conclude;
+pub mod dns;
 pub mod flows;
 pub mod hop;
 pub mod retrans;
