@@ -101,7 +101,7 @@ pub fn run_pcap(job: PcapJob) -> Result<PcapReport, JobError> {
             link_types.push(frame.link_type);
         }
         match decode(frame.link_type, frame.number, frame.ts_ns, frame.data) {
-            Ok(d) => analyzer.push(&d.packet),
+            Ok(d) => analyzer.push_with_payload(&d.packet, d.payload),
             Err(DecodeError::NotIp) => {
                 non_ip += 1;
                 if let Some(s) = arp_sighting(frame.link_type, frame.number, frame.data) {

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 
 pub(super) struct Inputs<'a> {
     pub table: &'a FlowTable,
+    pub dns: &'a super::dns::DnsSummary,
     /// Hop 1 toward each remote address, learnt from ARP.
     pub gateways: &'a HashMap<IpAddr, Gateway>,
     pub path: Option<&'a Path>,
@@ -33,16 +34,6 @@ const SYN_GRACE_NS: i64 = 1_000_000_000;
 #[derive(Default)]
 struct ServerView<'a> {
     flows: Vec<&'a FlowRecord>,
-}
-
-/// The verdict of one server, with what it rests on.
-struct ServerVerdict {
-    class: VerdictClass,
-    hop: Option<u8>,
-    address: Option<IpAddr>,
-    confidence: Confidence,
-    summary: String,
-    next_steps: Vec<String>,
 }
 
 pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
@@ -89,7 +80,8 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
         verdicts.push(v);
     }
 
-    let verdict = pick(verdicts, servers.is_empty(), table);
+    let dns_verdict = super::dns_rules::judge(inputs.dns, &mut findings);
+    let verdict = pick(verdicts, dns_verdict, servers.is_empty(), table);
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Conclusion {
         verdict,
@@ -112,7 +104,7 @@ fn judge_server(
     inputs: &Inputs<'_>,
     findings: &mut Vec<Finding>,
     all_rsts: &mut Vec<RstEvidence>,
-) -> ServerVerdict {
+) -> Verdict {
     let table = inputs.table;
     let path = inputs.path;
     let target_hop = path.and_then(|p| p.target_hop);
@@ -538,7 +530,7 @@ fn judge_server(
     // This server's verdict.
     if let Some((hop, n, confidence, ttl, server_hop)) = injected_main {
         let (address, _) = hop_address(hop);
-        return ServerVerdict {
+        return Verdict {
             class: VerdictClass::RstInjected,
             hop: Some(hop),
             address,
@@ -566,7 +558,7 @@ fn judge_server(
             Some((h, a, _)) => (Some(h), Some(a)),
             None => (None, None),
         };
-        return ServerVerdict {
+        return Verdict {
             class: VerdictClass::TcpBlocked,
             hop,
             address,
@@ -600,7 +592,7 @@ fn judge_server(
         };
     }
     if let Some((_, s)) = holes.first() {
-        return ServerVerdict {
+        return Verdict {
             class: VerdictClass::PmtuBlackhole,
             hop: None,
             address: None,
@@ -617,7 +609,7 @@ fn judge_server(
     if !refused.is_empty() && established.is_empty() {
         let e = &refused[0].0;
         let hop = target_hop.or(Some(e.hop));
-        return ServerVerdict {
+        return Verdict {
             class: VerdictClass::RstFromTarget,
             hop,
             address: Some(server),
@@ -634,7 +626,7 @@ fn judge_server(
     }
     if unclear_refusals > 0 && established.is_empty() {
         let e = &unclear[0].0;
-        return ServerVerdict {
+        return Verdict {
             class: VerdictClass::Inconclusive,
             hop: None,
             address: None,
@@ -655,7 +647,7 @@ fn judge_server(
             .iter()
             .find_map(|f| f.server_ttls.mode())
             .map(|t| HopEstimate::from_ttl(t).hop);
-        return ServerVerdict {
+        return Verdict {
             class: VerdictClass::Healthy,
             hop: None,
             address: None,
@@ -670,7 +662,7 @@ fn judge_server(
             next_steps: Vec::new(),
         };
     }
-    ServerVerdict {
+    Verdict {
         class: VerdictClass::Inconclusive,
         hop: None,
         address: None,
@@ -699,22 +691,20 @@ const RANKING: [VerdictClass; 11] = [
 ];
 
 /// The overall verdict: the worst server's, in this order.
-fn pick(verdicts: Vec<ServerVerdict>, no_servers: bool, table: &FlowTable) -> Verdict {
+fn pick(
+    verdicts: Vec<Verdict>,
+    dns: Option<Verdict>,
+    no_servers: bool,
+    table: &FlowTable,
+) -> Verdict {
     let rank = |c: VerdictClass| {
         RANKING
             .iter()
             .position(|r| *r == c)
             .unwrap_or(RANKING.len())
     };
-    match verdicts.into_iter().min_by_key(|v| rank(v.class)) {
-        Some(v) => Verdict {
-            class: v.class,
-            hop: v.hop,
-            address: v.address,
-            confidence: v.confidence,
-            summary: v.summary,
-            next_steps: v.next_steps,
-        },
+    match verdicts.into_iter().chain(dns).min_by_key(|v| rank(v.class)) {
+        Some(v) => v,
         None => Verdict {
             class: VerdictClass::Inconclusive,
             hop: None,

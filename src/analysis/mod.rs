@@ -6,6 +6,7 @@
 
 mod conclude;
 pub mod dns;
+mod dns_rules;
 pub mod flows;
 pub mod hop;
 pub mod retrans;
@@ -61,6 +62,7 @@ pub struct Analyzer {
     /// TTLs of packets that came toward the connector from elsewhere.
     inbound_ttls: TtlCounts,
     inbound_sources: HashSet<IpAddr>,
+    dns: dns::DnsTracker,
     /// ARP senders: which IPv4 address a MAC has.
     arp: HashMap<[u8; 6], (Ipv4Addr, u64)>,
 }
@@ -85,6 +87,7 @@ impl Analyzer {
             last_ts_ns: 0,
             inbound_ttls: TtlCounts::default(),
             inbound_sources: HashSet::new(),
+            dns: dns::DnsTracker::new(&options.broker_names),
             arp: HashMap::new(),
         }
     }
@@ -96,6 +99,22 @@ impl Analyzer {
         }
     }
 
+    /// A packet and its captured transport payload (DNS and TLS are read
+    /// from payloads; everything else from the headers).
+    pub fn push_with_payload(&mut self, p: &Packet, payload: &[u8]) {
+        match &p.transport {
+            Transport::Udp {
+                src_port, dst_port, ..
+            } if *src_port == 53 || *dst_port == 53 => self.dns.on_udp(p, payload),
+            Transport::Tcp(t) if t.src_port == 53 || t.dst_port == 53 => {
+                self.dns.on_tcp(p, payload)
+            }
+            _ => {}
+        }
+        self.push(p);
+    }
+
+    /// A packet without payload (headers only).
     pub fn push(&mut self, p: &Packet) {
         self.packets += 1;
         self.first_ts_ns.get_or_insert(p.ts_ns);
@@ -137,7 +156,9 @@ impl Analyzer {
                 (address != *remote).then_some((*remote, Gateway { address, arp_frame }))
             })
             .collect();
+        let dns = self.dns.finish(self.last_ts_ns);
         let conclusion = conclude::conclude(&conclude::Inputs {
+            dns: &dns,
             table: &self.table,
             gateways: &gateways,
             path,
@@ -155,6 +176,7 @@ impl Analyzer {
             first_ts_ns: self.first_ts_ns,
             last_ts_ns: self.first_ts_ns.map(|_| self.last_ts_ns),
             ttl_rewritten,
+            dns,
         }
     }
 }
@@ -175,4 +197,6 @@ pub struct Analysis {
     pub first_ts_ns: Option<i64>,
     pub last_ts_ns: Option<i64>,
     pub ttl_rewritten: bool,
+    /// DNS lookups of the broker names seen in the capture.
+    pub dns: dns::DnsSummary,
 }

@@ -27,6 +27,8 @@ pub struct JsonReport<'a> {
     pub verdict: &'a Verdict,
     pub findings: &'a [Finding],
     pub rsts: &'a [RstEvidence],
+    /// DNS lookups of the broker names: `names[]` per name, `exchanges[]`, `counters`.
+    pub dns: &'a crate::analysis::dns::DnsSummary,
     pub flows: Vec<JsonFlow>,
     pub flows_total: u64,
     pub flows_listed: usize,
@@ -130,6 +132,7 @@ pub fn pcap_report(r: &PcapReport) -> JsonReport<'_> {
         verdict: &a.verdict,
         findings: &a.findings,
         rsts: &a.rsts,
+        dns: &a.dns,
         flows_listed: flows.len(),
         flows,
         flows_total: a.flows_total,
