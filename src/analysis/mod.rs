@@ -8,6 +8,7 @@ mod conclude;
 pub mod flows;
 pub mod hop;
 pub mod rst;
+pub mod tls;
 pub mod ttl;
 pub mod verdict;
 
