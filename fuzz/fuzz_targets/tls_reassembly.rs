@@ -39,7 +39,11 @@ fuzz_target!(|data: &[u8]| {
         let seq = next[i].wrapping_add_signed(i32::from(delta));
         next[i] = seq.wrapping_add(payload.len() as u32);
         let cut = if ctl & 16 != 0 { 64 } else { 0 };
-        let (src_port, dst_port) = if from_client { (40000, 443) } else { (443, 40000) };
+        let (src_port, dst_port) = if from_client {
+            (40000, 443)
+        } else {
+            (443, 40000)
+        };
         let tcp = TcpInfo {
             src_port,
             dst_port,

@@ -1,17 +1,19 @@
 //! TLS handshake evidence from the TCP byte streams of one flow.
 //!
 //! A [`TlsTracker`] is fed every TCP segment of one connection to the broker.
-//! It puts each direction's bytes back in order ([`reassembly`]), reads TLS
-//! records and handshake messages with tls-parser ([`handshake`]) and
-//! certificates with x509-parser ([`cert`]), and says at the end what the
+//! It puts each direction's bytes back in order (`reassembly`), reads TLS
+//! records and handshake messages with tls-parser (`handshake`) and
+//! certificates with x509-parser (`cert`), and says at the end what the
 //! handshake got to ([`TlsObservation`]): who sent the last message, which
 //! certificates the server presented, which alerts flew, and whether the byte
 //! streams themselves are trustworthy (holes, overlaps with different bytes).
 //!
-//! Memory is bounded and short-lived: at most [`reassembly::MAX_STREAM`]
-//! contiguous bytes, [`reassembly::MAX_PENDING_BYTES`] out-of-order bytes and
-//! one handshake message per direction, all freed when the handshake is over
-//! or the stream is not TLS. From then on a segment costs a few comparisons.
+//! Memory is bounded and short-lived. Per direction: at most 64 KiB of
+//! contiguous stream, 32 KiB (64 pieces) of out-of-order data and one
+//! handshake message being collected (itself within the 64 KiB); all freed as
+//! soon as that direction's handshake is over, it stops being parseable, or
+//! the flow turns out not to be TLS. From then on a segment costs a few
+//! comparisons and no allocation.
 
 mod cert;
 mod handshake;
