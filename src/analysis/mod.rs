@@ -11,6 +11,7 @@ pub mod flows;
 pub mod hop;
 pub mod retrans;
 pub mod rst;
+pub mod tls;
 pub mod ttl;
 pub mod verdict;
 

@@ -1,0 +1,460 @@
+//! TLS handshake evidence from the TCP byte streams of one flow.
+//!
+//! A [`TlsTracker`] is fed every TCP segment of one connection to the broker.
+//! It puts each direction's bytes back in order (`reassembly`), reads TLS
+//! records and handshake messages with tls-parser (`handshake`) and
+//! certificates with x509-parser (`cert`), and says at the end what the
+//! handshake got to ([`TlsObservation`]): who sent the last message, which
+//! certificates the server presented, which alerts flew, and whether the byte
+//! streams themselves are trustworthy (holes, overlaps with different bytes).
+//!
+//! Memory is bounded and short-lived. Per direction: at most 64 KiB of
+//! contiguous stream, 32 KiB (64 pieces) of out-of-order data and one
+//! handshake message being collected (itself within the 64 KiB); all freed as
+//! soon as that direction's handshake is over, it stops being parseable, or
+//! the flow turns out not to be TLS. From then on a segment costs a few
+//! comparisons and no allocation.
+
+mod cert;
+mod handshake;
+mod reassembly;
+#[cfg(test)]
+mod tests;
+
+pub use cert::{CertSummary, UndecodableCert};
+
+use crate::packet::TcpInfo;
+use handshake::{RecordParser, State};
+use reassembly::Reassembler;
+use serde::Serialize;
+
+/// Which end of the connection sent something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// The connector (the side that sent the SYN).
+    Client,
+    /// The broker, or whatever answers in its name.
+    Server,
+}
+
+/// The segment that completed something: its frame (and time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FrameRef {
+    pub frame: u64,
+    #[serde(skip)]
+    pub ts_ns: i64,
+}
+
+/// A handshake step, as far as it is visible on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HandshakeStep {
+    ClientHello,
+    HelloRetryRequest,
+    ServerHello,
+    Certificate,
+    CertificateStatus,
+    ServerKeyExchange,
+    CertificateRequest,
+    ServerHelloDone,
+    ClientKeyExchange,
+    CertificateVerify,
+    NewSessionTicket,
+    /// Another handshake message in clear.
+    OtherHandshake,
+    ChangeCipherSpec,
+    /// An encrypted handshake record: the Finished of TLS ≤ 1.2, or (TLS 1.3)
+    /// the server's encrypted flight / the client's first encrypted record.
+    EncryptedHandshake,
+    ApplicationData,
+}
+
+/// The last handshake step seen, and who sent it: where the exchange stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LastStep {
+    pub step: HandshakeStep,
+    pub from: Side,
+    pub frame: u64,
+}
+
+/// Why a direction is no longer parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// Encrypted records from here on: nothing more to read.
+    HandshakeOver,
+    /// This side sent a fatal alert or close_notify.
+    Alert,
+    /// The stream (this side's or the other's) does not start with a TLS record.
+    NotTls,
+    /// The capture started mid-stream and the first bytes are not a record
+    /// boundary: nothing can be said.
+    MidStream,
+    /// Bytes are missing (a hole in the sequence space that was not filled
+    /// within the out-of-order budget).
+    Gap,
+    /// The handshake is larger than the window kept.
+    TooLarge,
+    /// A record header that is not TLS after valid records.
+    Malformed,
+}
+
+/// Two copies of the same stream bytes that differ (first copy kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct OverlapConflict {
+    /// Frame of the later, different copy.
+    pub frame: u64,
+    /// Stream offset (0 = first byte after the SYN) and length of the span.
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Missing stream bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    /// Stream offset where the contiguous bytes end.
+    pub offset: u64,
+    /// Size of the hole, when the bytes after it arrived and were kept.
+    pub missing_bytes: Option<u64>,
+    /// Frame of the first segment seen beyond the hole.
+    pub next_frame: Option<u64>,
+}
+
+/// How trustworthy one direction's byte stream is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct StreamFacts {
+    /// The SYN (or SYN-ACK) was seen: offsets count from the true start.
+    pub syn_seen: bool,
+    /// Contiguous bytes reassembled (handshake window only).
+    pub bytes: u64,
+    /// Bytes received more than once (while buffering).
+    pub retransmitted_bytes: u64,
+    /// Overlaps whose bytes differ from the first copy: an injection signal.
+    pub conflicting_overlaps: Vec<OverlapConflict>,
+    pub conflicting_overlaps_total: u32,
+    /// Segments cut by the capture's snapshot length.
+    pub truncated_segments: u32,
+    /// Where parsing waits on (or gave up at) missing bytes.
+    pub gap: Option<Gap>,
+    pub stopped: Option<StopReason>,
+    /// Bytes after the last complete record (a record cut by the end of the
+    /// capture, or waiting behind a gap).
+    pub unparsed_bytes: u64,
+}
+
+/// The first bytes of a stream that is not TLS.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NonTlsBytes {
+    pub from: Side,
+    pub frame: u64,
+    /// Up to 32 bytes, printable ASCII kept, others as `\xNN`.
+    pub preview: String,
+}
+
+/// The client's first ClientHello.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClientHelloInfo {
+    pub frame: u64,
+    pub sni: Option<String>,
+    /// Versions offered (supported_versions, GREASE left out), or the legacy
+    /// version when the extension is absent: `TLS 1.3`, `TLS 1.2`, ...
+    pub offered_versions: Vec<String>,
+    pub cipher_count: usize,
+    /// ALPN protocols offered (first few).
+    pub alpn: Vec<String>,
+}
+
+/// A TLS 1.3 server's downgrade sentinel (RFC 8446 §4.1.3): the server
+/// supports TLS 1.3 but was offered (or chose) less.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DowngradeSentinel {
+    /// `DOWNGRD\x01`: TLS 1.2 negotiated.
+    Tls12,
+    /// `DOWNGRD\x00`: TLS 1.1 or below negotiated.
+    Tls11OrBelow,
+}
+
+/// The ServerHello (the real one, not a HelloRetryRequest).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServerHelloInfo {
+    pub frame: u64,
+    /// Selected version (supported_versions for TLS 1.3), e.g. `TLS 1.2`.
+    pub version: String,
+    pub version_code: u16,
+    pub cipher_suite: u16,
+    /// IANA-style name when tls-parser knows it.
+    pub cipher_name: Option<String>,
+    pub downgrade_sentinel: Option<DowngradeSentinel>,
+}
+
+/// A TLS alert.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AlertInfo {
+    pub frame: u64,
+    pub from: Side,
+    /// Level (1 warning, 2 fatal) and description, when in clear.
+    pub level: Option<u8>,
+    pub description: Option<u8>,
+    /// `unknown_ca`, `bad_certificate`, ... when the number is known.
+    pub description_name: Option<String>,
+    /// The record is encrypted (sent after ChangeCipherSpec): only its
+    /// existence is known.
+    pub encrypted: bool,
+}
+
+/// A client certificate (mutual TLS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ClientCertificate {
+    pub frame: u64,
+    pub count: usize,
+}
+
+/// What the TLS handshake of one flow showed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct TlsObservation {
+    /// A side's first bytes are not a TLS record (the flow is not TLS, or
+    /// something answered in another protocol): see `non_tls`.
+    pub not_tls: bool,
+    pub non_tls: Option<NonTlsBytes>,
+    pub client_hello: Option<ClientHelloInfo>,
+    /// ClientHellos seen (2 after a HelloRetryRequest).
+    pub client_hellos: u32,
+    pub hello_retry_request: Option<FrameRef>,
+    pub server_hello: Option<ServerHelloInfo>,
+    /// TLS 1.3: the certificates travel encrypted and cannot be shown.
+    pub certificates_encrypted: bool,
+    /// The server's Certificate message, when in clear.
+    pub certificate: Option<FrameRef>,
+    /// Certificates in the server's chain as sent.
+    pub certificates_total: usize,
+    /// Decoded certificates, in chain order (leaf first); at most 10.
+    pub certificates: Vec<CertSummary>,
+    pub undecodable_certificates: Vec<UndecodableCert>,
+    pub certificate_request: Option<FrameRef>,
+    pub client_certificate: Option<ClientCertificate>,
+    pub server_hello_done: Option<FrameRef>,
+    /// Alerts in record order per side (at most 8).
+    pub alerts: Vec<AlertInfo>,
+    /// TLS 1.3: after the server's encrypted flight, the client's first
+    /// encrypted record was 19 bytes (2-byte alert + type + 16-byte tag, too
+    /// short for a Finished) and the connection then closed: the client most
+    /// likely rejected the server (its certificate?). Frame of that record.
+    pub likely_encrypted_alert: Option<FrameRef>,
+    pub client_change_cipher_spec: Option<FrameRef>,
+    pub server_change_cipher_spec: Option<FrameRef>,
+    /// First encrypted handshake record per side (see [`HandshakeStep::EncryptedHandshake`]).
+    pub client_encrypted_handshake: Option<FrameRef>,
+    pub server_encrypted_handshake: Option<FrameRef>,
+    /// First application data record per side (TLS ≤ 1.2; under TLS 1.3 it
+    /// cannot be told from encrypted handshake records).
+    pub client_application_data: Option<FrameRef>,
+    pub server_application_data: Option<FrameRef>,
+    /// Both sides finished the handshake (TLS 1.3: inferred, the client
+    /// answered the server's encrypted flight with a Finished-sized record).
+    pub handshake_complete: bool,
+    /// Where the exchange stopped.
+    pub last_step: Option<LastStep>,
+    /// Frame of the last client / server segment carrying payload (any, also
+    /// after the handshake): what a reset or FIN answers.
+    pub last_client_data_frame: Option<u64>,
+    pub last_server_data_frame: Option<u64>,
+    pub client_stream: StreamFacts,
+    pub server_stream: StreamFacts,
+    /// Messages tls-parser could not read (first few).
+    pub parse_errors: Vec<String>,
+}
+
+/// One direction: its bytes and where parsing stands.
+#[derive(Debug, Default)]
+struct Dir {
+    reasm: Reassembler,
+    parser: RecordParser,
+}
+
+impl Dir {
+    /// Frees the buffers of a direction that stopped parsing.
+    fn release_if_stopped(&mut self) {
+        if self.parser.stopped.is_some() && !self.reasm.released() {
+            let left = self.reasm.data().len().saturating_sub(self.parser.pos);
+            self.parser.unparsed_at_stop = left as u64;
+            self.reasm.release();
+            self.parser.release();
+        }
+    }
+}
+
+/// TLS evidence of one TCP connection, fed segment by segment.
+#[derive(Debug)]
+pub struct TlsTracker {
+    /// `[client, server]`.
+    dirs: [Dir; 2],
+    state: State,
+    /// Some direction still parses; false = every segment is (nearly) free.
+    active: bool,
+}
+
+impl Default for TlsTracker {
+    fn default() -> TlsTracker {
+        TlsTracker::new()
+    }
+}
+
+impl TlsTracker {
+    pub fn new() -> TlsTracker {
+        TlsTracker {
+            dirs: [Dir::default(), Dir::default()],
+            state: State::default(),
+            active: true,
+        }
+    }
+
+    /// One TCP segment. `from_client` = sent by the connector. `payload` =
+    /// captured TCP payload (may be shorter than `tcp.payload_len` when the
+    /// snapshot cut it: then bytes are missing → a gap).
+    pub fn on_segment(
+        &mut self,
+        from_client: bool,
+        frame: u64,
+        ts_ns: i64,
+        tcp: &TcpInfo,
+        payload: &[u8],
+    ) {
+        let at = FrameRef { frame, ts_ns };
+        // A reset's payload is not stream data (some stacks put text there).
+        let carries_data = tcp.payload_len > 0 && !tcp.flags.rst();
+        if carries_data {
+            let last = if from_client {
+                &mut self.state.obs.last_client_data_frame
+            } else {
+                &mut self.state.obs.last_server_data_frame
+            };
+            *last = Some(frame);
+        }
+        if self.active {
+            self.feed(from_client, at, tcp, payload, carries_data);
+        }
+        if self.state.alert_candidate.is_some() {
+            self.follow_alert_candidate(from_client, tcp, carries_data);
+        }
+    }
+
+    fn feed(&mut self, from_client: bool, at: FrameRef, tcp: &TcpInfo, payload: &[u8], data: bool) {
+        let side = if from_client {
+            Side::Client
+        } else {
+            Side::Server
+        };
+        let dir = &mut self.dirs[side as usize];
+        if dir.parser.stopped.is_some() {
+            return;
+        }
+        if tcp.flags.syn() {
+            dir.reasm.syn(tcp.seq);
+        }
+        if !data {
+            return;
+        }
+        let want = usize::try_from(tcp.payload_len).unwrap_or(usize::MAX);
+        if payload.len() < want {
+            dir.reasm.truncated = dir.reasm.truncated.saturating_add(1);
+        }
+        let bytes = &payload[..payload.len().min(want)];
+        // SYN data (TCP Fast Open) starts one after the SYN's number.
+        let seq = if tcp.flags.syn() {
+            tcp.seq.wrapping_add(1)
+        } else {
+            tcp.seq
+        };
+        dir.reasm.insert(seq, bytes, at.frame);
+        let syn_seen = dir.reasm.syn_seen;
+        handshake::parse(
+            side,
+            dir.reasm.data(),
+            syn_seen,
+            &mut dir.parser,
+            &mut self.state,
+            at,
+        );
+        if dir.reasm.lost.is_some() {
+            // Bytes were dropped beyond a hole: the stream cannot be
+            // completed within the budget, stop at the hole.
+            dir.parser.stop(StopReason::Gap);
+        }
+        let not_tls = self.state.obs.not_tls;
+        for d in &mut self.dirs {
+            if not_tls {
+                d.parser.stop(StopReason::NotTls);
+            }
+            d.release_if_stopped();
+        }
+        self.active = self.dirs.iter().any(|d| d.parser.stopped.is_none());
+    }
+
+    /// TLS 1.3 heuristic, after the client's 19-byte first encrypted record:
+    /// more client data cancels it, a FIN or reset (either side) confirms it.
+    fn follow_alert_candidate(&mut self, from_client: bool, tcp: &TcpInfo, data: bool) {
+        let Some((at, end)) = self.state.alert_candidate else {
+            return;
+        };
+        if from_client && data {
+            let start = self.dirs[Side::Client as usize].reasm.offset_of(tcp.seq);
+            let new_end = start.map(|s| s + i64::from(tcp.payload_len));
+            if new_end.is_some_and(|e| e > end as i64) {
+                self.state.alert_candidate = None;
+                return;
+            }
+        }
+        if tcp.flags.fin() || tcp.flags.rst() {
+            self.state.obs.likely_encrypted_alert = Some(at);
+            self.state.alert_candidate = None;
+        }
+    }
+
+    /// What the handshake showed so far.
+    pub fn observation(&self) -> TlsObservation {
+        let mut obs = self.state.obs.clone();
+        obs.client_stream = facts(&self.dirs[Side::Client as usize]);
+        obs.server_stream = facts(&self.dirs[Side::Server as usize]);
+        obs.handshake_complete = self.state.handshake_complete();
+        obs
+    }
+}
+
+fn facts(d: &Dir) -> StreamFacts {
+    let r = &d.reasm;
+    let parsing = d.parser.stopped.is_none();
+    StreamFacts {
+        syn_seen: r.syn_seen,
+        bytes: r.len(),
+        retransmitted_bytes: r.retransmitted,
+        conflicting_overlaps: r.conflicts.clone(),
+        conflicting_overlaps_total: r.conflicts_total,
+        truncated_segments: r.truncated,
+        gap: match d.parser.stopped {
+            None => r.gap(),
+            Some(StopReason::Gap) => r.lost,
+            Some(_) => None,
+        },
+        stopped: d.parser.stopped,
+        unparsed_bytes: if parsing {
+            (r.data().len() as u64).saturating_sub(d.parser.pos as u64)
+        } else {
+            d.parser.unparsed_at_stop
+        },
+    }
+}
+
+/// Cuts a string to at most `max` bytes on a character boundary, marking the cut.
+pub(crate) fn bounded(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max.saturating_sub(3);
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
+}
