@@ -12,6 +12,7 @@ use std::net::IpAddr;
 
 pub(super) struct Inputs<'a> {
     pub table: &'a FlowTable,
+    pub expect_issuer: &'a str,
     pub dns: &'a super::dns::DnsSummary,
     /// Hop 1 toward each remote address, learnt from ARP.
     pub gateways: &'a HashMap<IpAddr, Gateway>,
@@ -76,8 +77,9 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
     }
 
     for (&server, view) in &servers {
-        let v = judge_server(server, view, inputs, &mut findings, &mut rsts);
+        let (v, tls) = judge_server(server, view, inputs, &mut findings, &mut rsts);
         verdicts.push(v);
+        verdicts.extend(tls);
     }
 
     let dns_verdict = super::dns_rules::judge(inputs.dns, &mut findings);
@@ -104,7 +106,7 @@ fn judge_server(
     inputs: &Inputs<'_>,
     findings: &mut Vec<Finding>,
     all_rsts: &mut Vec<RstEvidence>,
-) -> Verdict {
+) -> (Verdict, Option<Verdict>) {
     let table = inputs.table;
     let path = inputs.path;
     let target_hop = path.and_then(|p| p.target_hop);
@@ -151,6 +153,30 @@ fn judge_server(
             evidence.push((classify(f, r, &ctx), f));
         }
     }
+
+    // TLS first: resets that answer a ClientHello are TLS blocking, judged
+    // there, and left out of the TCP rules below.
+    let remote = table.remotes.get(&server);
+    let broker_hop = target_hop.or_else(|| {
+        remote
+            .and_then(|r| r.echo_ttls.mode())
+            .map(|t| HopEstimate::from_ttl(t).hop)
+    });
+    let tls = super::tls_rules::judge(
+        &view.flows,
+        &evidence,
+        &super::tls_rules::TlsContext {
+            server,
+            port,
+            expect_issuer: inputs.expect_issuer,
+            broker_hop,
+            hop_address: &hop_address,
+        },
+    );
+    findings.extend(tls.findings);
+    all_rsts.extend(evidence.iter().map(|(e, _)| e.clone()));
+    evidence.retain(|(e, _)| !tls.blocking_rsts.contains(&e.frame));
+    let tls_verdict = tls.verdict;
 
     let answered = view
         .flows
@@ -525,74 +551,74 @@ fn judge_server(
             .at(hop, Some(server)),
         );
     }
-    all_rsts.extend(evidence.iter().map(|(e, _)| e.clone()));
 
-    // This server's verdict.
-    if let Some((hop, n, confidence, ttl, server_hop)) = injected_main {
-        let (address, _) = hop_address(hop);
-        return Verdict {
-            class: VerdictClass::RstInjected,
-            hop: Some(hop),
-            address,
-            confidence,
-            summary: format!(
-                "TCP resets to {server}:{port} are injected at hop {hop}{}: {n} reset{} arrived with TTL {ttl} (hop {hop}){}.",
-                address.map(|a| format!(" ({a})")).unwrap_or_default(),
-                if n == 1 { "" } else { "s" },
-                server_hop
-                    .map(|h| format!(" while the server is at hop {h}"))
-                    .unwrap_or_default()
-            ),
-            next_steps: vec![
-                format!(
-                    "Show the firewall owner of hop {hop}{} the reset frames: a rule there rejects TCP {port} to {server} with a forged reset.",
-                    address.map(|a| format!(" ({a})")).unwrap_or_default()
+    // This server's verdict from TCP; TLS's competes with it in `pick`.
+    let tcp_verdict = (|| -> Verdict {
+        if let Some((hop, n, confidence, ttl, server_hop)) = injected_main {
+            let (address, _) = hop_address(hop);
+            return Verdict {
+                class: VerdictClass::RstInjected,
+                hop: Some(hop),
+                address,
+                confidence,
+                summary: format!(
+                    "TCP resets to {server}:{port} are injected at hop {hop}{}: {n} reset{} arrived with TTL {ttl} (hop {hop}){}.",
+                    address.map(|a| format!(" ({a})")).unwrap_or_default(),
+                    if n == 1 { "" } else { "s" },
+                    server_hop
+                        .map(|h| format!(" while the server is at hop {h}"))
+                        .unwrap_or_default()
                 ),
-                "Allow the broker ranges of your cloud on TCP 443 outbound from the connector."
-                    .into(),
-            ],
-        };
-    }
-    if !unanswered.is_empty() && answered == 0 && evidence.is_empty() {
-        let (hop, address) = match icmp_hop {
-            Some((h, a, _)) => (Some(h), Some(a)),
-            None => (None, None),
-        };
-        return Verdict {
-            class: VerdictClass::TcpBlocked,
-            hop,
-            address,
-            confidence: if unanswered.iter().any(|f| f.syn_retransmissions() > 0) {
-                Confidence::High
-            } else {
-                Confidence::Medium
-            },
-            summary: match icmp_hop {
-                Some((h, a, _)) => format!(
-                    "TCP {port} to {server} is blocked at hop {h} ({a}): {} SYNs, no SYN-ACK, and an ICMP unreachable from {a}.",
-                    syns
-                ),
-                None => format!(
-                    "TCP {port} to {server} is silently dropped: {syns} SYNs in {} attempt{}, no SYN-ACK and no reset{}; a capture alone cannot place a silent drop (trace TCP {port} to find the last hop that answers).",
-                    unanswered.len(),
-                    if unanswered.len() == 1 { "" } else { "s" },
-                    if echo.is_some() {
-                        ", while ping replies from the server arrive"
-                    } else {
-                        ""
-                    },
-                ),
-            },
-            next_steps: vec![
-                format!(
-                    "Run `mtr -rwbzc 20 --tcp -P {port} {server}` and `mtr -rwbzc 20 {server}` from the connector: where the TCP trace stops while ICMP goes on, TCP {port} is dropped."
-                ),
-                format!("Check the site firewall for a rule dropping TCP {port} to {server}."),
-            ],
-        };
-    }
-    if let Some((_, s)) = holes.first() {
-        return Verdict {
+                next_steps: vec![
+                    format!(
+                        "Show the firewall owner of hop {hop}{} the reset frames: a rule there rejects TCP {port} to {server} with a forged reset.",
+                        address.map(|a| format!(" ({a})")).unwrap_or_default()
+                    ),
+                    "Allow the broker ranges of your cloud on TCP 443 outbound from the connector."
+                        .into(),
+                ],
+            };
+        }
+        if !unanswered.is_empty() && answered == 0 && evidence.is_empty() {
+            let (hop, address) = match icmp_hop {
+                Some((h, a, _)) => (Some(h), Some(a)),
+                None => (None, None),
+            };
+            return Verdict {
+                class: VerdictClass::TcpBlocked,
+                hop,
+                address,
+                confidence: if unanswered.iter().any(|f| f.syn_retransmissions() > 0) {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                },
+                summary: match icmp_hop {
+                    Some((h, a, _)) => format!(
+                        "TCP {port} to {server} is blocked at hop {h} ({a}): {} SYNs, no SYN-ACK, and an ICMP unreachable from {a}.",
+                        syns
+                    ),
+                    None => format!(
+                        "TCP {port} to {server} is silently dropped: {syns} SYNs in {} attempt{}, no SYN-ACK and no reset{}; a capture alone cannot place a silent drop (trace TCP {port} to find the last hop that answers).",
+                        unanswered.len(),
+                        if unanswered.len() == 1 { "" } else { "s" },
+                        if echo.is_some() {
+                            ", while ping replies from the server arrive"
+                        } else {
+                            ""
+                        },
+                    ),
+                },
+                next_steps: vec![
+                    format!(
+                        "Run `mtr -rwbzc 20 --tcp -P {port} {server}` and `mtr -rwbzc 20 {server}` from the connector: where the TCP trace stops while ICMP goes on, TCP {port} is dropped."
+                    ),
+                    format!("Check the site firewall for a rule dropping TCP {port} to {server}."),
+                ],
+            };
+        }
+        if let Some((_, s)) = holes.first() {
+            return Verdict {
             class: VerdictClass::PmtuBlackhole,
             hop: None,
             address: None,
@@ -605,28 +631,28 @@ fn judge_server(
                 "Find the link with the smaller MTU (tracepath, or pathproof check) and let its ICMP fragmentation-needed through, or clamp the MSS on the site firewall.".into(),
             ],
         };
-    }
-    if !refused.is_empty() && established.is_empty() {
-        let e = &refused[0].0;
-        let hop = target_hop.or(Some(e.hop));
-        return Verdict {
-            class: VerdictClass::RstFromTarget,
-            hop,
-            address: Some(server),
-            confidence: e.confidence,
-            summary: format!(
-                "{server} itself refuses TCP {port}: its resets carry its own TTL {} (hop {}), so they are genuine; nothing listens on the port or the server rejects this client.",
-                e.ttl,
-                hop.unwrap_or(e.hop)
-            ),
-            next_steps: vec![format!(
-                "The path to {server} works; the server side refuses: check that {server} is a current broker address for your cloud and that the service is up."
-            )],
-        };
-    }
-    if unclear_refusals > 0 && established.is_empty() {
-        let e = &unclear[0].0;
-        return Verdict {
+        }
+        if !refused.is_empty() && established.is_empty() {
+            let e = &refused[0].0;
+            let hop = target_hop.or(Some(e.hop));
+            return Verdict {
+                class: VerdictClass::RstFromTarget,
+                hop,
+                address: Some(server),
+                confidence: e.confidence,
+                summary: format!(
+                    "{server} itself refuses TCP {port}: its resets carry its own TTL {} (hop {}), so they are genuine; nothing listens on the port or the server rejects this client.",
+                    e.ttl,
+                    hop.unwrap_or(e.hop)
+                ),
+                next_steps: vec![format!(
+                    "The path to {server} works; the server side refuses: check that {server} is a current broker address for your cloud and that the service is up."
+                )],
+            };
+        }
+        if unclear_refusals > 0 && established.is_empty() {
+            let e = &unclear[0].0;
+            return Verdict {
             class: VerdictClass::Inconclusive,
             hop: None,
             address: None,
@@ -641,37 +667,41 @@ fn judge_server(
                 "Give the broker's hop count (--hops N) or the customer's mtr report (--mtr FILE), or capture a ping to the broker along with the connection attempts.".into(),
             ],
         };
-    }
-    if !established.is_empty() {
-        let hop = established
-            .iter()
-            .find_map(|f| f.server_ttls.mode())
-            .map(|t| HopEstimate::from_ttl(t).hop);
-        return Verdict {
-            class: VerdictClass::Healthy,
+        }
+        if !established.is_empty() {
+            let hop = established
+                .iter()
+                .find_map(|f| f.server_ttls.mode())
+                .map(|t| HopEstimate::from_ttl(t).hop);
+            return Verdict {
+                class: VerdictClass::Healthy,
+                hop: None,
+                address: None,
+                confidence: Confidence::High,
+                summary: format!(
+                    "No failure found: {} connection{} to {server}:{port} completed the TCP handshake{}.",
+                    established.len(),
+                    if established.len() == 1 { "" } else { "s" },
+                    hop.map(|h| format!(" (server at hop {h})"))
+                        .unwrap_or_default()
+                ),
+                next_steps: Vec::new(),
+            };
+        }
+        Verdict {
+            class: VerdictClass::Inconclusive,
             hop: None,
             address: None,
-            confidence: Confidence::High,
+            confidence: Confidence::Low,
             summary: format!(
-                "No failure found: {} connection{} to {server}:{port} completed the TCP handshake{}.",
-                established.len(),
-                if established.len() == 1 { "" } else { "s" },
-                hop.map(|h| format!(" (server at hop {h})"))
-                    .unwrap_or_default()
+                "Connections to {server}:{port} neither completed nor failed in a way the capture shows (e.g. a SYN at the very end of the capture)."
             ),
-            next_steps: Vec::new(),
-        };
-    }
-    Verdict {
-        class: VerdictClass::Inconclusive,
-        hop: None,
-        address: None,
-        confidence: Confidence::Low,
-        summary: format!(
-            "Connections to {server}:{port} neither completed nor failed in a way the capture shows (e.g. a SYN at the very end of the capture)."
-        ),
-        next_steps: vec!["Capture longer, from before the connector starts a connection.".into()],
-    }
+            next_steps: vec![
+                "Capture longer, from before the connector starts a connection.".into(),
+            ],
+        }
+    })();
+    (tcp_verdict, tls_verdict)
 }
 
 /// Which verdict wins when several servers or checks disagree: the most

@@ -7,6 +7,7 @@
 //! concurrent flows, not on the size of the capture.
 
 use super::retrans::{SendHistory, seq_before};
+use super::tls::{TlsObservation, TlsTracker};
 use super::ttl::TtlCounts;
 use crate::packet::{IcmpKind, Packet, TcpFlags, TcpInfo, Transport};
 use rustc_hash::FxHashMap;
@@ -99,7 +100,7 @@ pub struct IcmpEvent {
 }
 
 /// Everything pathproof keeps about one TCP connection.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct FlowRecord {
     pub client: SocketAddr,
     pub server: SocketAddr,
@@ -134,6 +135,10 @@ pub struct FlowRecord {
     pub server_max_ack: Option<u32>,
     /// Link-layer sender of the server's first packet: the gateway (hop 1).
     pub server_mac: Option<[u8; 6]>,
+    /// TLS handshake tracking while the flow is active (broker ports only).
+    tls: Option<Box<TlsTracker>>,
+    /// What the TLS handshake showed, once the flow is finished.
+    pub tls_observation: Option<Box<TlsObservation>>,
     last_client: Option<Trigger>,
     last_server: Option<Trigger>,
 }
@@ -170,6 +175,8 @@ impl FlowRecord {
             client_sends: SendHistory::default(),
             server_max_ack: None,
             server_mac: None,
+            tls: None,
+            tls_observation: None,
             last_client: None,
             last_server: None,
         }
@@ -227,8 +234,11 @@ impl FlowRecord {
         }
     }
 
-    fn on_packet(&mut self, p: &Packet, t: &TcpInfo, from_client: bool) {
+    fn on_packet(&mut self, p: &Packet, t: &TcpInfo, from_client: bool, payload: &[u8]) {
         self.last_ts_ns = p.ts_ns;
+        if let Some(tls) = &mut self.tls {
+            tls.on_segment(from_client, p.frame, p.ts_ns, t, payload);
+        }
         let kind = SegmentKind::of(t);
         if t.flags.rst() {
             let answers = if from_client {
@@ -317,6 +327,9 @@ pub struct RemoteBaseline {
     pub first_frame: u64,
     /// ICMP echo replies (ping) from it: the path works for ICMP.
     pub echo_replies: u32,
+    /// TTLs of the echo replies alone: the real host's distance even when a
+    /// proxy answers its TCP.
+    pub echo_ttls: TtlCounts,
     pub first_echo_frame: Option<u64>,
 }
 
@@ -412,10 +425,11 @@ impl FlowTable {
         self.server_ports.contains(&port)
     }
 
-    pub fn push(&mut self, p: &Packet) {
+    /// A packet and its captured transport payload (for TLS on broker ports).
+    pub fn push(&mut self, p: &Packet, payload: &[u8]) {
         self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
         match &p.transport {
-            Transport::Tcp(t) => self.on_tcp(p, t),
+            Transport::Tcp(t) => self.on_tcp(p, t, payload),
             Transport::Icmp(i) => match i.kind {
                 IcmpKind::EchoReply { .. } => {
                     let mut one = TtlCounts::default();
@@ -443,6 +457,7 @@ impl FlowTable {
                 ttls: TtlCounts::default(),
                 first_frame: frame,
                 echo_replies: 0,
+                echo_ttls: TtlCounts::default(),
                 first_echo_frame: None,
             }),
             None => return,
@@ -451,11 +466,12 @@ impl FlowTable {
         entry.first_frame = entry.first_frame.min(frame);
         if echo_reply {
             entry.echo_replies += 1;
+            entry.echo_ttls.merge(ttls);
             entry.first_echo_frame.get_or_insert(frame);
         }
     }
 
-    fn on_tcp(&mut self, p: &Packet, t: &TcpInfo) {
+    fn on_tcp(&mut self, p: &Packet, t: &TcpInfo, payload: &[u8]) {
         let src = SocketAddr::new(p.src, t.src_port);
         let dst = SocketAddr::new(p.dst, t.dst_port);
         let key = FlowKey::new(src, dst);
@@ -480,10 +496,14 @@ impl FlowTable {
         let flow = self.active.entry(key).or_insert_with(|| {
             created = true;
             let (client, server) = roles(ports, p, t, src, dst);
-            FlowRecord::new(client, server, p)
+            let mut flow = FlowRecord::new(client, server, p);
+            if ports.contains(&server.port()) {
+                flow.tls = Some(Box::default());
+            }
+            flow
         });
         let from_client = flow.client == src;
-        flow.on_packet(p, t, from_client);
+        flow.on_packet(p, t, from_client, payload);
         if created {
             self.flows_total += 1;
         }
@@ -552,7 +572,10 @@ impl FlowTable {
         }
     }
 
-    fn retire(&mut self, f: FlowRecord) {
+    fn retire(&mut self, mut f: FlowRecord) {
+        if let Some(tls) = f.tls.take() {
+            f.tls_observation = Some(Box::new(tls.observation()));
+        }
         self.note_mac(f.server.ip(), f.server_mac);
         if f.server_ttls.total() > 0 {
             let frame = f.syn_ack.map_or(f.first_frame, |s| s.frame);
@@ -662,9 +685,9 @@ mod tests {
     #[test]
     fn refused_syn_with_retransmission() {
         let mut t = FlowTable::new(vec![443], FlowLimits::default());
-        t.push(&tcp(1, 0, C, S, 64, SYN, 7));
-        t.push(&tcp(2, 1000, C, S, 64, SYN, 7));
-        t.push(&tcp(3, 1001, S, C, 64, RSTACK, 0));
+        t.push(&tcp(1, 0, C, S, 64, SYN, 7), &[]);
+        t.push(&tcp(2, 1000, C, S, 64, SYN, 7), &[]);
+        t.push(&tcp(3, 1001, S, C, 64, RSTACK, 0), &[]);
         t.finish();
         let f = &t.finished[0];
         assert_eq!(f.syn_count, 2);
@@ -679,9 +702,9 @@ mod tests {
     #[test]
     fn established_flow_records_server_ttl() {
         let mut t = FlowTable::new(vec![443], FlowLimits::default());
-        t.push(&tcp(1, 0, C, S, 64, SYN, 7));
-        t.push(&tcp(2, 5, S, C, 61, SYNACK, 100));
-        t.push(&tcp(3, 6, C, S, 64, ACK, 8));
+        t.push(&tcp(1, 0, C, S, 64, SYN, 7), &[]);
+        t.push(&tcp(2, 5, S, C, 61, SYNACK, 100), &[]);
+        t.push(&tcp(3, 6, C, S, 64, ACK, 8), &[]);
         t.finish();
         let f = &t.finished[0];
         assert!(f.established);
@@ -693,9 +716,9 @@ mod tests {
     #[test]
     fn new_isn_on_same_tuple_is_a_new_connection() {
         let mut t = FlowTable::new(vec![443], FlowLimits::default());
-        t.push(&tcp(1, 0, C, S, 64, SYN, 7));
-        t.push(&tcp(2, 1, S, C, 64, RSTACK, 0));
-        t.push(&tcp(3, 500, C, S, 64, SYN, 9000));
+        t.push(&tcp(1, 0, C, S, 64, SYN, 7), &[]);
+        t.push(&tcp(2, 1, S, C, 64, RSTACK, 0), &[]);
+        t.push(&tcp(3, 500, C, S, 64, SYN, 9000), &[]);
         t.finish();
         assert_eq!(t.finished.len(), 2);
         assert_eq!(t.flows_total, 2);
@@ -712,7 +735,7 @@ mod tests {
         let mut t = FlowTable::new(vec![443], limits);
         for i in 0..10_000u32 {
             let c = format!("10.0.{}.{}:{}", i / 250, i % 250, 1024 + i % 60000);
-            t.push(&tcp(u64::from(i), i64::from(i), &c, S, 64, SYN, i));
+            t.push(&tcp(u64::from(i), i64::from(i), &c, S, 64, SYN, i), &[]);
             assert!(t.active.len() <= 100);
         }
         t.finish();

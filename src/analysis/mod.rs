@@ -12,6 +12,7 @@ pub mod hop;
 pub mod retrans;
 pub mod rst;
 pub mod tls;
+mod tls_rules;
 pub mod ttl;
 pub mod verdict;
 
@@ -64,6 +65,7 @@ pub struct Analyzer {
     inbound_ttls: TtlCounts,
     inbound_sources: HashSet<IpAddr>,
     dns: dns::DnsTracker,
+    expect_issuer: String,
     /// ARP senders: which IPv4 address a MAC has.
     arp: HashMap<[u8; 6], (Ipv4Addr, u64)>,
 }
@@ -89,6 +91,7 @@ impl Analyzer {
             inbound_ttls: TtlCounts::default(),
             inbound_sources: HashSet::new(),
             dns: dns::DnsTracker::new(&options.broker_names),
+            expect_issuer: options.expect_issuer.clone(),
             arp: HashMap::new(),
         }
     }
@@ -112,15 +115,19 @@ impl Analyzer {
             }
             _ => {}
         }
-        self.push(p);
+        self.push_headers(p, payload);
     }
 
     /// A packet without payload (headers only).
     pub fn push(&mut self, p: &Packet) {
+        self.push_headers(p, &[]);
+    }
+
+    fn push_headers(&mut self, p: &Packet, payload: &[u8]) {
         self.packets += 1;
         self.first_ts_ns.get_or_insert(p.ts_ns);
         self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
-        self.table.push(p);
+        self.table.push(p, payload);
         let inbound = match &p.transport {
             Transport::Tcp(t) => {
                 self.table.is_server_port(t.src_port) && !self.table.is_server_port(t.dst_port)
@@ -160,6 +167,7 @@ impl Analyzer {
         let dns = self.dns.finish(self.last_ts_ns);
         let conclusion = conclude::conclude(&conclude::Inputs {
             dns: &dns,
+            expect_issuer: &self.expect_issuer,
             table: &self.table,
             gateways: &gateways,
             path,
@@ -183,7 +191,7 @@ impl Analyzer {
 }
 
 /// The result of an analysis.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Analysis {
     pub verdict: Verdict,
     pub findings: Vec<Finding>,

@@ -294,7 +294,7 @@ mod tests {
     fn flow_of(packets: &[Packet]) -> FlowRecord {
         let mut t = FlowTable::new(vec![443], FlowLimits::default());
         for p in packets {
-            t.push(p);
+            t.push(p, &[]);
         }
         t.finish();
         t.finished.remove(0)
