@@ -386,7 +386,7 @@ fn judge_server(
         .remotes
         .get(&server)
         .filter(|r| r.echo_replies > 0)
-        .and_then(|r| Some((r.echo_replies, r.first_echo_frame?, r.ttls.mode()?)));
+        .and_then(|r| Some((r.echo_replies, r.first_echo_frame?, r.echo_ttls.mode()?)));
     if let Some((n, frame, ttl)) = echo {
         let hop = HopEstimate::from_ttl(ttl).hop;
         findings.push(

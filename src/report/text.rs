@@ -70,6 +70,61 @@ pub fn render_pcap(r: &PcapReport) -> String {
         }
     }
 
+    // One line per broker-name lookup and per TLS handshake seen.
+    let names = a.dns.broker_name_outcomes();
+    if !names.is_empty() {
+        let _ = writeln!(out, "\nDNS:");
+        for n in names
+            .iter()
+            .filter(|n| n.search_expansion_of.is_none())
+            .take(8)
+        {
+            let _ = writeln!(out, "  {:<40} {}", n.name, serde_plain_outcome(&n.outcome));
+        }
+    }
+    let tls: Vec<_> = a
+        .flows
+        .iter()
+        .filter_map(|f| Some((f, f.tls_observation.as_deref()?)))
+        .filter(|(_, o)| o.client_hello.is_some())
+        .take(5)
+        .collect();
+    if !tls.is_empty() {
+        let _ = writeln!(out, "\nTLS:");
+        for (f, o) in tls {
+            let sni = o
+                .client_hello
+                .as_ref()
+                .and_then(|c| c.sni.clone())
+                .unwrap_or_else(|| "-".into());
+            let version = o
+                .server_hello
+                .as_ref()
+                .map_or("no ServerHello".to_string(), |s| s.version.clone());
+            let issuer = o.certificates.first().map_or_else(
+                || {
+                    if o.certificates_encrypted {
+                        "certificate encrypted (TLS 1.3)".to_string()
+                    } else {
+                        "no certificate seen".to_string()
+                    }
+                },
+                |c| format!("issuer {}", c.issuer),
+            );
+            let alert = o
+                .alerts
+                .first()
+                .and_then(|a| a.description_name.clone())
+                .map(|n| format!(", alert {n}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {} → {} SNI {sni}: {version}, {issuer}{alert}",
+                f.client, f.server
+            );
+        }
+    }
+
     if !a.findings.is_empty() {
         let _ = writeln!(out, "\nFindings:");
         for f in &a.findings {
@@ -131,6 +186,25 @@ pub fn render_pcap(r: &PcapReport) -> String {
         let _ = writeln!(out, "warning: {}", w.message);
     }
     out
+}
+
+/// A DNS outcome in a few words.
+fn serde_plain_outcome(o: &crate::analysis::dns::Outcome) -> String {
+    use crate::analysis::dns::Outcome;
+    match o {
+        Outcome::Resolved { addresses, .. } => {
+            let a: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
+            format!("resolved: {}", a.join(", "))
+        }
+        Outcome::NxDomain => "NXDOMAIN".into(),
+        Outcome::ServFail => "SERVFAIL".into(),
+        Outcome::Refused => "REFUSED".into(),
+        Outcome::Truncated => "truncated, no TCP answer".into(),
+        Outcome::Unanswered => "no answer".into(),
+        Outcome::NoAddress => "no address".into(),
+        Outcome::OtherRcode { rcode } => rcode.clone(),
+        Outcome::Inconclusive => "inconclusive".into(),
+    }
 }
 
 /// The serde name of a unit enum value (`syn-ack`, `pcapng`).
