@@ -29,7 +29,7 @@ pub struct JsonReport<'a> {
     pub rsts: &'a [RstEvidence],
     /// DNS lookups of the broker names: `names[]` per name, `exchanges[]`, `counters`.
     pub dns: &'a crate::analysis::dns::DnsSummary,
-    pub flows: Vec<JsonFlow>,
+    pub flows: Vec<JsonFlow<'a>>,
     pub flows_total: u64,
     pub flows_listed: usize,
     pub warnings: &'a [CaptureWarning],
@@ -43,7 +43,7 @@ pub struct Tool {
 
 /// One TCP connection.
 #[derive(Serialize)]
-pub struct JsonFlow {
+pub struct JsonFlow<'a> {
     pub client: String,
     pub server: String,
     pub state: crate::analysis::FlowState,
@@ -69,10 +69,12 @@ pub struct JsonFlow {
     /// `server`, `client` for each reset, parallel to `rst_frames`.
     pub rst_senders: Vec<&'static str>,
     pub icmp_error_frames: Vec<u64>,
+    /// The TLS handshake as the capture shows it (broker ports only).
+    pub tls: Option<&'a crate::analysis::tls::TlsObservation>,
 }
 
-impl JsonFlow {
-    pub fn of(f: &FlowRecord) -> JsonFlow {
+impl<'a> JsonFlow<'a> {
+    pub fn of(f: &'a FlowRecord) -> JsonFlow<'a> {
         let ttl = f.server_ttls.mode();
         JsonFlow {
             client: f.client.to_string(),
@@ -105,6 +107,7 @@ impl JsonFlow {
                 .map(|r| if r.from_server { "server" } else { "client" })
                 .collect(),
             icmp_error_frames: f.icmp_errors.iter().map(|i| i.packet.frame).collect(),
+            tls: f.tls_observation.as_deref(),
         }
     }
 }
@@ -112,7 +115,7 @@ impl JsonFlow {
 /// Builds the JSON document of a `pcap` run.
 pub fn pcap_report(r: &PcapReport) -> JsonReport<'_> {
     let a = &r.analysis;
-    let flows: Vec<JsonFlow> = a
+    let flows: Vec<JsonFlow<'_>> = a
         .flows
         .iter()
         .take(MAX_FLOWS_LISTED)
