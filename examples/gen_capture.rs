@@ -699,14 +699,14 @@ impl FlowGen<'_> {
     /// second segment one RTT later. Returns the time of the last segment.
     fn client_send(&mut self, bytes: u32) -> u64 {
         let mut left = bytes;
-        let mut n = 0;
+        let mut n = 0u32;
         while left > 0 {
             let len = left.min(self.c_mss);
             left -= len;
             let flags = if left == 0 { PSH | ACK } else { ACK };
             self.send(self.t, true, flags, len);
             n += 1;
-            if n % 2 == 0 && left > 0 {
+            if n.is_multiple_of(2) && left > 0 {
                 let s = self.seg(false, ACK, 0);
                 let at = self.t + self.rtt;
                 self.push(at, s);
@@ -737,7 +737,7 @@ impl FlowGen<'_> {
                 let flags = if left == 0 { PSH | ACK } else { ACK };
                 self.send(t, false, flags, len);
                 n += 1;
-                if n % 2 == 0 || left == 0 {
+                if n.is_multiple_of(2) || left == 0 {
                     let s = self.seg(true, ACK, 0);
                     let at = t + self.rng.range(10_000, 40_000);
                     self.push(at, s);
@@ -1716,7 +1716,7 @@ fn run_exchanges(
 
 fn run(args: &Args) -> io::Result<Summary> {
     let started = Instant::now();
-    let mut rng = Rng(args.seed ^ 0x5eed_0f_9a7e);
+    let mut rng = Rng(args.seed ^ 0x005e_ed0f_9a7e);
     let mut world = World::new(&mut rng);
     let file = File::create(&args.out)?;
     let sink = Counting {

@@ -151,18 +151,33 @@ fn judge(file: &Path, json: bool, limit: Duration) -> Outcome {
             if msg.is_empty() {
                 Outcome::Failure(format!("exit 2 without a message ({mode})"))
             } else if !r.stdout.is_empty() {
-                Outcome::Failure(format!(
-                    "exit 2 but something on stdout ({mode}): {msg}"
-                ))
+                Outcome::Failure(format!("exit 2 but something on stdout ({mode}): {msg}"))
             } else {
                 Outcome::CleanError(msg)
             }
         }
-        Some(c) => Outcome::Failure(format!(
-            "unexpected exit {c} ({mode}): {}",
-            r.stderr.trim()
-        )),
+        Some(c) => Outcome::Failure(format!("unexpected exit {c} ({mode}): {}", r.stderr.trim())),
     }
+}
+
+/// A message with numbers and hex bytes replaced by `#`, cut to 140 characters.
+fn normalize(msg: &str) -> String {
+    let words: Vec<&str> = msg
+        .split(' ')
+        .map(|w| {
+            let core = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            if !core.is_empty()
+                && core.len() <= 16
+                && core.chars().all(|c| c.is_ascii_hexdigit())
+                && core.chars().any(|c| c.is_ascii_digit())
+            {
+                "#"
+            } else {
+                w
+            }
+        })
+        .collect();
+    words.join(" ").chars().take(140).collect()
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -224,10 +239,10 @@ fn check_dirs(label: &str, dirs: &[PathBuf]) -> Vec<String> {
             }
             Outcome::CleanError(msg) => {
                 clean += 1;
-                // Group messages by what follows the file name.
+                // Group messages by their words: the file name, numbers and
+                // hex bytes are replaced.
                 let shown = f.display().to_string();
-                let key = msg.replace(&shown, "FILE");
-                let key: String = key.chars().take(90).collect();
+                let key = normalize(&msg.replace(&shown, "FILE"));
                 let e = messages.entry(key).or_insert((0, shown));
                 e.0 += 1;
             }
@@ -254,10 +269,7 @@ fn repo() -> PathBuf {
 
 #[test]
 fn public_and_bad_captures_never_panic_or_hang() {
-    let dirs = [
-        repo().join("captures/public"),
-        repo().join("captures/bad"),
-    ];
+    let dirs = [repo().join("captures/public"), repo().join("captures/bad")];
     let failures = check_dirs("captures/public + captures/bad", &dirs);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
