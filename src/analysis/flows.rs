@@ -12,6 +12,7 @@ use super::ttl::TtlCounts;
 use crate::packet::{IcmpKind, Packet, TcpFlags, TcpInfo, Transport};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
 /// A reference to one packet of a flow, with the fields the rules compare.
@@ -402,7 +403,17 @@ pub struct FlowTable {
     /// ICMP errors that quote no tracked flow (kept up to a bound).
     pub stray_icmp: Vec<IcmpEvent>,
     last_ts_ns: i64,
+    /// Flows that closed, by closing time: retired after a grace period, so
+    /// the table holds the flows really open, not every flow ever seen.
+    closing: VecDeque<(i64, FlowKey)>,
+    /// Problem flows retired so far (for reservoir sampling once full).
+    problem_flows: u64,
+    /// Deterministic PRNG state for the sampling (same input, same output).
+    sample_state: u64,
 }
+
+/// How long a closed flow stays in the table for its last ACKs.
+const CLOSE_GRACE_NS: i64 = 5_000_000_000;
 
 impl FlowTable {
     pub fn new(server_ports: Vec<u16>, limits: FlowLimits) -> FlowTable {
@@ -417,6 +428,9 @@ impl FlowTable {
             delivering_mac: FxHashMap::default(),
             stray_icmp: Vec::new(),
             last_ts_ns: 0,
+            closing: VecDeque::new(),
+            problem_flows: 0,
+            sample_state: 0x9E37_79B9_7F4A_7C15,
         }
     }
 
@@ -428,6 +442,7 @@ impl FlowTable {
     /// A packet and its captured transport payload (for TLS on broker ports).
     pub fn push(&mut self, p: &Packet, payload: &[u8]) {
         self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
+        self.retire_closed();
         match &p.transport {
             Transport::Tcp(t) => self.on_tcp(p, t, payload),
             Transport::Icmp(i) => match i.kind {
@@ -503,9 +518,34 @@ impl FlowTable {
             flow
         });
         let from_client = flow.client == src;
+        let was_closed = flow.is_closed();
         flow.on_packet(p, t, from_client, payload);
+        let closed_now = !was_closed && flow.is_closed();
         if created {
             self.flows_total += 1;
+        }
+        if closed_now {
+            self.closing.push_back((p.ts_ns, key));
+        }
+    }
+
+    /// Retires flows closed for longer than the grace period.
+    fn retire_closed(&mut self) {
+        let horizon = self.last_ts_ns - CLOSE_GRACE_NS;
+        while let Some(&(ts, key)) = self.closing.front() {
+            if ts > horizon {
+                break;
+            }
+            self.closing.pop_front();
+            match self.active.get(&key) {
+                Some(f) if f.is_closed() && f.last_ts_ns <= horizon => {
+                    let f = self.active.remove(&key).expect("flow present");
+                    self.retire(f);
+                }
+                // Still busy after closing (last ACKs): look again later.
+                Some(f) if f.is_closed() => self.closing.push_back((f.last_ts_ns, key)),
+                _ => {}
+            }
         }
     }
 
@@ -587,8 +627,23 @@ impl FlowTable {
         } else {
             self.limits.max_kept
         };
+        if problem {
+            self.problem_flows += 1;
+        }
         if self.finished.len() < room {
             self.finished.push(f);
+        } else if problem {
+            // Reservoir sampling: every problem flow of the capture has the
+            // same chance to be kept, so an injection that starts late in a
+            // long capture is still seen.
+            self.sample_state ^= self.sample_state << 13;
+            self.sample_state ^= self.sample_state >> 7;
+            self.sample_state ^= self.sample_state << 17;
+            let slot = self.sample_state % self.problem_flows;
+            if let Some(kept) = self.finished.get_mut(slot as usize) {
+                *kept = f;
+            }
+            self.flows_not_kept += 1;
         } else {
             self.flows_not_kept += 1;
         }

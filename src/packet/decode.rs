@@ -180,10 +180,16 @@ fn from_sliced<'a>(
         Some(TransportSlice::Tcp(t)) => {
             payload = t.payload();
             let header_len = u32::from(t.data_offset()) * 4;
-            let mss = t.options_iterator().find_map(|o| match o {
-                Ok(TcpOptionElement::MaximumSegmentSize(m)) => Some(m),
-                _ => None,
-            });
+            // MSS is only meaningful (and only looked at) on SYNs: skip the
+            // option walk on every other segment.
+            let mss = if t.syn() {
+                t.options_iterator().find_map(|o| match o {
+                    Ok(TcpOptionElement::MaximumSegmentSize(m)) => Some(m),
+                    _ => None,
+                })
+            } else {
+                None
+            };
             Transport::Tcp(TcpInfo {
                 src_port: t.source_port(),
                 dst_port: t.destination_port(),
