@@ -225,7 +225,7 @@ pub fn interpret(trace: &Trace, control: Option<&Trace>) -> Vec<TraceFinding> {
         Some(_) => {}
         None => not_reached(trace, control, &mut out),
     }
-    out.sort_by(|a, b| b.finding.severity.cmp(&a.finding.severity));
+    out.sort_by_key(|f| std::cmp::Reverse(f.finding.severity));
     out
 }
 

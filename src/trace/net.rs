@@ -220,7 +220,11 @@ mod tests {
         c.set(Instant(12));
         assert_eq!(c.now(), Instant(15));
         let shared = Arc::new(c);
-        assert_eq!((&shared).now(), Instant(15));
+        fn read(c: impl Clock) -> Instant {
+            c.now()
+        }
+        assert_eq!(read(&shared), Instant(15));
+        assert_eq!(read(shared), Instant(15));
     }
 
     #[test]

@@ -225,7 +225,7 @@ fn one_hop(rounds: &[Round], ttl: u8, target: IpAddr) -> HopStats {
 
 /// Most frequent first; ties keep first-seen order (the sort is stable).
 fn by_count<T>(mut list: Vec<(T, u32)>) -> Vec<(T, u32)> {
-    list.sort_by(|a, b| b.1.cmp(&a.1));
+    list.sort_by_key(|e| std::cmp::Reverse(e.1));
     list
 }
 
