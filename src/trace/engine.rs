@@ -16,9 +16,10 @@
 //!
 //! After the last round the tracer waits until every probe is answered or
 //! timed out, then stops: a run of N rounds takes at most
-//! `(N − 1) × interval + timeout` when `max_inflight` covers a round
-//! ([`TraceConfig::max_duration`]), and ends one RTT after the last round's
-//! sends when every probe of that round is answered (no grace period).
+//! `(N − 1) × interval + timeout` when `max_inflight` covers the probes in
+//! flight ([`TraceConfig::max_duration`]), and ends one RTT after the last
+//! round's sends when every probe of that round is answered (no grace
+//! period). Waiting is done in [`Network::recv`] with a deadline: no polling.
 //!
 //! # Evidence
 //!
@@ -144,8 +145,10 @@ impl TraceConfig {
 
     /// Upper bound of a run on a network that sends at once: the last round
     /// starts at `(rounds − 1) × interval` and its probes wait `timeout`.
-    /// Holds when `max_inflight` ≥ the TTLs of a round; otherwise a round
-    /// can take up to ⌈TTLs / max_inflight⌉ timeouts.
+    /// Holds when `max_inflight` covers the probes that can be awaited at
+    /// once: the TTLs of a round × ⌈timeout / interval⌉ (rounds overlap
+    /// when `timeout > interval`). With less, sends wait for a free slot and
+    /// later rounds start late.
     pub fn max_duration(&self) -> Duration {
         self.interval.saturating_mul(self.rounds - 1) + self.timeout
     }
@@ -525,11 +528,8 @@ impl<N: Network, C: Clock> Tracer<N, C> {
                 Until::Slot if self.inflight < self.config.max_inflight => return Ok(()),
                 Until::Idle | Until::Slot => Instant::MAX,
             };
-            // Wake just after the next deadline, to expire that probe.
-            let wake = match self.next_deadline() {
-                Some(d) => (d + Duration::from_nanos(1)).min(end),
-                None => end,
-            };
+            // Wake at the next deadline, to expire that probe.
+            let wake = self.next_deadline().map_or(end, |d| d.min(end));
             if wake == Instant::MAX {
                 // Unreachable while the counters are consistent: waiting for
                 // probes with no deadline would never end.
@@ -566,10 +566,11 @@ impl<N: Network, C: Clock> Tracer<N, C> {
         None
     }
 
-    /// Awaited probes whose deadline is before `now` become lost.
+    /// Awaited probes whose deadline has come become lost (an answer
+    /// received by the deadline but handled later still completes them).
     fn expire(&mut self, now: Instant) {
         while let Some(&(deadline, r, ttl)) = self.pending.front() {
-            if deadline >= now {
+            if deadline > now {
                 break;
             }
             self.pending.pop_front();

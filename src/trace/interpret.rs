@@ -462,8 +462,10 @@ fn unreachable(trace: &Trace, out: &mut Vec<TraceFinding>) {
                 continue;
             }
             seen.push(reply.from);
-            // The lowest TTL this address rejected at.
-            let hop = trace
+            // The router's hop: where its own time-exceeded put it, else the
+            // lowest probe TTL it rejected at (a router rejects probes that
+            // would have gone past it) or the hop its reply TTL implies.
+            let lowest_ttl = trace
                 .rounds
                 .iter()
                 .flat_map(|r| r.probes.iter())
@@ -472,6 +474,14 @@ fn unreachable(trace: &Trace, out: &mut Vec<TraceFinding>) {
                 .map(|(ttl, _)| ttl)
                 .min()
                 .unwrap_or(probe.ttl);
+            let hop = trace
+                .hops
+                .iter()
+                .find(|h| {
+                    h.addrs.iter().any(|a| a.addr == reply.from)
+                        && h.saw(|k| k == ReplyKind::TimeExceeded)
+                })
+                .map_or_else(|| lowest_ttl.min(reply.hop_estimate().hop), |h| h.hop);
             let frames = trace
                 .rounds
                 .iter()
@@ -513,7 +523,15 @@ fn unreachable(trace: &Trace, out: &mut Vec<TraceFinding>) {
 }
 
 fn not_reached(trace: &Trace, control: Option<&Trace>, out: &mut Vec<TraceFinding>) {
-    let last = trace.last_answering_hop();
+    // The last router that passed the probes on far enough to expire them
+    // (a router that rejects them answers at TTLs past itself).
+    let last = trace
+        .hops
+        .iter()
+        .rev()
+        .find(|h| h.saw(|k| k == ReplyKind::TimeExceeded))
+        .or_else(|| trace.hops.iter().rev().find(|h| !h.is_silent()))
+        .map(|h| h.hop);
     let last_addr = last.and_then(|h| trace.hop(h)).and_then(HopStats::addr);
     let control = control.filter(|c| c.target == trace.target && c.protocol != trace.protocol);
     let blocked_name = match trace.protocol {
