@@ -167,6 +167,8 @@ struct FakeNetwork {
     /// Add foreign packets and garbage after every probe.
     noise: bool,
     round_robin: usize,
+    /// IPv6 routers quote only the IP header + 8 bytes (as IPv4 ones here).
+    short_v6_quotes: bool,
 }
 
 fn ms(x: f64) -> Duration {
@@ -191,6 +193,7 @@ impl FakeNetwork {
             sent: Vec::new(),
             noise: false,
             round_robin: 0,
+            short_v6_quotes: false,
         }
     }
 
@@ -216,7 +219,8 @@ impl FakeNetwork {
 
     /// Walks a probe along the path and schedules the answer, if any.
     fn forward(&mut self, now: Instant, probe: &[u8]) {
-        let p = Parsed::new(probe);
+        let mut p = Parsed::new(probe);
+        p.short_quote = self.short_v6_quotes;
         let mut ttl = p.ttl;
         let mut one_way = 0.0;
         for i in 0..self.hops.len() {
@@ -403,6 +407,8 @@ struct Parsed {
     tcp_seq: u32,
     echo: Option<(u16, u16)>,
     echo_payload: Vec<u8>,
+    /// Quote only the IP header + 8 bytes on IPv6 too.
+    short_quote: bool,
 }
 
 impl Parsed {
@@ -443,6 +449,7 @@ impl Parsed {
             tcp_seq: 0,
             echo: None,
             echo_payload: Vec::new(),
+            short_quote: false,
         };
         match &s.transport {
             Some(TransportSlice::Tcp(t)) => {
@@ -502,6 +509,8 @@ impl Parsed {
             q[7] = 1;
         } else {
             q[8] = 1;
+        }
+        if self.src.is_ipv4() || self.short_quote {
             q.truncate(self.l4_at + 8);
         }
         q
@@ -1080,36 +1089,40 @@ fn ipv6_path_every_protocol() {
 
 #[test]
 fn ipv6_rst_middlebox_and_udp_across_many_rounds() {
-    // UDP over IPv6 is matched by the quoted UDP length (8 bits of the
-    // sequence): many rounds and a hop whose answers come 1.5 s late (past
-    // the next round) must not be mismatched.
-    let (mut hops, tgt) = path6();
-    hops[1].slow = Some((0.5, 1500.0));
-    let trace = run(hops, tgt.clone(), UDP, 40);
-    let h2 = trace.hop(2).unwrap();
-    assert_eq!(h2.sent, 40);
-    // The last round's slow answer would come after the run.
-    let unanswered = count_lost_without_reply(&trace, 2);
-    assert!(unanswered <= 1);
-    assert_eq!(h2.received + h2.late + unanswered, 40);
-    assert!(h2.late > 10 && h2.received > 10, "{h2:?}");
-    assert!(h2.rtt.unwrap().worst_ms < 1000.0);
-    // Each late answer was matched to its own probe (1.5 s after it), not
-    // to a later round's.
-    for round in &trace.rounds {
-        if let Some(ProbeStatus::Lost(l)) = round.status(2)
-            && let Some(late) = l.late
-        {
-            assert_eq!(
-                late.received_at - l.probe.sent_at,
-                Duration::from_millis(1504)
-            );
+    // UDP over IPv6 has no IP ID: it is matched by the quoted payload or,
+    // in a quote cut after 8 bytes, the UDP length (8 bits of the sequence).
+    // Many rounds and a hop whose answers come 1.5 s late (past the next
+    // round) must not be mismatched.
+    for short_quotes in [false, true] {
+        let (mut hops, tgt) = path6();
+        hops[1].slow = Some((0.5, 1500.0));
+        let cfg = config(tgt.addr, UDP, 40);
+        let (trace, _) = run_on(hops, tgt, cfg, |n| n.short_v6_quotes = short_quotes);
+        let h2 = trace.hop(2).unwrap();
+        assert_eq!(h2.sent, 40);
+        // The last round's slow answer would come after the run.
+        let unanswered = count_lost_without_reply(&trace, 2);
+        assert!(unanswered <= 1);
+        assert_eq!(h2.received + h2.late + unanswered, 40);
+        assert!(h2.late > 10 && h2.received > 10, "{h2:?}");
+        assert!(h2.rtt.unwrap().worst_ms < 1000.0);
+        // Each late answer was matched to its own probe (1.5 s after it),
+        // not to a later round's.
+        for round in &trace.rounds {
+            if let Some(ProbeStatus::Lost(l)) = round.status(2)
+                && let Some(late) = l.late
+            {
+                assert_eq!(
+                    late.received_at - l.probe.sent_at,
+                    Duration::from_millis(1504)
+                );
+            }
         }
+        for hop in [1, 3, 4] {
+            assert_eq!(trace.hop(hop).unwrap().received, 40);
+        }
+        assert_eq!(trace.counters.foreign, 0);
     }
-    for hop in [1, 3, 4] {
-        assert_eq!(trace.hop(hop).unwrap().received, 40);
-    }
-    assert_eq!(trace.counters.foreign, 0);
 
     let (mut hops, tgt) = path6();
     hops[1].firewall = Some(Firewall::Rst {

@@ -18,22 +18,26 @@
 //! |----------|-----------------------------------------|-------------------------------------------|
 //! | ICMP     | type, code, **checksum**, echo id       | echo seq (+ IPv4 ID); a payload word keeps the checksum at [`FLOW_CHECKSUM`] |
 //! | TCP      | ports                                   | sequence number `ident << 16 \| seq` (+ IPv4 ID) |
-//! | UDP      | ports, **checksum** ([`FLOW_CHECKSUM`])  | UDP length `10 + (seq & 0xff)` (+ IPv4 ID); a payload word keeps the checksum constant |
+//! | UDP      | ports, **checksum** ([`FLOW_CHECKSUM`])  | UDP length `14 + (seq & 0xff)`, payload `ident, seq` (+ IPv4 ID); a payload word keeps the checksum constant |
 //!
 //! IPv6 probes carry a constant flow label (the trace `ident`) and IPv4
 //! probes set DF. The IPv4 ID is `seq`, never 0 (Linux fills in its own ID
 //! for a raw packet whose ID is 0), so any IPv4 ICMP error that quotes the
 //! probe names it. IPv6 has no ID: an ICMPv6 error names the probe through
-//! the quoted echo seq, TCP sequence number or UDP length.
+//! the quoted echo seq, TCP sequence number, or UDP payload (ICMPv6 errors
+//! quote as much of the probe as fits in 1280 bytes, RFC 4443) and, when
+//! the quote is cut short, the UDP length (the sequence's low byte).
 //!
 //! # Reading the identity back
 //!
 //! [`QuotedHeader`](super::QuotedHeader) carries the quoted IP ID, ports and
 //! TCP sequence number but not the quoted ICMP echo id/seq nor the quoted UDP
-//! length. [`quoted_packet`] supplies those: it decodes the quoted probe with
-//! the same decoder ([`decode_ip`]), so the trace engine reads no bytes itself.
+//! length and payload. [`quoted_packet`] supplies those: it decodes the
+//! quoted probe with the same decoder ([`decode_ip`]), and
+//! [`udp_probe_id`] reads the identity from a UDP payload, so the trace
+//! engine reads no bytes itself.
 
-use super::{Direction, Packet, decode_ip};
+use super::{Decoded, Direction, decode_ip};
 use etherparse::{
     IpHeaders, IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header, LaxSlicedPacket, PacketBuilder,
     TcpOptionElement, TransportSlice,
@@ -116,14 +120,28 @@ pub fn seq_from_tcp_seq(ident: u16, tcp_seq: u32) -> Option<u16> {
     ((tcp_seq >> 16) as u16 == ident).then_some(tcp_seq as u16)
 }
 
+/// UDP payload bytes before the padding: compensation word, ident, seq.
+const UDP_FIXED: u16 = 6;
+
 /// UDP length (header included) of the probe with this sequence.
 pub fn udp_len(seq: u16) -> u16 {
-    8 + 2 + (seq & 0xff)
+    8 + UDP_FIXED + (seq & 0xff)
 }
 
 /// The low byte of the probe sequence that a quoted UDP length carries.
 pub fn seq_low_from_udp_len(len: u16) -> Option<u8> {
-    len.checked_sub(10).filter(|&l| l <= 0xff).map(|l| l as u8)
+    len.checked_sub(8 + UDP_FIXED)
+        .filter(|&l| l <= 0xff)
+        .map(|l| l as u8)
+}
+
+/// `(ident, seq)` written in a UDP probe's payload, if the payload holds them.
+pub fn udp_probe_id(payload: &[u8]) -> Option<(u16, u16)> {
+    let b = payload.get(2..6)?;
+    Some((
+        u16::from_be_bytes([b[0], b[1]]),
+        u16::from_be_bytes([b[2], b[3]]),
+    ))
 }
 
 /// Builds a probe.
@@ -197,8 +215,11 @@ pub fn emit(spec: &ProbeSpec) -> Result<Emitted, EmitError> {
         }
         ProbeKind::Udp { src_port, dst_port } => {
             let mut payload = vec![0u8; usize::from(udp_len(spec.seq)) - 8];
-            let marker = MARKER.len().min(payload.len() - 2);
-            payload[2..2 + marker].copy_from_slice(&MARKER[..marker]);
+            payload[2..4].copy_from_slice(&spec.ident.to_be_bytes());
+            payload[4..6].copy_from_slice(&spec.seq.to_be_bytes());
+            let fixed = usize::from(UDP_FIXED);
+            let marker = MARKER.len().min(payload.len() - fixed);
+            payload[fixed..fixed + marker].copy_from_slice(&MARKER[..marker]);
             builder
                 .udp(src_port, dst_port)
                 .write(&mut bytes, &payload)
@@ -234,11 +255,12 @@ fn pin_checksum(segment: &mut [u8], checksum_at: usize, comp_at: usize) {
 /// Decodes the packet quoted by an ICMP or ICMPv6 error (`icmp_error` starts
 /// with the error's IP header), with the crate's one decoder.
 ///
-/// The result is what the quote holds: usually the IP header and the first
+/// The result is what the quote holds: the IP header and at least the first
 /// 8 transport bytes of our probe (enough for ports, UDP length, ICMP echo
-/// id/seq), often the whole probe. Its `frame` and `ts_ns` are 0. `None`
-/// when `icmp_error` is not an ICMP error carrying an IP packet.
-pub fn quoted_packet(icmp_error: &[u8]) -> Option<Packet> {
+/// id/seq), often the whole probe (then `payload` holds the UDP payload).
+/// Its `frame` and `ts_ns` are 0. `None` when `icmp_error` is not an ICMP
+/// error carrying an IP packet.
+pub fn quoted_packet(icmp_error: &[u8]) -> Option<Decoded<'_>> {
     let sliced = LaxSlicedPacket::from_ip(icmp_error).ok()?;
     let quote = match &sliced.transport {
         Some(TransportSlice::Icmpv4(i)) if matches!(i.type_u8(), 3 | 4 | 5 | 11 | 12) => {
@@ -247,9 +269,7 @@ pub fn quoted_packet(icmp_error: &[u8]) -> Option<Packet> {
         Some(TransportSlice::Icmpv6(i)) if i.type_u8() < 128 => i.payload(),
         _ => return None,
     };
-    decode_ip(0, 0, Direction::Unknown, quote)
-        .ok()
-        .map(|d| d.packet)
+    decode_ip(0, 0, Direction::Unknown, quote).ok()
 }
 
 #[cfg(test)]
@@ -449,6 +469,7 @@ mod tests {
                 assert_eq!(len, udp_len(seq));
                 assert_eq!(seq_low_from_udp_len(len), Some(seq as u8));
                 assert_eq!(d.payload.len(), usize::from(len) - 8);
+                assert_eq!(udp_probe_id(d.payload), Some((0x4242, seq)));
                 let seg = segment(&e);
                 assert_eq!(u16::from_be_bytes([seg[6], seg[7]]), FLOW_CHECKSUM);
                 assert!(verifies(s.src, s.dst, 17, seg, true), "v6={v6} seq={seq}");
@@ -490,6 +511,21 @@ mod tests {
     }
 
     #[test]
+    fn whole_quoted_udp_probe_gives_its_full_identity() {
+        let s = spec(true, 6, 0x7345, UDP);
+        let probe = emit(&s).unwrap();
+        let mut err = Vec::new();
+        PacketBuilder::ipv6([0xfd; 16], [0xfe; 16], 64)
+            .icmpv6(Icmpv6Type::TimeExceeded(
+                etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+            ))
+            .write(&mut err, &probe.bytes)
+            .unwrap();
+        let d = quoted_packet(&err).unwrap();
+        assert_eq!(udp_probe_id(d.payload), Some((0x4242, 0x7345)));
+    }
+
+    #[test]
     fn rejects_bad_specs() {
         let mut s = spec(false, 0, 1, TCP);
         assert_eq!(emit(&s), Err(EmitError::ZeroTtl));
@@ -499,8 +535,10 @@ mod tests {
         s.seq = 1;
         s.dst = V6_DST.parse().unwrap();
         assert!(matches!(emit(&s), Err(EmitError::MixedFamilies { .. })));
-        assert_eq!(seq_low_from_udp_len(9), None);
-        assert_eq!(seq_low_from_udp_len(266), None);
+        assert_eq!(seq_low_from_udp_len(13), None);
+        assert_eq!(seq_low_from_udp_len(14), Some(0));
+        assert_eq!(seq_low_from_udp_len(270), None);
+        assert_eq!(udp_probe_id(&[0; 5]), None);
     }
 
     #[test]
@@ -536,7 +574,8 @@ mod tests {
                         .write(&mut err, &quote)
                         .unwrap();
                 }
-                let q = quoted_packet(&err).expect("quote decodes");
+                let d = quoted_packet(&err).expect("quote decodes");
+                let q = d.packet;
                 assert_eq!((q.src, q.dst, q.ttl), (s.src, s.dst, 1));
                 match (kind, q.transport) {
                     (ProbeKind::IcmpEcho, Transport::Icmp(i)) => assert_eq!(
@@ -547,7 +586,9 @@ mod tests {
                         }
                     ),
                     (ProbeKind::Udp { .. }, Transport::Udp { len, .. }) => {
-                        assert_eq!(seq_low_from_udp_len(len), Some(0x45))
+                        assert_eq!(seq_low_from_udp_len(len), Some(0x45));
+                        // 8 bytes quoted: no payload.
+                        assert_eq!(udp_probe_id(d.payload), None);
                     }
                     // 8 TCP bytes are too few for a TCP header: QuotedHeader reads those.
                     (ProbeKind::TcpSyn { .. }, Transport::Other { protocol }) => {
@@ -556,7 +597,7 @@ mod tests {
                     (k, t) => panic!("{k:?}: {t:?}"),
                 }
                 // Not an error: no quote.
-                assert_eq!(quoted_packet(&probe.bytes), None);
+                assert!(quoted_packet(&probe.bytes).is_none());
             }
         }
     }

@@ -8,7 +8,8 @@
 //! - ICMP errors (time exceeded, unreachable, packet too big) by the quoted
 //!   header: addresses and protocol must be ours, then the quoted TCP
 //!   sequence number (TCP), IPv4 ID (all IPv4 probes), ICMP echo id + seq
-//!   (ICMPv6) or UDP length (UDP over IPv6);
+//!   (ICMPv6), or the UDP payload's ident + seq, else the UDP length (UDP
+//!   over IPv6);
 //! - echo replies by echo id + seq;
 //! - TCP SYN-ACK / RST / ACK from the target by the ack number (= probe
 //!   sequence number + 1) and the ports.
@@ -17,7 +18,7 @@
 
 use super::net::Instant;
 use crate::analysis::HopEstimate;
-use crate::packet::emit::{quoted_packet, seq_from_tcp_seq, seq_low_from_udp_len};
+use crate::packet::emit::{quoted_packet, seq_from_tcp_seq, seq_low_from_udp_len, udp_probe_id};
 use crate::packet::{IcmpKind, Packet, QuotedHeader, TcpFlags, TcpInfo, Transport};
 use std::fmt;
 use std::net::IpAddr;
@@ -414,15 +415,23 @@ impl Matcher {
                 if !ports_ok(port) {
                     return None;
                 }
-                ip_id.or_else(|| match quoted_packet(raw)?.transport {
-                    Transport::Udp { len, .. } => seq_low_from_udp_len(len).map(ProbeRef::SeqLow),
-                    _ => None,
+                ip_id.or_else(|| {
+                    let quote = quoted_packet(raw)?;
+                    let Transport::Udp { len, .. } = quote.packet.transport else {
+                        return None;
+                    };
+                    match udp_probe_id(quote.payload) {
+                        Some((ident, seq)) if ident == self.ident => Some(ProbeRef::Seq(seq)),
+                        Some(_) => None,
+                        // Quote cut after the UDP header.
+                        None => seq_low_from_udp_len(len).map(ProbeRef::SeqLow),
+                    }
                 })
             }
             TraceProtocol::Icmp => {
                 // The quoted echo id tells our trace from another one to the
                 // same target; an IPv4 quote too short to hold it still has the ID.
-                match quoted_packet(raw).map(|p| p.transport) {
+                match quoted_packet(raw).map(|d| d.packet.transport) {
                     Some(Transport::Icmp(i)) => match i.kind {
                         IcmpKind::EchoRequest { id, seq } if id == self.ident => {
                             Some(ProbeRef::Seq(seq))
@@ -494,5 +503,134 @@ mod tests {
             .to_string(),
             "admin-prohibited (code 13)"
         );
+    }
+
+    use crate::packet::emit::{ProbeKind, ProbeSpec, emit};
+    use crate::packet::{Direction, decode_ip};
+    use etherparse::{Icmpv4Type, PacketBuilder, icmpv4};
+
+    const SRC: [u8; 4] = [10, 0, 0, 2];
+    const DST: [u8; 4] = [198, 18, 4, 2];
+
+    fn matcher(protocol: TraceProtocol) -> Matcher {
+        Matcher {
+            source: IpAddr::from(SRC),
+            target: IpAddr::from(DST),
+            protocol,
+            ident: 0x3131,
+            src_port: 50505,
+        }
+    }
+
+    fn probe(kind: ProbeKind, ident: u16, seq: u16) -> Vec<u8> {
+        emit(&ProbeSpec {
+            src: IpAddr::from(SRC),
+            dst: IpAddr::from(DST),
+            ttl: 3,
+            ident,
+            seq,
+            kind,
+        })
+        .unwrap()
+        .bytes
+    }
+
+    fn time_exceeded(quote: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ipv4([10, 0, 3, 1], SRC, 253)
+            .icmpv4(Icmpv4Type::TimeExceeded(
+                icmpv4::TimeExceededCode::TtlExceededInTransit,
+            ))
+            .write(&mut out, &quote[..28])
+            .unwrap();
+        out
+    }
+
+    fn classify(m: &Matcher, raw: &[u8]) -> Option<(ProbeRef, ReplyKind)> {
+        let p = decode_ip(1, 0, Direction::In, raw).unwrap().packet;
+        m.classify(&p, raw)
+    }
+
+    const SYN: ProbeKind = ProbeKind::TcpSyn {
+        src_port: 50505,
+        dst_port: 443,
+        mss: 1460,
+    };
+
+    #[test]
+    fn quoted_tcp_sequence_or_ip_id_when_a_firewall_rewrote_the_sequence() {
+        let m = matcher(TraceProtocol::Tcp { port: 443 });
+        let seq = probe_seq(4, 3);
+        let syn = probe(SYN, 0x3131, seq);
+        assert_eq!(
+            classify(&m, &time_exceeded(&syn)),
+            Some((ProbeRef::Seq(seq), ReplyKind::TimeExceeded))
+        );
+        // Sequence number randomised by a firewall (TCP seq at bytes 24..28).
+        let mut rewritten = syn.clone();
+        rewritten[24..28].copy_from_slice(&0xdead_beef_u32.to_be_bytes());
+        assert_eq!(
+            classify(&m, &time_exceeded(&rewritten)),
+            Some((ProbeRef::Seq(seq), ReplyKind::TimeExceeded))
+        );
+        // Another flow (source port) is not ours.
+        let other = probe(
+            ProbeKind::TcpSyn {
+                src_port: 50506,
+                dst_port: 443,
+                mss: 1460,
+            },
+            0x3131,
+            seq,
+        );
+        assert_eq!(classify(&m, &time_exceeded(&other)), None);
+    }
+
+    #[test]
+    fn icmp_echo_of_another_trace_is_foreign() {
+        let m = matcher(TraceProtocol::Icmp);
+        let seq = probe_seq(0, 3);
+        let ours = probe(ProbeKind::IcmpEcho, 0x3131, seq);
+        let theirs = probe(ProbeKind::IcmpEcho, 0x3132, seq);
+        assert_eq!(
+            classify(&m, &time_exceeded(&ours)),
+            Some((ProbeRef::Seq(seq), ReplyKind::TimeExceeded))
+        );
+        // Same IP ID, other echo id: another pathproof tracing the same target.
+        assert_eq!(classify(&m, &time_exceeded(&theirs)), None);
+        // Our echo reply, and one for another id.
+        for (id, want) in [(0x3131, true), (0x3132, false)] {
+            let mut out = Vec::new();
+            PacketBuilder::ipv4(DST, SRC, 61)
+                .icmpv4_echo_reply(id, seq)
+                .write(&mut out, &[0; 8])
+                .unwrap();
+            assert_eq!(classify(&m, &out).is_some(), want);
+        }
+    }
+
+    #[test]
+    fn tcp_answers_by_ack_number() {
+        let m = matcher(TraceProtocol::Tcp { port: 443 });
+        let seq = probe_seq(2, 7);
+        let ack = crate::packet::emit::tcp_seq(0x3131, seq).wrapping_add(1);
+        let answer = |from: [u8; 4], sport: u16, ack: u32, rst: bool| {
+            let mut out = Vec::new();
+            let b = PacketBuilder::ipv4(from, SRC, 64).tcp(sport, 50505, 0, 0);
+            let b = if rst { b.rst() } else { b.syn() };
+            b.ack(ack).write(&mut out, &[]).unwrap();
+            out
+        };
+        assert_eq!(
+            classify(&m, &answer(DST, 443, ack, true)),
+            Some((ProbeRef::Seq(seq), ReplyKind::TcpRst))
+        );
+        assert_eq!(
+            classify(&m, &answer(DST, 443, ack, false)),
+            Some((ProbeRef::Seq(seq), ReplyKind::TcpSynAck))
+        );
+        assert_eq!(classify(&m, &answer([1, 2, 3, 4], 443, ack, true)), None);
+        assert_eq!(classify(&m, &answer(DST, 444, ack, true)), None);
+        assert_eq!(classify(&m, &answer(DST, 443, ack + 0x1_0000, true)), None);
     }
 }
