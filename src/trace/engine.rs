@@ -49,6 +49,10 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// [`TraceCounters::unrecorded`].
 pub const RECORD_LIMIT: usize = 100_000;
 
+/// Most rounds per run. Memory is about 144 bytes per probe slot (the
+/// TTLs a round probes), so 100 000 rounds of 15 hops hold ~220 MB.
+pub const MAX_ROUNDS: u32 = 100_000;
+
 /// Consecutive early empty returns of [`Network::recv`] tolerated.
 const MAX_STALLS: u32 = 1_000;
 
@@ -114,8 +118,8 @@ impl TraceConfig {
         if self.max_ttl > MAX_TTL_LIMIT {
             return bad("max_ttl", "must be at most 64");
         }
-        if self.rounds == 0 || self.rounds > 1_000_000 {
-            return bad("rounds", "must be between 1 and 1000000");
+        if self.rounds == 0 || self.rounds > MAX_ROUNDS {
+            return bad("rounds", "must be between 1 and 100000");
         }
         if self.interval < MIN_INTERVAL || self.interval > Duration::from_secs(3600) {
             return bad("interval", "must be between 100 ms and 1 h");
@@ -154,7 +158,8 @@ impl TraceConfig {
     }
 }
 
-/// One round: a probe slot per TTL (`probes[ttl − 1]`, TTL 1..=max_ttl).
+/// One round: a probe slot per TTL (`probes[ttl − 1]`), up to the highest
+/// TTL the round probed (higher ones were not sent: skipped).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Round {
     pub index: u32,
@@ -420,6 +425,15 @@ impl<N: Network, C: Clock> Tracer<N, C> {
                 first_error.get_or_insert(e);
             }
         }
+        // Keep memory to the TTLs this round probed.
+        let probes = &mut self.rounds[r as usize].probes;
+        while matches!(
+            probes.last(),
+            Some(ProbeStatus::Skipped | ProbeStatus::NotSent)
+        ) {
+            probes.pop();
+        }
+        probes.shrink_to_fit();
         match first_error {
             Some(e) if failed == attempted => Err(TraceError::SendFailed {
                 round: r,

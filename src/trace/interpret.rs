@@ -162,8 +162,8 @@ pub fn interpret(trace: &Trace, control: Option<&Trace>) -> Vec<TraceFinding> {
                 "silent-hop",
                 Severity::Info,
                 format!(
-                    "hop {} does not answer ({}); later hops do, so it forwards the probes",
-                    h.hop, "???"
+                    "hop {} does not answer (???); later hops do, so it forwards the probes",
+                    h.hop
                 ),
                 h.probe_frames.clone(),
                 Some(h.hop),

@@ -28,8 +28,8 @@ pub mod probe;
 pub mod stats;
 
 pub use engine::{
-    MIN_INTERVAL, Progress, RECORD_LIMIT, Recorded, Round, Trace, TraceConfig, TraceCounters,
-    Tracer,
+    MAX_ROUNDS, MIN_INTERVAL, Progress, RECORD_LIMIT, Recorded, Round, Trace, TraceConfig,
+    TraceCounters, Tracer,
 };
 pub use interpret::{Detail, TraceFinding, interpret};
 pub use net::{Clock, Instant, ManualClock, Network, ProbeRequest, RecvPacket, SystemClock};
