@@ -1209,6 +1209,29 @@ fn bounded_runtime() {
     let (trace, _) = run_on(hops, tgt, cfg, |_| {});
     assert_eq!(trace.target_hop, Some(4));
     assert!(trace.hops.iter().all(|h| h.received == 3));
+
+    // With too few slots for overlapping rounds, rounds start late but
+    // never closer than `interval` to each other (no catch-up burst).
+    let (mut hops, mut tgt) = path4();
+    hops[1].silent = true;
+    tgt.link_loss = 1.0;
+    let mut cfg = config(tgt.addr, TCP, 6);
+    cfg.timeout = 3 * second;
+    cfg.max_inflight = 30;
+    let (trace, _) = run_on(hops, tgt, cfg.clone(), |_| {});
+    let sends = |r: &pathproof::trace::Round| {
+        let t: Vec<Instant> = r
+            .probes
+            .iter()
+            .filter_map(|s| Some(s.probe()?.sent_at))
+            .collect();
+        (*t.iter().min().unwrap(), *t.iter().max().unwrap())
+    };
+    // Round 1 waited for round 0's probes to time out before it could send.
+    assert!(sends(&trace.rounds[1]).1 > trace.started_at + cfg.interval);
+    for pair in trace.rounds.windows(2) {
+        assert!(sends(&pair[1]).0 - sends(&pair[0]).1 >= cfg.interval);
+    }
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //!
 //! # Rounds
 //!
-//! Round `r` starts at `start + r × interval`. It sends one probe per TTL
+//! Round `r` starts at `start + r × interval` (or `interval` after round
+//! `r − 1`'s last send, if that was late). It sends one probe per TTL
 //! from `first_ttl` up, all at once (up to `max_inflight` awaited probes),
 //! and each probe waits at most `timeout` for its answer. Rounds overlap
 //! when `timeout > interval`. The TTLs probed:
@@ -342,12 +343,23 @@ impl<N: Network, C: Clock> Tracer<N, C> {
             src_port: cfg.src_port,
         });
         let started_at = self.clock.now();
+        let mut prev_sends_done = None;
         for r in 0..cfg.rounds {
-            self.wait(Until::Time(started_at + cfg.interval.saturating_mul(r)))?;
+            // On schedule, and never sooner than `interval` after the previous
+            // round's last send (a round whose sends waited for free
+            // `max_inflight` slots does not make the next ones catch up in a burst).
+            let start = match prev_sends_done {
+                Some(done) => {
+                    (started_at + cfg.interval.saturating_mul(r)).max(done + cfg.interval)
+                }
+                None => started_at,
+            };
+            self.wait(Until::Time(start))?;
             if r > 0 {
                 on_round(&self.progress());
             }
             self.send_round(r, source)?;
+            prev_sends_done = Some(self.clock.now());
         }
         self.wait(Until::Idle)?;
         on_round(&self.progress());
