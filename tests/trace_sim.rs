@@ -917,6 +917,25 @@ fn rst_before_the_ttl_check_needs_the_control_trace() {
 }
 
 #[test]
+fn genuine_target_rst_is_not_a_middlebox() {
+    // Closed port: the target itself resets (TTL 61 = hop 4); and the same
+    // with a return path one hop longer (TTL 60 implies hop 5 > 4).
+    for extra_return_hop in [false, true] {
+        let (hops, mut tgt) = path4();
+        tgt.tcp_open = false;
+        if extra_return_hop {
+            tgt.init_ttl = 63;
+        }
+        let tcp = run(hops.clone(), tgt.clone(), TCP, 5);
+        let icmp = run(hops, tgt, ICMP, 5);
+        assert_eq!(tcp.target_hop, Some(4));
+        assert_eq!(tcp.hop(4).unwrap().kinds[0].kind, ReplyKind::TcpRst);
+        assert_eq!(kinds(&interpret(&tcp, Some(&icmp))), ["target-reached"]);
+        assert_eq!(kinds(&interpret(&tcp, None)), ["target-reached"]);
+    }
+}
+
+#[test]
 fn icmp_rate_limit_at_hop_2_is_not_loss() {
     let (mut hops, tgt) = path4();
     // Half a token per second, burst 1: answers every other probe at 1/s.
