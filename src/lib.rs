@@ -13,3 +13,4 @@ pub mod capture;
 pub mod packet;
 pub mod path;
 pub mod report;
+pub mod trace;

@@ -6,6 +6,7 @@
 //! hold) and turned into the small owned [`Packet`] the analysis works on.
 
 mod decode;
+pub mod emit;
 mod link;
 
 pub use decode::{ArpSighting, DecodeError, Decoded, arp_sighting, decode, decode_ip};
