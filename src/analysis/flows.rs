@@ -613,15 +613,14 @@ impl FlowTable {
     }
 
     fn retire(&mut self, mut f: FlowRecord) {
-        if let Some(tls) = f.tls.take() {
-            f.tls_observation = Some(Box::new(tls.observation()));
-        }
         self.note_mac(f.server.ip(), f.server_mac);
         if f.server_ttls.total() > 0 {
             let frame = f.syn_ack.map_or(f.first_frame, |s| s.frame);
             self.note_genuine(f.server.ip(), &f.server_ttls, frame, false);
         }
-        let problem = !f.rsts.is_empty() || f.syn_unanswered() || !f.icmp_errors.is_empty();
+        let tls_problem = f.tls.as_ref().is_some_and(|t| !t.completed_cleanly());
+        let problem =
+            !f.rsts.is_empty() || f.syn_unanswered() || !f.icmp_errors.is_empty() || tls_problem;
         let room = if problem {
             self.limits.max_kept * 2
         } else {
@@ -630,8 +629,9 @@ impl FlowTable {
         if problem {
             self.problem_flows += 1;
         }
-        if self.finished.len() < room {
-            self.finished.push(f);
+        // Where the flow goes: a free slot, a sampled slot, or nowhere.
+        let slot = if self.finished.len() < room {
+            Some(self.finished.len())
         } else if problem {
             // Reservoir sampling: every problem flow of the capture has the
             // same chance to be kept, so an injection that starts late in a
@@ -639,13 +639,22 @@ impl FlowTable {
             self.sample_state ^= self.sample_state << 13;
             self.sample_state ^= self.sample_state >> 7;
             self.sample_state ^= self.sample_state << 17;
-            let slot = self.sample_state % self.problem_flows;
-            if let Some(kept) = self.finished.get_mut(slot as usize) {
-                *kept = f;
-            }
+            let slot = (self.sample_state % self.problem_flows) as usize;
             self.flows_not_kept += 1;
+            (slot < self.finished.len()).then_some(slot)
         } else {
             self.flows_not_kept += 1;
+            None
+        };
+        let Some(slot) = slot else { return };
+        // The TLS observation is built only for flows that are kept.
+        if let Some(tls) = f.tls.take() {
+            f.tls_observation = Some(Box::new(tls.observation()));
+        }
+        if slot == self.finished.len() {
+            self.finished.push(f);
+        } else {
+            self.finished[slot] = f;
         }
     }
 

@@ -413,6 +413,12 @@ impl TlsTracker {
     }
 
     /// What the handshake showed so far.
+    /// The handshake completed without an alert: nothing to report, so the
+    /// flow table need not build (and keep) an observation for it.
+    pub fn completed_cleanly(&self) -> bool {
+        self.state.handshake_complete() && self.state.obs.alerts.is_empty()
+    }
+
     pub fn observation(&self) -> TlsObservation {
         let mut obs = self.state.obs.clone();
         obs.client_stream = facts(&self.dirs[Side::Client as usize]);
