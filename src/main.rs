@@ -2,6 +2,12 @@
 
 mod cli;
 
+// Every TLS handshake in a capture allocates (stream buffers, names,
+// certificate summaries): mimalloc makes that a small cost instead of a
+// quarter of the run on multi-gigabyte captures.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use cli::{Cli, Command};
 use pathproof::analysis::AnalysisOptions;

@@ -43,6 +43,37 @@ pub fn decode(
     data: &[u8],
 ) -> Result<Decoded<'_>, DecodeError> {
     let peeled = peel(link, data)?;
+    let ipv4 = match peeled.net {
+        NetStart::Ethernet(d) => super::fast::ethernet_ipv4(d),
+        NetStart::EtherType(t, d) if t == EtherType::IPV4.0 => Some(d),
+        NetStart::Ip(d) => Some(d),
+        NetStart::EtherType(..) => None,
+    };
+    if let Some((mut packet, payload)) =
+        ipv4.and_then(|ip| super::fast::ipv4_tcp(ip, frame, ts_ns, peeled.direction))
+    {
+        packet.link_src = peeled.src_mac;
+        return Ok(Decoded { packet, payload });
+    }
+    decode_peeled(peeled, frame, ts_ns)
+}
+
+/// The general path (etherparse) for everything the fast path leaves.
+#[cfg(test)]
+pub(super) fn decode_general(
+    link: LinkType,
+    frame: u64,
+    ts_ns: i64,
+    data: &[u8],
+) -> Result<Decoded<'_>, DecodeError> {
+    decode_peeled(peel(link, data)?, frame, ts_ns)
+}
+
+fn decode_peeled(
+    peeled: super::link::Peeled<'_>,
+    frame: u64,
+    ts_ns: i64,
+) -> Result<Decoded<'_>, DecodeError> {
     let sliced = match peeled.net {
         NetStart::Ethernet(d) => LaxSlicedPacket::from_ethernet(d)
             .map_err(|_| DecodeError::Truncated("Ethernet header"))?,

@@ -7,6 +7,7 @@
 
 mod decode;
 pub mod emit;
+mod fast;
 mod link;
 
 pub use decode::{ArpSighting, DecodeError, Decoded, arp_sighting, decode, decode_ip};
