@@ -55,8 +55,40 @@ pub struct UndecodableCert {
     pub error: String,
 }
 
-/// Decodes one DER certificate; never panics on bad input.
+/// Certificates remembered per thread: a capture shows the same broker (or
+/// interceptor) chain in every connection, so each DER is parsed once.
+const CACHE_ENTRIES: usize = 1_024;
+
+thread_local! {
+    static CACHE: std::cell::RefCell<rustc_hash::FxHashMap<Vec<u8>, Result<CertSummary, UndecodableCert>>> =
+        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+}
+
+/// Decodes one DER certificate (through the cache); never panics on bad input.
 pub(super) fn decode(index: usize, der: &[u8]) -> Result<CertSummary, UndecodableCert> {
+    let cached = CACHE.with(|c| c.borrow().get(der).cloned());
+    let mut result = match cached {
+        Some(r) => r,
+        None => {
+            let r = decode_uncached(index, der);
+            CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.len() < CACHE_ENTRIES {
+                    c.insert(der.to_vec(), r.clone());
+                }
+            });
+            r
+        }
+    };
+    // The position in the chain is the caller's, not the cached one's.
+    match &mut result {
+        Ok(s) => s.index = index,
+        Err(e) => e.index = index,
+    }
+    result
+}
+
+fn decode_uncached(index: usize, der: &[u8]) -> Result<CertSummary, UndecodableCert> {
     let (_, cert) = X509Certificate::from_der(der).map_err(|e| UndecodableCert {
         index,
         der_len: der.len(),
