@@ -9,6 +9,7 @@
 //! [`PcapWriter`] and [`PcapngWriter`] write captures (`--save`, tests).
 
 mod error;
+mod readahead;
 mod reader;
 mod writer;
 

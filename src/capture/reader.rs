@@ -390,6 +390,7 @@ impl CaptureReader {
         } else {
             Box::new(head)
         };
+        let stream: Box<dyn Read + Send> = Box::new(super::readahead::ReadAhead::new(stream));
         let status = Arc::new(Mutex::new(SourceStatus::default()));
         let source = Source {
             inner: stream,
