@@ -1388,7 +1388,7 @@ impl DnsTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::{Direction, TcpFlags, TcpInfo};
+    use crate::packet::TcpFlags;
     use hickory_proto::op::{Message, MessageType, ResponseCode};
     use hickory_proto::rr::Name;
     use hickory_proto::rr::rdata::{A, AAAA, CNAME};
@@ -1398,21 +1398,9 @@ mod tests {
     const BROKER: &str = "co2br.prod.zpath.net";
 
     fn packet(frame: u64, ms: i64, src: &str, dst: &str, ttl: u8, transport: Transport) -> Packet {
-        let src: SocketAddr = src.parse().unwrap();
-        let dst: SocketAddr = dst.parse().unwrap();
-        Packet {
-            frame,
-            ts_ns: ms * 1_000_000,
-            direction: Direction::Unknown,
-            src: src.ip(),
-            dst: dst.ip(),
-            ttl,
-            ip_id: Some(0),
-            df: true,
-            ip_len: 0,
-            link_src: None,
-            transport,
-        }
+        let mut p = crate::packet::testing::packet(frame, ms, src, dst, ttl, transport);
+        p.ip_len = 0;
+        p
     }
 
     fn udp(frame: u64, ms: i64, src: &str, dst: &str, ttl: u8, payload_len: usize) -> Packet {
@@ -1426,18 +1414,9 @@ mod tests {
     }
 
     fn tcp(frame: u64, ms: i64, src: &str, dst: &str, flags: u8, seq: u32, len: usize) -> Packet {
-        let (s, d): (SocketAddr, SocketAddr) = (src.parse().unwrap(), dst.parse().unwrap());
-        let transport = Transport::Tcp(TcpInfo {
-            src_port: s.port(),
-            dst_port: d.port(),
-            seq,
-            ack: 0,
-            flags: TcpFlags(flags),
-            window: 0,
-            mss: None,
-            options_len: 0,
-            payload_len: len as u32,
-        });
+        let transport = Transport::Tcp(crate::packet::testing::tcp_info(
+            src, dst, flags, seq, len as u32,
+        ));
         packet(frame, ms, src, dst, 60, transport)
     }
 

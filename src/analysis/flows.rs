@@ -701,7 +701,7 @@ fn roles(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::{Direction, TcpFlags};
+    use crate::packet::{TcpFlags, testing};
 
     pub(crate) fn tcp(
         frame: u64,
@@ -712,31 +712,8 @@ mod tests {
         flags: u8,
         seq: u32,
     ) -> Packet {
-        let src: SocketAddr = src.parse().unwrap();
-        let dst: SocketAddr = dst.parse().unwrap();
-        Packet {
-            frame,
-            ts_ns: ms * 1_000_000,
-            direction: Direction::Unknown,
-            src: src.ip(),
-            dst: dst.ip(),
-            ttl,
-            ip_id: Some(0),
-            df: true,
-            ip_len: 40,
-            link_src: None,
-            transport: Transport::Tcp(TcpInfo {
-                src_port: src.port(),
-                dst_port: dst.port(),
-                seq,
-                ack: 0,
-                flags: TcpFlags(flags),
-                window: 0,
-                mss: None,
-                options_len: 0,
-                payload_len: 0,
-            }),
-        }
+        let t = testing::tcp_info(src, dst, flags, seq, 0);
+        testing::packet(frame, ms, src, dst, ttl, Transport::Tcp(t))
     }
 
     const C: &str = "10.0.0.2:40000";

@@ -258,34 +258,14 @@ fn ms(ns: i64) -> f64 {
 mod tests {
     use super::*;
     use crate::analysis::flows::{FlowLimits, FlowTable};
-    use crate::packet::{Direction, Packet, TcpFlags, TcpInfo, Transport};
+    use crate::packet::{Packet, TcpFlags, Transport, testing};
 
     fn pkt(frame: u64, ms: i64, src: &str, dst: &str, ttl: u8, flags: u8, id: u16) -> Packet {
-        let src: SocketAddr = src.parse().unwrap();
-        let dst: SocketAddr = dst.parse().unwrap();
-        Packet {
-            frame,
-            ts_ns: ms * 1_000_000,
-            direction: Direction::Unknown,
-            src: src.ip(),
-            dst: dst.ip(),
-            ttl,
-            ip_id: Some(id),
-            df: true,
-            ip_len: 40,
-            link_src: None,
-            transport: Transport::Tcp(TcpInfo {
-                src_port: src.port(),
-                dst_port: dst.port(),
-                seq: 1,
-                ack: 0,
-                flags: TcpFlags(flags),
-                window: if flags & TcpFlags::RST != 0 { 0 } else { 500 },
-                mss: None,
-                options_len: 0,
-                payload_len: 0,
-            }),
-        }
+        let mut t = testing::tcp_info(src, dst, flags, 1, 0);
+        t.window = if flags & TcpFlags::RST != 0 { 0 } else { 500 };
+        let mut p = testing::packet(frame, ms, src, dst, ttl, Transport::Tcp(t));
+        p.ip_id = Some(id);
+        p
     }
 
     const C: &str = "10.0.0.2:40000";

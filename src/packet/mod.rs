@@ -9,6 +9,8 @@ mod decode;
 pub mod emit;
 mod fast;
 mod link;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use decode::{ArpSighting, DecodeError, Decoded, arp_sighting, decode, decode_ip};
 
