@@ -4,7 +4,7 @@
 use crate::analysis::{Finding, Severity};
 use crate::trace::live::LiveTrace;
 use crate::trace::socket::Access;
-use crate::trace::{HopStats, Trace, TraceProtocol};
+use crate::trace::{Detail, HopStats, Trace, TraceProtocol};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -13,7 +13,9 @@ use std::net::IpAddr;
 /// Reverse DNS names of hop addresses (empty with `-n`).
 pub type Names = HashMap<IpAddr, String>;
 
-/// What a trace concludes, and the exit code that goes with it.
+/// What a trace concludes, and the exit code that goes with it. `address`
+/// is the deciding finding's, except for a middlebox answering in the
+/// target's name: then it is the router at that hop (when a trace saw it).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TraceVerdict {
     /// `failure` (a critical finding), `inconclusive` (the target never
@@ -48,11 +50,17 @@ pub fn verdict(t: &LiveTrace) -> TraceVerdict {
             .find(|f| matches!(f.kind, "target-reached" | "target-not-reached"))
             .or(top),
     };
+    // A middlebox finding's address is the target's (the answers claim
+    // it); the verdict names the device at the hop instead, when known.
+    let router = t.findings.iter().find_map(|f| match f.detail {
+        Detail::MiddleboxAnswer { router, .. } if Some(&f.finding) == shown => router,
+        _ => None,
+    });
     TraceVerdict {
         status,
         kind: shown.map(|f| f.kind),
         hop: shown.and_then(|f| f.hop),
-        address: shown.and_then(|f| f.address),
+        address: router.or_else(|| shown.and_then(|f| f.address)),
         summary: shown.map_or_else(|| "no answer at all".to_string(), |f| f.summary.clone()),
         exit_code,
     }
