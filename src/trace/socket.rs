@@ -48,7 +48,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, recvmsg, setsockopt, sockopt,
 };
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, SockFilter, Socket, Type};
 use std::collections::VecDeque;
 use std::io::{ErrorKind, IoSliceMut, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -242,6 +242,11 @@ impl RawNetwork {
             sock.set_nonblocking(true).map_err(io_err(IoOp::Open))?;
             // Best effort: a bigger buffer only helps under bursts.
             let _ = sock.set_recv_buffer_size(RCVBUF);
+            if let (6, TraceProtocol::Tcp { port }) = (p, protocol) {
+                // Best effort: without the filter, the engine drops the
+                // host's other TCP traffic itself, at some CPU cost.
+                let _ = sock.attach_filter(&tcp_answer_filter(target, port));
+            }
             if v6 {
                 sock.set_recv_hoplimit_v6(true)
                     .map_err(io_err(IoOp::Open))?;
@@ -295,6 +300,38 @@ impl RawNetwork {
             });
         }
         Ok(())
+    }
+}
+
+/// A classic BPF program for the raw TCP receive socket: keep only segments
+/// from the probes' destination port (and, on IPv4, from the target), so a
+/// busy host's other TCP traffic is not copied to us. An IPv4 raw socket's
+/// filter sees the packet from the IP header on; an IPv6 one from the TCP
+/// header on.
+fn tcp_answer_filter(target: IpAddr, port: u16) -> Vec<SockFilter> {
+    const LD_W_ABS: u16 = 0x20;
+    const LD_H_ABS: u16 = 0x28;
+    const LDX_B_MSH: u16 = 0xb1;
+    const LD_H_IND: u16 = 0x48;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    const ACCEPT: u32 = 0x4_0000;
+    match target {
+        IpAddr::V4(t) => vec![
+            SockFilter::new(LD_W_ABS, 0, 0, 12), // IPv4 source address
+            SockFilter::new(JEQ_K, 0, 4, u32::from(t)),
+            SockFilter::new(LDX_B_MSH, 0, 0, 0), // X = IP header length
+            SockFilter::new(LD_H_IND, 0, 0, 0),  // TCP source port
+            SockFilter::new(JEQ_K, 0, 1, u32::from(port)),
+            SockFilter::new(RET_K, 0, 0, ACCEPT),
+            SockFilter::new(RET_K, 0, 0, 0),
+        ],
+        IpAddr::V6(_) => vec![
+            SockFilter::new(LD_H_ABS, 0, 0, 0), // TCP source port
+            SockFilter::new(JEQ_K, 0, 1, u32::from(port)),
+            SockFilter::new(RET_K, 0, 0, ACCEPT),
+            SockFilter::new(RET_K, 0, 0, 0),
+        ],
     }
 }
 
