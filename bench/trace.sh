@@ -136,7 +136,7 @@ def parse_pathproof(text):
 def parse_mtr(text):
     hops = []
     for line in text.splitlines():
-        m = re.match(r"\s*(\d+)\.\|--\s+(\S+)\s+([\d.]+)%\s+(\d+)", line)
+        m = re.match(r"\s*(\d+)\.\|--\s+(\S+)\s+([\d.]+)%?\s+(\d+)", line)  # "???" rows print no %
         if m:
             hops.append((int(m.group(1)), m.group(2), float(m.group(3))))
     return hops

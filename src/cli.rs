@@ -37,8 +37,9 @@ and report per hop: loss, RTTs, the addresses that answered, and the TTL of thei
 the hop it implies. Then interpret: ICMP rate limiting versus real loss, a protocol blocked \
 after a hop, a middlebox answering (RST or SYN-ACK) in the target's name, hops that reject.\n\n\
 TCP and UDP traces also run an ICMP control trace to the same target in parallel by default \
-(--no-control turns it off): \"TCP stops at hop k while ICMP goes on\" and \"a middlebox \
-answers for the target\" are decided by comparing the two.\n\n\
+(--no-control turns it off), with half the rounds twice as far apart so that the routers' \
+rationed ICMP answers are not doubled: \"TCP stops at hop k while ICMP goes on\" and \"a \
+middlebox answers for the target\" are decided by comparing the two.\n\n\
 Needs raw sockets (root, or `sudo setcap cap_net_raw+ep $(command -v pathproof)`). Without \
 them, --icmp falls back to unprivileged ICMP sockets (net.ipv4.ping_group_range), which see \
 less (the report says what)."

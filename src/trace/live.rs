@@ -12,6 +12,7 @@ use crate::capture::{PcapWriter, TsPrecision};
 use std::io::BufWriter;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// pcap link type of `--save` files: raw IP (LINKTYPE_RAW).
 pub const LINKTYPE_RAW: u32 = 101;
@@ -22,7 +23,8 @@ pub struct LiveJob {
     /// The trace under study.
     pub config: TraceConfig,
     /// Also run an ICMP control trace to the same target, in parallel (the
-    /// TCP/UDP default; ignored for ICMP traces).
+    /// TCP default; ignored for ICMP traces), with half the rounds twice as
+    /// far apart (the same duration, half the ICMP load on the routers).
     pub control: bool,
     /// Write every probe and answer to this pcap (the control trace's to
     /// [`control_save_path`]).
@@ -171,8 +173,18 @@ pub fn run_live(job: LiveJob, on_round: impl FnMut(&Progress<'_>)) -> Result<Liv
     let access = net.access();
     let mut warnings = Vec::new();
     let control = (job.control && config.protocol != TraceProtocol::Icmp).then(|| {
+        // Half the rounds, twice as far apart: the routers' own ICMP answers
+        // are what both traces read, and routers ration them (Linux: about
+        // one per second per destination after a burst of 6); a control
+        // trace at the full rate would double that load and show as loss
+        // in both traces.
         let mut c = config.clone();
         c.protocol = TraceProtocol::Icmp;
+        c.rounds = config.rounds.div_ceil(2);
+        c.interval = config
+            .interval
+            .saturating_mul(2)
+            .min(Duration::from_secs(3600));
         c
     });
     // Raw access was granted for the main trace, so the control's opens too.
