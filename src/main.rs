@@ -1,5 +1,7 @@
 //! pathproof binary: parse the command line, run a job, print, map to an exit code.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod rdns;
 

@@ -796,6 +796,17 @@ mod tests {
     }
 
     #[test]
+    fn the_kernel_accepts_the_tcp_filters() {
+        // The kernel checks a classic BPF program when it is attached; any
+        // socket will do (no privilege needed).
+        let sock = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+        for target in ["198.18.4.2", "fd00:198:18:4::2"] {
+            let f = tcp_answer_filter(target.parse().unwrap(), 443);
+            sock.attach_filter(&f).unwrap();
+        }
+    }
+
+    #[test]
     fn source_of_loopback_is_loopback() {
         let s = source_for("127.0.0.1".parse().unwrap()).unwrap();
         assert_eq!(s, IpAddr::from(Ipv4Addr::LOCALHOST));
