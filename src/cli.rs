@@ -29,6 +29,114 @@ pathproof pcap output.pcap.gz --hops 6 --json\n  tcpdump -i any -w - | pathproof
 Exit codes: 0 no failure found, 1 failure found, 2 bad input or usage, 3 inconclusive."
     )]
     Pcap(PcapArgs),
+
+    /// Trace the path to a target, mtr-style (ICMP, TCP or UDP), and show who really answers.
+    #[command(
+        long_about = "Trace the path to TARGET with rounds of probes, one per TTL (like mtr), \
+and report per hop: loss, RTTs, the addresses that answered, and the TTL of their answers with \
+the hop it implies. Then interpret: ICMP rate limiting versus real loss, a protocol blocked \
+after a hop, a middlebox answering (RST or SYN-ACK) in the target's name, hops that reject.\n\n\
+TCP and UDP traces also run an ICMP control trace to the same target in parallel by default \
+(--no-control turns it off), with half the rounds twice as far apart so that the routers' \
+rationed ICMP answers are not doubled: \"TCP stops at hop k while ICMP goes on\" and \"a \
+middlebox answers for the target\" are decided by comparing the two.\n\n\
+Needs raw sockets (root, or `sudo setcap cap_net_raw+ep $(command -v pathproof)`). Without \
+them, --icmp falls back to unprivileged ICMP sockets (net.ipv4.ping_group_range), which see \
+less (the report says what)."
+    )]
+    #[command(
+        after_help = "Examples:\n  sudo pathproof trace 198.51.100.7                  \
+# TCP/443 + ICMP control, live table\n  sudo pathproof trace broker.example --report -c 20\n  \
+pathproof trace 198.51.100.7 --icmp -n --json      # unprivileged fallback if needed\n  \
+sudo pathproof trace 198.51.100.7 --save trace.pcap && pathproof pcap trace.pcap\n\n\
+Exit codes: 0 no failure found, 1 failure found (a critical finding), 2 bad input, usage or \
+missing privilege, 3 inconclusive (the target never answered)."
+    )]
+    Trace(TraceArgs),
+}
+
+/// The probe protocol flags (one at most; TCP by default).
+#[derive(Args, Debug, Clone, Copy)]
+#[group(multiple = false)]
+pub struct ProtocolArgs {
+    /// TCP SYN probes (the default), to --port (443).
+    #[arg(long)]
+    pub tcp: bool,
+    /// UDP probes, to --port (33434).
+    #[arg(long)]
+    pub udp: bool,
+    /// ICMP echo probes (works without privileges through unprivileged ICMP sockets).
+    #[arg(long)]
+    pub icmp: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// Target: an IP address, or a name resolved once through the system resolver.
+    pub target: String,
+
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+
+    /// Destination port of TCP (default 443) or UDP (default 33434) probes.
+    #[arg(short = 'p', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// Rounds of probes (one probe per TTL each).
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub count: u32,
+
+    /// Seconds between rounds (at least 0.1).
+    #[arg(short = 'i', long, value_name = "SECS", default_value = "1", value_parser = parse_secs)]
+    pub interval: std::time::Duration,
+
+    /// Highest TTL probed (at most 64).
+    #[arg(long, value_name = "N", default_value_t = 30,
+          value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub max_ttl: u8,
+
+    /// Seconds a probe waits for its answer; a later answer counts as lost (default 1).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub timeout: Option<std::time::Duration>,
+
+    /// Numeric output: no reverse DNS of hop addresses.
+    #[arg(short = 'n', long = "no-dns")]
+    pub numeric: bool,
+
+    /// Report mode: no live display, print the table and findings at the end.
+    #[arg(long)]
+    pub report: bool,
+
+    /// Print the JSON report (schema in README.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write every probe and answer to this pcap (raw IP); the control trace goes to
+    /// FILE.icmp-control.pcap. `pathproof pcap` and Wireshark read both.
+    #[arg(long, value_name = "FILE.pcap")]
+    pub save: Option<PathBuf>,
+
+    /// Run the ICMP control trace also with --udp (TCP traces run it by default).
+    #[arg(long, conflicts_with = "no_control")]
+    pub control_icmp: bool,
+
+    /// Do not run the ICMP control trace beside a TCP trace.
+    #[arg(long)]
+    pub no_control: bool,
+}
+
+/// Seconds as a decimal number (`0.2`, `1`, `2.5`).
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    let x: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !x.is_finite() || x <= 0.0 || x > 3600.0 {
+        return Err(format!(
+            "`{s}`: must be more than 0 and at most 3600 seconds"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(x))
 }
 
 #[derive(Args, Debug)]

@@ -5,7 +5,12 @@
 //! ([`capture`]) and, later, live probes. Both produce [`packet::Packet`]s
 //! through the single wire decoder in [`packet`]; [`analysis`] turns packets
 //! plus an optional [`path::Path`] into findings and one verdict;
-//! [`report`] renders it. I/O stays at the edges (`capture`, `main.rs`).
+//! [`report`] renders it. I/O stays at the edges (`capture`, `main.rs`,
+//! and for live traces `trace::socket` and `trace::live`).
+//!
+//! No `unsafe` anywhere: the raw-socket code goes through socket2 and nix.
+
+#![forbid(unsafe_code)]
 
 pub mod analysis;
 pub mod app;

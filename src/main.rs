@@ -1,6 +1,9 @@
 //! pathproof binary: parse the command line, run a job, print, map to an exit code.
 
+#![forbid(unsafe_code)]
+
 mod cli;
+mod rdns;
 
 // Every TLS handshake in a capture allocates (stream buffers, names,
 // certificate summaries): mimalloc makes that a small cost instead of a
@@ -14,7 +17,11 @@ use pathproof::analysis::AnalysisOptions;
 use pathproof::app::{self, PcapJob};
 use pathproof::path::Path;
 use pathproof::report;
-use std::io::Write;
+use pathproof::trace::TraceConfig;
+use pathproof::trace::TraceProtocol;
+use pathproof::trace::live::{LiveJob, run_live};
+use std::io::{IsTerminal, Write};
+use std::net::{IpAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 /// Exit codes (documented in README.md and `--help`).
@@ -27,7 +34,144 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Pcap(args) => pcap(args),
+        Command::Trace(args) => trace(args),
     }
+}
+
+/// Resolves TARGET: an address as is, a name through the system resolver.
+fn resolve(target: &str) -> Result<IpAddr, String> {
+    if let Ok(a) = target.parse::<IpAddr>() {
+        return Ok(a);
+    }
+    let addrs: Vec<IpAddr> = (target, 0)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {target}: {e}"))?
+        .map(|a| a.ip())
+        .collect();
+    addrs
+        .first()
+        .copied()
+        .ok_or_else(|| format!("{target} has no address"))
+}
+
+fn trace(args: cli::TraceArgs) -> ExitCode {
+    let p = args.protocol;
+    let protocol = if p.icmp {
+        if args.port.is_some() {
+            return usage("--port applies to --tcp and --udp probes, not --icmp");
+        }
+        TraceProtocol::Icmp
+    } else if p.udp {
+        TraceProtocol::Udp {
+            port: args.port.unwrap_or(33434),
+        }
+    } else {
+        TraceProtocol::Tcp {
+            port: args.port.unwrap_or(443),
+        }
+    };
+    let target = match resolve(&args.target) {
+        Ok(t) => t,
+        Err(e) => return usage(&e),
+    };
+    let mut config = TraceConfig::new(target, protocol);
+    config.rounds = args.count;
+    config.interval = args.interval;
+    config.max_ttl = args.max_ttl;
+    if let Some(t) = args.timeout {
+        config.timeout = t;
+    }
+    // Room for every probe that can be awaited at once: a round's TTLs ×
+    // the rounds a timeout spans.
+    let overlap = config
+        .timeout
+        .as_nanos()
+        .div_ceil(config.interval.as_nanos().max(1))
+        .clamp(1, 64) as usize;
+    config.max_inflight = (usize::from(config.max_ttl) * overlap).max(32);
+    if let Err(e) = config.validate() {
+        return usage(&e.to_string());
+    }
+    let control = !args.no_control
+        && match protocol {
+            TraceProtocol::Tcp { .. } => true,
+            TraceProtocol::Udp { .. } => args.control_icmp,
+            TraceProtocol::Icmp => false,
+        };
+    let job = LiveJob {
+        config,
+        control,
+        save: args.save.clone(),
+    };
+    let live = !args.json && !args.report;
+    let tty = std::io::stderr().is_terminal();
+    let rounds = args.count;
+    let mut drawn_lines = 0usize;
+    let result = run_live(job, |progress| {
+        if !live {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        if tty {
+            let frame = report::trace::live_frame(
+                &progress.hops(),
+                target,
+                protocol,
+                progress.rounds_sent,
+                rounds,
+            );
+            let clear = if drawn_lines > 0 {
+                format!("\x1b[{drawn_lines}A\x1b[J")
+            } else {
+                String::new()
+            };
+            drawn_lines = frame.lines().count();
+            let _ = write!(err, "{clear}{frame}");
+        } else {
+            let target_hop = progress
+                .target_hop
+                .map_or_else(|| "not reached yet".to_string(), |h| format!("at hop {h}"));
+            let _ = writeln!(
+                err,
+                "pathproof: trace {target}: {}/{rounds} rounds sent, target {target_hop}",
+                progress.rounds_sent
+            );
+        }
+        let _ = err.flush();
+    });
+    if tty && drawn_lines > 0 {
+        let _ = write!(std::io::stderr(), "\x1b[{drawn_lines}A\x1b[J");
+    }
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pathproof: error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if result.access == pathproof::trace::socket::Access::UnprivilegedIcmp && !args.json {
+        eprintln!(
+            "pathproof: note: no raw-socket privilege; traced with unprivileged ICMP sockets \
+             (see the report for what this mode cannot see)"
+        );
+    }
+    let names = if args.numeric {
+        report::trace::Names::new()
+    } else {
+        rdns::lookup_all(&result, std::time::Duration::from_millis(1500))
+    };
+    let text = if args.json {
+        report::trace::render_json(&result, &names)
+    } else {
+        report::trace::render_text(&result, &names)
+    };
+    print(&text);
+    ExitCode::from(report::trace::verdict(&result).exit_code)
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("pathproof: error: {message}");
+    ExitCode::from(EXIT_BAD_INPUT)
 }
 
 fn pcap(args: cli::PcapArgs) -> ExitCode {

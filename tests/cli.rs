@@ -269,3 +269,46 @@ fn usage_errors_exit_2() {
     assert_eq!(bad_mtr.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_mtr.stderr).contains("mtr report"));
 }
+
+/// `pathproof trace` usage errors never send a packet: they are refused
+/// before any socket is opened (exit code 2, a message on stderr).
+#[test]
+fn trace_usage_errors_exit_2_before_probing() {
+    for (args, want) in [
+        (
+            &["trace", "198.18.4.2", "--icmp", "-p", "443"][..],
+            "--port applies",
+        ),
+        (&["trace", "198.18.4.2", "-i", "0.05"], "interval"),
+        (&["trace", "198.18.4.2", "-i", "abc"], "seconds"),
+        (&["trace", "198.18.4.2", "--max-ttl", "65"], "65"),
+        (&["trace", "198.18.4.2", "--tcp", "--udp"], "cannot be used"),
+        (&["trace", "198.18.4.2", "-c", "0"], "0"),
+        (
+            &["trace", "198.18.4.2", "--control-icmp", "--no-control"],
+            "cannot be used",
+        ),
+    ] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn trace_help_mentions_the_control_trace_and_privileges() {
+    let out = run(&["trace", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for want in [
+        "ICMP control trace",
+        "--no-control",
+        "cap_net_raw",
+        "--save",
+        "Exit codes",
+    ] {
+        assert!(text.contains(want), "{want}:\n{text}");
+    }
+}

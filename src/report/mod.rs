@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod text;
+pub mod trace;
 
 use std::time::{Duration, UNIX_EPOCH};
 

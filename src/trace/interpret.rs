@@ -7,19 +7,27 @@
 //! answered when the target did not. Silent hops (`???`) carry no loss
 //! information and are skipped by the loss rules.
 //!
-//! - **ICMP rate limiting** (`icmp-rate-limit`, info): hop k lost probes, and
-//!   the end hop's loss is significantly lower: the upper bound of its 95%
-//!   Wilson interval is below hop k's loss ratio. The router forwards fine
-//!   and only rations its own ICMP answers. Not forwarding loss.
 //! - **Real loss** (`path-loss`): the end hop lost at least 2 probes (one
 //!   lost probe is never a verdict). The loss starts at the lowest hop k
 //!   such that every answering hop from k to the end lost probes and could
-//!   carry the end hop's loss (the upper bound of its interval ≥ the end
-//!   hop's loss ratio). The walk back stops at a hop that lost nothing, or
-//!   at a rate-limited hop (its excess loss is ICMP policy). Critical when
+//!   carry the end hop's loss: their 95% Wilson intervals overlap (the upper
+//!   bound of hop k's ≥ the lower bound of the end hop's). The walk back
+//!   stops at a hop that lost nothing or significantly less, or at a hop
+//!   that lost significantly *more* (the lower bound of its interval above
+//!   the upper bound of the end hop's: rate limiting on top). Critical when
 //!   the lower bound of the end hop's interval is ≥ 5%, warning otherwise.
 //!   A target that rations its own answers looks the same: confirm by
-//!   probing slower.
+//!   probing slower. (Comparing one hop's point estimate with the other's
+//!   interval instead makes two hops behind the same lossy link disagree by
+//!   chance in about one run in ten.)
+//! - **ICMP rate limiting** (`icmp-rate-limit`, info): loss at hop k that
+//!   does not carry on to the end hop: the router forwards fine and only
+//!   rations its own ICMP answers; not forwarding loss. Hop k (answering,
+//!   before the end, not in the real-loss run above) is flagged when its
+//!   interval lies above the end hop's; or when its loss ratio is above the
+//!   upper bound of the end hop's interval; or when it lost at least 2
+//!   probes while the end hop lost none of at least 5 (Steenbergen's rule:
+//!   forwarding loss at k would show at every later hop).
 //! - **Protocol blocked** (`tcp-blocked` / `udp-blocked`, critical): the TCP
 //!   (UDP) trace never reached the target while the control trace did: the
 //!   probes are dropped after the last hop that answered them.
@@ -155,8 +163,11 @@ pub fn interpret(trace: &Trace, control: Option<&Trace>) -> Vec<TraceFinding> {
     let middlebox_found = middlebox.is_some();
     out.extend(middlebox);
     if let Some(end) = end {
-        let rate_limited = rate_limiting(trace, end, &mut out);
-        real_loss(trace, end, &rate_limited, &mut out);
+        let origin = loss_origin(trace, end);
+        rate_limiting(trace, end, origin, &mut out);
+        if let Some(origin) = origin {
+            real_loss(trace, end, origin, &mut out);
+        }
         for h in trace.hops.iter().filter(|h| h.hop < end && h.is_silent()) {
             out.push(finding(
                 "silent-hop",
@@ -229,19 +240,52 @@ pub fn interpret(trace: &Trace, control: Option<&Trace>) -> Vec<TraceFinding> {
     out
 }
 
-/// Rate-limited hops (pushed as findings) before `end`.
-fn rate_limiting(trace: &Trace, end: u8, out: &mut Vec<TraceFinding>) -> Vec<u8> {
-    let Some(e) = trace.hop(end) else {
-        return Vec::new();
-    };
-    let (_, end_high) = e.loss_interval();
-    let mut limited = Vec::new();
-    for h in trace.hops.iter().filter(|h| h.hop < end && !h.is_silent()) {
-        let loss = ratio(h);
-        if h.lost() == 0 || end_high >= loss {
+/// Hop k lost significantly more than the end hop: the intervals do not
+/// overlap, hop k's above.
+fn significantly_more(h: &HopStats, end: &HopStats) -> bool {
+    h.lost() > 0 && h.loss_interval().0 > end.loss_interval().1
+}
+
+/// Where the end hop's loss starts (see the module docs), when the end hop
+/// lost at least 2 probes.
+fn loss_origin(trace: &Trace, end: u8) -> Option<u8> {
+    let e = trace.hop(end)?;
+    if e.lost() < 2 {
+        return None;
+    }
+    let (end_low, _) = e.loss_interval();
+    let mut origin = end;
+    for h in trace.hops.iter().rev().filter(|h| h.hop < end) {
+        if h.is_silent() {
             continue;
         }
-        limited.push(h.hop);
+        if h.lost() == 0 || h.loss_interval().1 < end_low || significantly_more(h, e) {
+            break;
+        }
+        origin = h.hop;
+    }
+    Some(origin)
+}
+
+/// Rate-limited hops before `end` (pushed as findings); hops from the real
+/// loss's `origin` on are part of that loss and are not flagged.
+fn rate_limiting(trace: &Trace, end: u8, origin: Option<u8>, out: &mut Vec<TraceFinding>) {
+    let Some(e) = trace.hop(end) else {
+        return;
+    };
+    let (_, end_high) = e.loss_interval();
+    let run_start = origin.unwrap_or(end);
+    for h in trace.hops.iter().filter(|h| h.hop < end && !h.is_silent()) {
+        if h.lost() == 0 {
+            continue;
+        }
+        let ratio = f64::from(h.lost()) / f64::from(h.sent);
+        let limited = significantly_more(h, e)
+            || (h.hop < run_start
+                && (ratio > end_high || (h.lost() >= 2 && e.lost() == 0 && e.sent >= 5)));
+        if !limited {
+            continue;
+        }
         out.push(finding(
             "icmp-rate-limit",
             Severity::Info,
@@ -267,35 +311,12 @@ fn rate_limiting(trace: &Trace, end: u8, out: &mut Vec<TraceFinding>) -> Vec<u8>
             },
         ));
     }
-    limited
 }
 
-fn ratio(h: &HopStats) -> f64 {
-    if h.sent == 0 {
-        0.0
-    } else {
-        f64::from(h.lost()) / f64::from(h.sent)
-    }
-}
-
-fn real_loss(trace: &Trace, end: u8, rate_limited: &[u8], out: &mut Vec<TraceFinding>) {
+fn real_loss(trace: &Trace, end: u8, origin: u8, out: &mut Vec<TraceFinding>) {
     let Some(e) = trace.hop(end) else {
         return;
     };
-    if e.lost() < 2 {
-        return;
-    }
-    let end_loss = ratio(e);
-    let mut origin = end;
-    for h in trace.hops.iter().rev().filter(|h| h.hop < end) {
-        if h.is_silent() {
-            continue;
-        }
-        if rate_limited.contains(&h.hop) || h.lost() == 0 || h.loss_interval().1 < end_loss {
-            break;
-        }
-        origin = h.hop;
-    }
     let (low, high) = e.loss_interval();
     let o = trace.hop(origin);
     let to_target = trace.target_hop == Some(end);

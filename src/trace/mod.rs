@@ -23,8 +23,10 @@
 
 pub mod engine;
 pub mod interpret;
+pub mod live;
 pub mod net;
 pub mod probe;
+pub mod socket;
 pub mod stats;
 
 pub use engine::{

@@ -36,7 +36,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Write as _};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -212,6 +212,32 @@ pub fn hop_addr(hop: u8) -> Ipv4Addr {
     link_addr(hop, 2)
 }
 
+/// IPv6 address (with [`LabOptions::ipv6`]) of the left (`side` = 1) or
+/// right (`side` = 2) end of link `link`: `fd00:198:18:<link>::<side>`.
+pub fn link_addr6(link: u8, side: u8) -> Ipv6Addr {
+    assert!((1..=LINKS).contains(&link) && (1..=2).contains(&side));
+    Ipv6Addr::new(
+        0xfd00,
+        0x198,
+        0x18,
+        u16::from(link),
+        0,
+        0,
+        0,
+        u16::from(side),
+    )
+}
+
+/// The IPv6 address that answers at traceroute hop `hop` (1..=4) from conn.
+pub fn hop_addr6(hop: u8) -> Ipv6Addr {
+    link_addr6(hop, 2)
+}
+
+/// The broker's IPv6 address: fd00:198:18:4::2.
+pub fn broker_addr6() -> Ipv6Addr {
+    link_addr6(LINKS, 2)
+}
+
 /// The site resolver's address: 198.18.10.2.
 pub fn resolver_addr() -> Ipv4Addr {
     Ipv4Addr::new(198, 18, RESOLVER_LINK, 2)
@@ -264,6 +290,13 @@ pub enum Scenario {
     DnsNxdomain,
     /// The resolver never answers.
     DnsTimeout,
+    /// r2 rations its ICMP time-exceeded answers (1/s, burst 1) and drops
+    /// the rest; forwarding is untouched. A trace scenario (not in
+    /// [`Scenario::ALL`]: no bundled capture).
+    IcmpRatelimit,
+    /// r2 drops 30 % of the packets it forwards, both ways: loss from hop 3
+    /// on. A trace scenario (not in [`Scenario::ALL`]).
+    RealLoss,
 }
 
 /// What pathproof is expected to conclude from a capture of the scenario's
@@ -314,6 +347,10 @@ impl Scenario {
         Scenario::DnsTimeout,
     ];
 
+    /// Scenarios for `pathproof trace` only: their faults show in traces;
+    /// no capture of them is bundled or checked.
+    pub const TRACE_ONLY: [Scenario; 2] = [Scenario::IcmpRatelimit, Scenario::RealLoss];
+
     pub fn all() -> &'static [Scenario] {
         &Self::ALL
     }
@@ -334,11 +371,17 @@ impl Scenario {
             Scenario::PmtuBlackhole => "pmtu-blackhole",
             Scenario::DnsNxdomain => "dns-nxdomain",
             Scenario::DnsTimeout => "dns-timeout",
+            Scenario::IcmpRatelimit => "icmp-ratelimit",
+            Scenario::RealLoss => "real-loss",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Scenario> {
-        Self::ALL.iter().copied().find(|s| s.name() == name)
+        Self::ALL
+            .iter()
+            .chain(Self::TRACE_ONLY.iter())
+            .copied()
+            .find(|s| s.name() == name)
     }
 
     /// How the lab builds it, in one line (for READMEs and messages).
@@ -376,6 +419,13 @@ impl Scenario {
             }
             Scenario::DnsNxdomain => "the resolver has no record for co2br.lab1.test: NXDOMAIN",
             Scenario::DnsTimeout => "the resolver drops port 53: no answer",
+            Scenario::IcmpRatelimit => {
+                "r2: iptables -A OUTPUT -p icmp --icmp-type time-exceeded -m limit --limit 1/s \
+                 --limit-burst 1 -j ACCEPT, then -j DROP for the rest"
+            }
+            Scenario::RealLoss => {
+                "r2: iptables -A FORWARD -m statistic --mode random --probability 0.3 -j DROP"
+            }
         }
     }
 
@@ -395,6 +445,9 @@ impl Scenario {
             Scenario::PmtuIcmp => ("healthy", None, 0),
             Scenario::PmtuBlackhole => ("pmtu-blackhole", None, 1),
             Scenario::DnsNxdomain | Scenario::DnsTimeout => ("dns-failure", None, 1),
+            // Trace scenarios: the workload's TCP still works (real-loss: with
+            // retransmissions); their captures are not checked.
+            Scenario::IcmpRatelimit | Scenario::RealLoss => ("healthy", None, 0),
         };
         Expected {
             class,
@@ -548,6 +601,42 @@ impl Scenario {
                 ));
                 v
             }
+            Scenario::IcmpRatelimit => {
+                let te = ["-p", "icmp", "--icmp-type", "time-exceeded"];
+                let mut accept = owned(&["iptables", "-w", "-A", "OUTPUT"]);
+                accept.extend(owned(&te));
+                accept.extend(owned(&[
+                    "-m",
+                    "limit",
+                    "--limit",
+                    "1/s",
+                    "--limit-burst",
+                    "1",
+                    "-j",
+                    "ACCEPT",
+                ]));
+                let mut drop = owned(&["iptables", "-w", "-A", "OUTPUT"]);
+                drop.extend(owned(&te));
+                drop.extend(owned(&["-j", "DROP"]));
+                vec![(Node::R2, accept), (Node::R2, drop)]
+            }
+            Scenario::RealLoss => vec![(
+                Node::R2,
+                owned(&[
+                    "iptables",
+                    "-w",
+                    "-A",
+                    "FORWARD",
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    "0.3",
+                    "-j",
+                    "DROP",
+                ]),
+            )],
             Scenario::DnsTimeout => ["udp", "tcp"]
                 .iter()
                 .map(|proto| {
@@ -601,6 +690,10 @@ pub struct LabOptions {
     /// exponential SYN backoff of pre-6.5 kernels (SYNs at 0, 1, 3, 7 s)
     /// instead of this kernel's linear first retries (0, 1, 2, 3 s).
     pub sysctls: Vec<(Node, String)>,
+    /// Also number the path's links with IPv6 ULAs (`fd00:198:18:<link>::1`
+    /// and `::2`, /64, no DAD) and route them; off by default (no IPv6
+    /// chatter in the captures). The resolver's link stays IPv4-only.
+    pub ipv6: bool,
 }
 
 impl Default for LabOptions {
@@ -613,6 +706,7 @@ impl Default for LabOptions {
             disable_offloads: true,
             keep_workdir: false,
             sysctls: Vec::new(),
+            ipv6: false,
         }
     }
 }
@@ -1286,17 +1380,35 @@ impl Lab {
             }
         }
         for node in Node::ALL {
-            let mut sysctl = vec![
-                "sysctl",
-                "-q",
-                "-w",
-                // No IPv6 on the lab links: no router solicitations, MLD or
-                // DAD in the captures.
-                "net.ipv6.conf.all.disable_ipv6=1",
-                "net.ipv6.conf.default.disable_ipv6=1",
-            ];
+            let mut sysctl = if self.options.ipv6 {
+                // IPv6 on, but quiet: no router advertisements taken, no DAD.
+                vec![
+                    "sysctl",
+                    "-q",
+                    "-w",
+                    "net.ipv6.conf.all.disable_ipv6=0",
+                    "net.ipv6.conf.default.disable_ipv6=0",
+                    "net.ipv6.conf.all.accept_ra=0",
+                    "net.ipv6.conf.default.accept_ra=0",
+                    "net.ipv6.conf.all.accept_dad=0",
+                    "net.ipv6.conf.default.accept_dad=0",
+                ]
+            } else {
+                vec![
+                    "sysctl",
+                    "-q",
+                    "-w",
+                    // No IPv6 on the lab links: no router solicitations, MLD or
+                    // DAD in the captures.
+                    "net.ipv6.conf.all.disable_ipv6=1",
+                    "net.ipv6.conf.default.disable_ipv6=1",
+                ]
+            };
             if matches!(node, Node::R1 | Node::R2 | Node::R3) {
                 sysctl.push("net.ipv4.ip_forward=1");
+                if self.options.ipv6 {
+                    sysctl.push("net.ipv6.conf.all.forwarding=1");
+                }
             }
             for (n, kv) in &self.options.sysctls {
                 if *n == node {
@@ -1315,6 +1427,9 @@ impl Lab {
                 (left, left_if, link_addr(link, 1)),
                 (right, "eth0", link_addr(link, 2)),
             );
+        }
+        if self.options.ipv6 {
+            self.add_ipv6();
         }
         // The resolver's link: r1 eth2 — dns eth0.
         self.add_link(
@@ -1354,6 +1469,68 @@ impl Lab {
                 ip(&[
                     "-n",
                     self.ns(node),
+                    "route",
+                    "add",
+                    &net,
+                    "via",
+                    &via.to_string(),
+                ]);
+            }
+        }
+    }
+
+    /// IPv6 on the path's links: addresses `fd00:198:18:<link>::1|2/64`
+    /// (nodad), default routes on conn and the broker, and per-link routes on
+    /// the routers, as for IPv4.
+    fn add_ipv6(&self) {
+        for link in 1..=LINKS {
+            let left = Node::PATH[usize::from(link - 1)];
+            let right = Node::PATH[usize::from(link)];
+            let left_if = if left == Node::Conn { "eth0" } else { "eth1" };
+            for (node, ifname, side) in [(left, left_if, 1), (right, "eth0", 2)] {
+                let addr = format!("{}/64", link_addr6(link, side));
+                ip(&[
+                    "-n",
+                    self.ns(node),
+                    "addr",
+                    "add",
+                    &addr,
+                    "dev",
+                    ifname,
+                    "nodad",
+                ]);
+            }
+        }
+        for (node, via) in [
+            (Node::Conn, link_addr6(1, 2)),
+            (Node::Broker, link_addr6(LINKS, 1)),
+        ] {
+            ip(&[
+                "-n",
+                self.ns(node),
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                &via.to_string(),
+            ]);
+        }
+        for r in 1..LINKS {
+            let node = Node::PATH[usize::from(r)];
+            for link in 1..=LINKS {
+                let via = if link < r {
+                    link_addr6(r, 1)
+                } else if link > r + 1 {
+                    link_addr6(r + 1, 2)
+                } else {
+                    continue;
+                };
+                let net = format!("fd00:198:18:{link}::/64");
+                ip(&[
+                    "-n",
+                    self.ns(node),
+                    "-6",
                     "route",
                     "add",
                     &net,
