@@ -36,8 +36,8 @@ Exit codes: 0 no failure found, 1 failure found, 2 bad input or usage, 3 inconcl
 and report per hop: loss, RTTs, the addresses that answered, and the TTL of their answers with \
 the hop it implies. Then interpret: ICMP rate limiting versus real loss, a protocol blocked \
 after a hop, a middlebox answering (RST or SYN-ACK) in the target's name, hops that reject.\n\n\
-TCP and UDP traces also run an ICMP control trace to the same target in parallel by default \
-(--no-control turns it off), with half the rounds twice as far apart so that the routers' \
+TCP traces also run an ICMP control trace to the same target in parallel by default \
+(--no-control turns it off; --control-icmp adds one to --udp), with half the rounds twice as far apart so that the routers' \
 rationed ICMP answers are not doubled: \"TCP stops at hop k while ICMP goes on\" and \"a \
 middlebox answers for the target\" are decided by comparing the two.\n\n\
 Needs raw sockets (root, or `sudo setcap cap_net_raw+ep $(command -v pathproof)`). Without \

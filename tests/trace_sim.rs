@@ -1433,3 +1433,35 @@ fn config_is_validated() {
     assert!(cfg.validate().is_ok());
     assert_eq!(cfg.max_duration(), Duration::from_secs(3));
 }
+
+#[test]
+fn loss_at_every_router_but_not_at_the_target_is_unconfirmed() {
+    // Every router rations its answers (half a token per second): hops 1–3
+    // each answer half the probes, the target all. Rate limiting at three
+    // routers, or real loss the target's probes happened to miss: the
+    // finding asks for more probes instead of guessing.
+    let (mut hops, tgt) = path4();
+    for h in &mut hops {
+        h.icmp_rate = Some((0.5, 1.0));
+    }
+    let trace = run(hops, tgt, ICMP, 20);
+    for hop in 1..=3 {
+        assert_eq!(trace.hop(hop).unwrap().loss_pct, 50.0, "hop {hop}");
+    }
+    assert_eq!(trace.hop(4).unwrap().loss_pct, 0.0);
+    let f = interpret(&trace, None);
+    assert_eq!(kinds(&f), ["loss-unconfirmed", "target-reached"]);
+    assert_eq!(f[0].finding.severity, Severity::Warning);
+    assert_eq!(f[0].finding.hop, Some(1));
+    assert_eq!(
+        f[0].detail,
+        Detail::LossUnconfirmed {
+            from_hop: 1,
+            to_hop: 3,
+            lost: 30,
+            sent: 60,
+            end_hop: 4,
+            end_lost: 0,
+        }
+    );
+}

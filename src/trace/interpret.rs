@@ -28,6 +28,12 @@
 //!   upper bound of the end hop's interval; or when it lost at least 2
 //!   probes while the end hop lost none of at least 5 (Steenbergen's rule:
 //!   forwarding loss at k would show at every later hop).
+//! - **Loss unconfirmed** (`loss-unconfirmed`, warning): two or more
+//!   answering hops in a row just before the end hop all lost probes
+//!   (together significantly: the lower bound ≥ 5%), while the end hop lost
+//!   at most one. Rate limiting at each of them, or real loss the end hop's
+//!   few probes missed: the finding asks for more probes; those hops are
+//!   not called rate-limited.
 //! - **Protocol blocked** (`tcp-blocked` / `udp-blocked`, critical): the TCP
 //!   (UDP) trace never reached the target while the control trace did: the
 //!   probes are dropped after the last hop that answered them.
@@ -82,6 +88,15 @@ pub enum Detail {
         loss_pct: f64,
         ci_low_pct: f64,
         ci_high_pct: f64,
+    },
+    LossUnconfirmed {
+        from_hop: u8,
+        to_hop: u8,
+        /// Lost / sent, over hops `from_hop..=to_hop` together.
+        lost: u32,
+        sent: u32,
+        end_hop: u8,
+        end_lost: u32,
     },
     ProtocolBlocked {
         protocol: TraceProtocol,
@@ -164,7 +179,11 @@ pub fn interpret(trace: &Trace, control: Option<&Trace>) -> Vec<TraceFinding> {
     out.extend(middlebox);
     if let Some(end) = end {
         let origin = loss_origin(trace, end);
-        rate_limiting(trace, end, origin, &mut out);
+        let unconfirmed = match origin {
+            None => unconfirmed_loss(trace, end, &mut out),
+            Some(_) => Vec::new(),
+        };
+        rate_limiting(trace, end, origin, &unconfirmed, &mut out);
         if let Some(origin) = origin {
             real_loss(trace, end, origin, &mut out);
         }
@@ -269,14 +288,73 @@ fn loss_origin(trace: &Trace, end: u8) -> Option<u8> {
 
 /// Rate-limited hops before `end` (pushed as findings); hops from the real
 /// loss's `origin` on are part of that loss and are not flagged.
-fn rate_limiting(trace: &Trace, end: u8, origin: Option<u8>, out: &mut Vec<TraceFinding>) {
+/// Loss at several hops in a row up to the end hop, which itself lost at
+/// most one probe: rate limiting at each of those routers, or real loss the
+/// end hop's few probes happened to miss (10 probes at 30 % loss lose at
+/// most one in 15 % of runs). Reported as a warning asking for more probes;
+/// returns the hops, which are then not called rate-limited.
+fn unconfirmed_loss(trace: &Trace, end: u8, out: &mut Vec<TraceFinding>) -> Vec<u8> {
+    let Some(e) = trace.hop(end) else {
+        return Vec::new();
+    };
+    let run: Vec<&HopStats> = trace
+        .hops
+        .iter()
+        .rev()
+        .filter(|h| h.hop < end && !h.is_silent())
+        .take_while(|h| h.lost() > 0)
+        .collect();
+    if run.len() < 2 {
+        return Vec::new();
+    }
+    let (lost, sent) = run
+        .iter()
+        .fold((0, 0), |(l, s), h| (l + h.lost(), s + h.sent));
+    let (low, _) = super::stats::wilson_interval(lost, sent);
+    if low < 0.05 {
+        return Vec::new();
+    }
+    let (first, last) = (run[run.len() - 1].hop, run[0].hop);
+    out.push(finding(
+        "loss-unconfirmed",
+        Severity::Warning,
+        format!(
+            "hops {first}–{last} lost {lost} of {sent} probes ({:.0}%) but hop {end} only {} of {}: \
+             either each of these routers rations its ICMP answers, or there is real loss from \
+             hop {first} that hop {end}'s few probes missed; probe more (e.g. -c 50) to decide",
+            100.0 * f64::from(lost) / f64::from(sent),
+            e.lost(),
+            e.sent
+        ),
+        run.iter().flat_map(|h| h.probe_frames.iter().copied()).collect(),
+        Some(first),
+        trace.hop(first).and_then(HopStats::addr),
+        Detail::LossUnconfirmed {
+            from_hop: first,
+            to_hop: last,
+            lost,
+            sent,
+            end_hop: end,
+            end_lost: e.lost(),
+        },
+    ));
+    run.iter().map(|h| h.hop).collect()
+}
+
+fn rate_limiting(
+    trace: &Trace,
+    end: u8,
+    origin: Option<u8>,
+    unconfirmed: &[u8],
+    out: &mut Vec<TraceFinding>,
+) {
     let Some(e) = trace.hop(end) else {
         return;
     };
     let (_, end_high) = e.loss_interval();
     let run_start = origin.unwrap_or(end);
     for h in trace.hops.iter().filter(|h| h.hop < end && !h.is_silent()) {
-        if h.lost() == 0 {
+        if h.lost() == 0 || unconfirmed.contains(&h.hop) {
             continue;
         }
         let ratio = f64::from(h.lost()) / f64::from(h.sent);
