@@ -19,8 +19,9 @@ pub fn render_pcap(r: &PcapReport) -> String {
     };
     let _ = writeln!(
         out,
-        "VERDICT: {}{place} [confidence {:?}]",
-        v.class, v.confidence
+        "VERDICT: {}{place} [confidence {}]",
+        v.class,
+        serde_plain(&v.confidence)
     );
     let _ = writeln!(out, "{}", v.summary);
 
