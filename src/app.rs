@@ -68,14 +68,21 @@ pub struct PcapReport {
     pub warnings: Vec<CaptureWarning>,
 }
 
-/// Reads an mtr report (text or JSON) from a file.
+/// Reads a path from a file: an mtr report (text or JSON) or `pathproof trace --json`.
 pub fn load_mtr(file: &std::path::Path) -> Result<Path, JobError> {
     let shown = file.display().to_string();
     let text = std::fs::read(file).map_err(|source| JobError::MtrRead {
         path: shown.clone(),
         source,
     })?;
-    mtr::parse(&String::from_utf8_lossy(&text)).map_err(|source| JobError::Mtr {
+    let text = String::from_utf8_lossy(&text);
+    if crate::path::trace_json::looks_like_trace(&text) {
+        return crate::path::trace_json::parse(&text).map_err(|reason| JobError::Mtr {
+            path: shown,
+            source: mtr::MtrParseError::Json(reason),
+        });
+    }
+    mtr::parse(&text).map_err(|source| JobError::Mtr {
         path: shown,
         source,
     })

@@ -148,7 +148,8 @@ pub struct PcapArgs {
     #[arg(long, value_name = "N", conflicts_with = "mtr", value_parser = clap::value_parser!(u8).range(1..=255))]
     pub hops: Option<u8>,
 
-    /// The customer's mtr report toward the broker: `mtr -r`/`-rw`/`-rwbzc N` text or `mtr --json`.
+    /// The path toward the broker: the customer's mtr report (`mtr -r`/`-rw`/`-rwbzc N` text or
+    /// `mtr --json`), or `pathproof trace --json` output.
     #[arg(long, value_name = "FILE")]
     pub mtr: Option<PathBuf>,
 

@@ -312,3 +312,30 @@ fn trace_help_mentions_the_control_trace_and_privileges() {
         assert!(text.contains(want), "{want}:\n{text}");
     }
 }
+
+#[test]
+fn a_pathproof_trace_json_is_a_path_too() {
+    // The shape `pathproof trace --json` writes; a TCP trace blocked after
+    // hop 1 whose ICMP control trace reached the broker at hop 4.
+    let trace = r#"{"schema_version":1,"command":"trace","target":"198.18.4.2","target_hop":null,
+      "hops":[{"ttl":1,"addresses":["198.18.1.2"],"names":[null],"loss_pct":0.0,"sent":3,"rtt_ms":null}],
+      "control":{"protocol":"icmp","target_hop":4,"hops":[
+        {"ttl":1,"addresses":["198.18.1.2"],"loss_pct":0.0,"sent":3,"rtt_ms":null},
+        {"ttl":2,"addresses":["198.18.2.2"],"loss_pct":0.0,"sent":3,"rtt_ms":null},
+        {"ttl":3,"addresses":["198.18.3.2"],"loss_pct":0.0,"sent":3,"rtt_ms":null},
+        {"ttl":4,"addresses":["198.18.4.2"],"loss_pct":0.0,"sent":3,"rtt_ms":null}]}}"#;
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("trace-path.json");
+    std::fs::write(&file, trace).unwrap();
+    let out = run(&[
+        "pcap",
+        captures().join("rst-hop2.eth.pcap").to_str().unwrap(),
+        "--json",
+        "--mtr",
+        file.to_str().unwrap(),
+    ]);
+    let j = json_of(&out);
+    assert_eq!(j["path"]["source"], "pathproof-trace");
+    assert_eq!(j["verdict"]["class"], "rst-injected");
+    assert_eq!(j["verdict"]["hop"], 2);
+    assert_eq!(j["verdict"]["address"], "198.18.2.2");
+}

@@ -5,6 +5,7 @@
 //! from pathproof's own trace.
 
 pub mod mtr;
+pub mod trace_json;
 
 use serde::Serialize;
 use std::net::IpAddr;
@@ -19,6 +20,8 @@ pub enum PathSource {
     MtrReport,
     /// `mtr --json`.
     MtrJson,
+    /// `pathproof trace --json`.
+    PathproofTrace,
 }
 
 /// Latency and loss of one hop, as mtr reports them (milliseconds, percent).
