@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::CommandOutput;
 use support::lab::{self, Lab, LabOptions, Scenario};
 
 /// The binary under test. `option_env!` rather than `env!` so this file
@@ -23,24 +24,19 @@ fn pathproof() -> &'static str {
 }
 
 struct Run {
-    cmd: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+    out: CommandOutput,
     json: Option<Value>,
 }
 
-impl Run {
-    fn context(&self) -> String {
-        format!(
-            "`{}` exited {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.cmd,
-            self.code,
-            self.stdout.trim_end(),
-            self.stderr.trim_end()
-        )
+/// `run.code`, `run.context()`: the command's own fields.
+impl std::ops::Deref for Run {
+    type Target = CommandOutput;
+    fn deref(&self) -> &CommandOutput {
+        &self.out
     }
+}
 
+impl Run {
     fn verdict(&self, key: &str) -> &Value {
         self.json
             .as_ref()
@@ -56,17 +52,17 @@ fn run_pathproof(capture: &Path, path_args: &[&str]) -> Run {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("could not run {}: {e}", pathproof()));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    Run {
-        cmd: format!(
+    let out = CommandOutput::of(
+        format!(
             "pathproof pcap {} --json {}",
             capture.display(),
             path_args.join(" ")
         ),
-        code: out.status.code(),
-        json: serde_json::from_str(&stdout).ok(),
-        stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        &out,
+    );
+    Run {
+        json: serde_json::from_str(&out.stdout).ok(),
+        out,
     }
 }
 

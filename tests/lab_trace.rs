@@ -14,6 +14,7 @@ mod support;
 
 use serde_json::Value;
 use std::process::Command;
+use support::CommandOutput;
 use support::lab::{self, Lab, LabOptions, Node, Scenario};
 
 fn pathproof() -> &'static str {
@@ -21,24 +22,19 @@ fn pathproof() -> &'static str {
 }
 
 struct Run {
-    cmd: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+    out: CommandOutput,
     json: Value,
 }
 
-impl Run {
-    fn context(&self) -> String {
-        format!(
-            "`{}` exited {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.cmd,
-            self.code,
-            self.stdout.trim_end(),
-            self.stderr.trim_end()
-        )
+/// `run.code`, `run.context()`: the command's own fields.
+impl std::ops::Deref for Run {
+    type Target = CommandOutput;
+    fn deref(&self) -> &CommandOutput {
+        &self.out
     }
+}
 
+impl Run {
     fn hops(&self) -> &Vec<Value> {
         self.json["hops"].as_array().expect("hops[]")
     }
@@ -103,13 +99,13 @@ fn run_in_conn(lab: &Lab, args: &[&str]) -> Run {
     let mut all = vec![pathproof()];
     all.extend_from_slice(args);
     let out = lab.try_exec(Node::Conn, &all);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let out = CommandOutput::of(
+        format!("ip netns exec {} {}", lab.ns(Node::Conn), all.join(" ")),
+        &out,
+    );
     let run = Run {
-        cmd: format!("ip netns exec {} {}", lab.ns(Node::Conn), all.join(" ")),
-        code: out.status.code(),
-        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
-        stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        json: serde_json::from_str(&out.stdout).unwrap_or(Value::Null),
+        out,
     };
     assert!(
         run.json.is_object(),
