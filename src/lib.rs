@@ -15,6 +15,7 @@
 pub mod analysis;
 pub mod app;
 pub mod capture;
+pub mod check;
 pub mod packet;
 pub mod path;
 pub mod report;
