@@ -95,9 +95,24 @@ pub fn run_pcap(job: PcapJob) -> Result<PcapReport, JobError> {
         path: shown.clone(),
         source,
     };
-    let mut reader = CaptureReader::open(&job.input).map_err(capture_err)?;
+    let reader = CaptureReader::open(&job.input).map_err(capture_err)?;
+    analyse_capture(reader, shown, job.path, &job.options)
+}
+
+/// Runs the analysis over an open capture (`shown` names it in errors and
+/// the report): a file for `pcap`, the recording of a live `check`.
+pub fn analyse_capture(
+    mut reader: CaptureReader,
+    shown: String,
+    path: Option<Path>,
+    options: &AnalysisOptions,
+) -> Result<PcapReport, JobError> {
+    let capture_err = |source| JobError::Capture {
+        path: shown.clone(),
+        source,
+    };
     let format = reader.format();
-    let mut analyzer = Analyzer::new(&job.options);
+    let mut analyzer = Analyzer::new(options);
     let mut link_types: Vec<LinkType> = Vec::new();
     let (mut frames, mut non_ip, mut undecodable, mut unsupported) = (0u64, 0u64, 0u64, 0u64);
     let mut first_unsupported: Option<(u64, LinkType, u32)> = None;
@@ -158,11 +173,11 @@ pub fn run_pcap(job: PcapJob) -> Result<PcapReport, JobError> {
         undecodable_frames: undecodable,
         unsupported_link_frames: unsupported,
     };
-    let analysis = analyzer.finish(job.path.as_ref());
+    let analysis = analyzer.finish(path.as_ref());
     Ok(PcapReport {
         input,
         analysis,
-        path: job.path,
+        path,
         warnings,
     })
 }

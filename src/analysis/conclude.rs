@@ -704,22 +704,6 @@ fn judge_server(
     (tcp_verdict, tls_verdict)
 }
 
-/// Which verdict wins when several servers or checks disagree: the most
-/// specific proof of a failure first; `healthy` only when nothing else.
-const RANKING: [VerdictClass; 11] = [
-    VerdictClass::RstInjected,
-    VerdictClass::TlsIntercepted,
-    VerdictClass::TlsBlocked,
-    VerdictClass::TcpBlocked,
-    VerdictClass::PmtuBlackhole,
-    VerdictClass::ClockSkew,
-    VerdictClass::RstFromTarget,
-    VerdictClass::DnsFailure,
-    VerdictClass::PathLoss,
-    VerdictClass::Inconclusive,
-    VerdictClass::Healthy,
-];
-
 /// The overall verdict: the worst server's, in this order.
 fn pick(
     verdicts: Vec<Verdict>,
@@ -727,13 +711,7 @@ fn pick(
     no_servers: bool,
     table: &FlowTable,
 ) -> Verdict {
-    let rank = |c: VerdictClass| {
-        RANKING
-            .iter()
-            .position(|r| *r == c)
-            .unwrap_or(RANKING.len())
-    };
-    match verdicts.into_iter().chain(dns).min_by_key(|v| rank(v.class)) {
+    match verdicts.into_iter().chain(dns).min_by_key(|v| v.class.rank()) {
         Some(v) => v,
         None => Verdict {
             class: VerdictClass::Inconclusive,

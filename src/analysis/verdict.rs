@@ -39,11 +39,35 @@ impl VerdictClass {
         }
     }
 
+    /// Position in [`RANKING`]: lower wins when several verdicts compete.
+    pub fn rank(self) -> usize {
+        RANKING
+            .iter()
+            .position(|r| *r == self)
+            .unwrap_or(RANKING.len())
+    }
+
     /// A failure was found (exit code 1), as opposed to healthy/inconclusive.
     pub fn is_failure(self) -> bool {
         !matches!(self, VerdictClass::Healthy | VerdictClass::Inconclusive)
     }
 }
+
+/// Which verdict wins when several servers or checks disagree: the most
+/// specific proof of a failure first; `healthy` only when nothing else.
+pub const RANKING: [VerdictClass; 11] = [
+    VerdictClass::RstInjected,
+    VerdictClass::TlsIntercepted,
+    VerdictClass::TlsBlocked,
+    VerdictClass::TcpBlocked,
+    VerdictClass::PmtuBlackhole,
+    VerdictClass::ClockSkew,
+    VerdictClass::RstFromTarget,
+    VerdictClass::DnsFailure,
+    VerdictClass::PathLoss,
+    VerdictClass::Inconclusive,
+    VerdictClass::Healthy,
+];
 
 impl fmt::Display for VerdictClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -297,6 +297,9 @@ pub enum Scenario {
     /// r2 drops 30 % of the packets it forwards, both ways: loss from hop 3
     /// on. A trace scenario (not in [`Scenario::ALL`]).
     RealLoss,
+    /// conn's resolv.conf is mode 0600 owner root: the connector's service
+    /// user cannot read it. A `check` scenario: nothing shows on the wire.
+    ResolvPerms,
 }
 
 /// What pathproof is expected to conclude from a capture of the scenario's
@@ -351,6 +354,19 @@ impl Scenario {
     /// no capture of them is bundled or checked.
     pub const TRACE_ONLY: [Scenario; 2] = [Scenario::IcmpRatelimit, Scenario::RealLoss];
 
+    /// Scenarios only `pathproof check` can see (host configuration).
+    pub const CHECK_ONLY: [Scenario; 1] = [Scenario::ResolvPerms];
+
+    /// Every scenario of `shared/scenarios.md`: what `pathproof check` is tested on.
+    pub fn every() -> Vec<Scenario> {
+        Self::ALL
+            .iter()
+            .chain(Self::TRACE_ONLY.iter())
+            .chain(Self::CHECK_ONLY.iter())
+            .copied()
+            .collect()
+    }
+
     pub fn all() -> &'static [Scenario] {
         &Self::ALL
     }
@@ -373,6 +389,7 @@ impl Scenario {
             Scenario::DnsTimeout => "dns-timeout",
             Scenario::IcmpRatelimit => "icmp-ratelimit",
             Scenario::RealLoss => "real-loss",
+            Scenario::ResolvPerms => "resolv-perms",
         }
     }
 
@@ -380,6 +397,7 @@ impl Scenario {
         Self::ALL
             .iter()
             .chain(Self::TRACE_ONLY.iter())
+            .chain(Self::CHECK_ONLY.iter())
             .copied()
             .find(|s| s.name() == name)
     }
@@ -426,6 +444,9 @@ impl Scenario {
             Scenario::RealLoss => {
                 "r2: iptables -A FORWARD -m statistic --mode random --probability 0.3 -j DROP"
             }
+            Scenario::ResolvPerms => {
+                "conn's resolv.conf (/etc/netns/<conn>/resolv.conf) is mode 0600, owner root"
+            }
         }
     }
 
@@ -447,12 +468,34 @@ impl Scenario {
             Scenario::DnsNxdomain | Scenario::DnsTimeout => ("dns-failure", None, 1),
             // Trace scenarios: the workload's TCP still works (real-loss: with
             // retransmissions); their captures are not checked.
-            Scenario::IcmpRatelimit | Scenario::RealLoss => ("healthy", None, 0),
+            Scenario::IcmpRatelimit | Scenario::RealLoss | Scenario::ResolvPerms => {
+                ("healthy", None, 0)
+            }
         };
         Expected {
             class,
             hop,
             exit_code,
+        }
+    }
+
+    /// The verdict `pathproof check` must give (and `pathproof pcap` on the
+    /// check's `--save` file): the capture's, except where the evidence is
+    /// in the traces (real-loss: loss from hop 3) or on the host
+    /// (resolv-perms).
+    pub fn check_expected(self) -> Expected {
+        match self {
+            Scenario::RealLoss => Expected {
+                class: "path-loss",
+                hop: Some(3),
+                exit_code: 1,
+            },
+            Scenario::ResolvPerms => Expected {
+                class: "dns-failure",
+                hop: None,
+                exit_code: 1,
+            },
+            other => other.expected(),
         }
     }
 
@@ -552,7 +595,8 @@ impl Scenario {
             | Scenario::BrokerRefuses
             | Scenario::InterceptIssuer
             | Scenario::NotYetValid
-            | Scenario::DnsNxdomain => vec![],
+            | Scenario::DnsNxdomain
+            | Scenario::ResolvPerms => vec![],
             Scenario::RstHop1 => vec![(Node::R1, forward_443(&reset))],
             Scenario::RstHop2 => vec![(Node::R2, forward_443(&reset))],
             Scenario::Drop443 => vec![(Node::R2, forward_443(&["-j", "DROP"]))],
@@ -1558,6 +1602,13 @@ impl Lab {
         );
         let file = dir.join("resolv.conf");
         fs::write(&file, conf).unwrap_or_else(|e| panic!("lab: write {}: {e}", file.display()));
+        let mode = if self.scenario == Scenario::ResolvPerms {
+            0o600
+        } else {
+            0o644
+        };
+        fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .unwrap_or_else(|e| panic!("lab: chmod {}: {e}", file.display()));
     }
 
     /// dnsmasq on the resolver: authoritative-like for `lab1.test` only
