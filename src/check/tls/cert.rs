@@ -126,9 +126,17 @@ pub enum ValidityProblem {
     /// notBefore is `by_s` seconds after now: the local clock is behind by
     /// at least that much (minus the issuer's backdating), or the
     /// certificate was minted in the future.
-    NotYetValid { index: usize, subject: String, by_s: i64 },
+    NotYetValid {
+        index: usize,
+        subject: String,
+        by_s: i64,
+    },
     /// notAfter was `ago_s` seconds before now.
-    Expired { index: usize, subject: String, ago_s: i64 },
+    Expired {
+        index: usize,
+        subject: String,
+        ago_s: i64,
+    },
 }
 
 /// Validity problems of each certificate at `now_unix`, leaf first.
@@ -197,10 +205,12 @@ fn rfc3339(unix: i64) -> String {
 
 pub(super) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]
@@ -241,7 +251,10 @@ mod tests {
         );
         // An intermediate issued by the expected CA is enough (the leaf's
         // issuer may be a sub-CA with another O=).
-        let chain = [cert(Some("Sub CA Ltd"), None, 0, 10), cert(Some("ZSCALER"), None, 0, 10)];
+        let chain = [
+            cert(Some("Sub CA Ltd"), None, 0, 10),
+            cert(Some("ZSCALER"), None, 0, 10),
+        ];
         assert!(matches!(
             classify_issuer(&chain, "Zscaler"),
             Some(IssuerClass::Genuine { .. })

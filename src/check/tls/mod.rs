@@ -68,11 +68,17 @@ pub enum ConnectOutcome {
     /// No answer within the connect timeout.
     Timeout,
     /// An ICMP error (or no route): EHOSTUNREACH, ENETUNREACH.
-    Unreachable { reason: String },
-    Error { reason: String },
+    Unreachable {
+        reason: String,
+    },
+    Error {
+        reason: String,
+    },
     /// The probe could not be set up (an SNI that is not a DNS name, a TLS
     /// configuration error): nothing was sent.
-    NotAttempted { reason: String },
+    NotAttempted {
+        reason: String,
+    },
 }
 
 /// How the TLS exchange ended.
@@ -86,12 +92,21 @@ pub enum HandshakeOutcome {
     ClosedAfterClientHello,
     /// Nothing from the server within the handshake timeout.
     SilenceAfterClientHello,
-    ResetDuringHandshake { server: ServerProgress },
-    ClosedDuringHandshake { server: ServerProgress },
-    TimeoutDuringHandshake { server: ServerProgress },
+    ResetDuringHandshake {
+        server: ServerProgress,
+    },
+    ClosedDuringHandshake {
+        server: ServerProgress,
+    },
+    TimeoutDuringHandshake {
+        server: ServerProgress,
+    },
     /// The server sent a fatal alert (`description` as in the capture
     /// analysis: `unknown_ca`, `handshake_failure`, ...).
-    AlertReceived { description: String, code: u8 },
+    AlertReceived {
+        description: String,
+        code: u8,
+    },
     /// Any other TLS error (bad signature, protocol violation, not TLS).
     Failed {
         reason: String,
@@ -234,8 +249,8 @@ fn client_connection(
             ServerName::IpAddress(addr.ip().into())
         }
     };
-    let conn = ClientConnection::new(Arc::new(config), name)
-        .map_err(|e| format!("TLS client: {e}"))?;
+    let conn =
+        ClientConnection::new(Arc::new(config), name).map_err(|e| format!("TLS client: {e}"))?;
     Ok((conn, recorded))
 }
 
@@ -257,7 +272,9 @@ fn drive_handshake(
         if !conn.is_handshaking() {
             return HandshakeOutcome::Completed;
         }
-        let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+        let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
         else {
             return timed_out(&seen, total);
         };

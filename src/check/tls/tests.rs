@@ -89,7 +89,10 @@ fn server_config(
         }
     };
     builder
-        .with_single_cert(vec![pki.leaf.clone(), pki.ca.clone()], key_der(&pki.leaf_key))
+        .with_single_cert(
+            vec![pki.leaf.clone(), pki.ca.clone()],
+            key_der(&pki.leaf_key),
+        )
         .unwrap()
 }
 
@@ -146,7 +149,9 @@ fn raw_server(then: fn(TcpStream)) -> (SocketAddr, JoinHandle<()>) {
 }
 
 fn reset(sock: TcpStream) {
-    SockRef::from(&sock).set_linger(Some(Duration::ZERO)).unwrap();
+    SockRef::from(&sock)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
 }
 
 fn probe_config(addr: SocketAddr, sni: Option<&str>) -> TlsProbeConfig {
@@ -163,7 +168,11 @@ fn now_unix() -> i64 {
 #[test]
 fn genuine_tls13_chain_is_recorded() {
     let pki = pki("Zscaler test CA", None);
-    let (addr, server) = tls_server(server_config(&pki, &[&rustls::version::TLS13], ClientAuth::None));
+    let (addr, server) = tls_server(server_config(
+        &pki,
+        &[&rustls::version::TLS13],
+        ClientAuth::None,
+    ));
     let p = handshake(&probe_config(addr, Some(BROKER)));
     assert_eq!(server.join().unwrap().as_deref(), Some(BROKER));
 
@@ -171,7 +180,10 @@ fn genuine_tls13_chain_is_recorded() {
     assert_eq!(p.outcome, Some(HandshakeOutcome::Completed));
     assert_eq!(p.version.as_deref(), Some("TLS 1.3"));
     let cipher = p.cipher.clone().unwrap();
-    assert!(cipher.starts_with("TLS_AES_") || cipher.starts_with("TLS_CHACHA20"), "{cipher}");
+    assert!(
+        cipher.starts_with("TLS_AES_") || cipher.starts_with("TLS_CHACHA20"),
+        "{cipher}"
+    );
     assert_eq!(p.client_cert_requested, Some(false));
     assert_eq!(p.alpn, None);
     assert_eq!(p.chain.len(), 2);
@@ -199,12 +211,23 @@ fn genuine_tls13_chain_is_recorded() {
 #[test]
 fn foreign_issuer_over_tls12_without_sni() {
     let pki = pki("Safemarch Inc", None);
-    let (addr, server) = tls_server(server_config(&pki, &[&rustls::version::TLS12], ClientAuth::None));
+    let (addr, server) = tls_server(server_config(
+        &pki,
+        &[&rustls::version::TLS12],
+        ClientAuth::None,
+    ));
     let p = handshake(&probe_config(addr, None));
     assert_eq!(server.join().unwrap(), None, "no SNI extension");
     assert_eq!(p.outcome, Some(HandshakeOutcome::Completed));
     assert_eq!(p.version.as_deref(), Some("TLS 1.2"));
-    assert!(p.cipher.as_deref().unwrap().starts_with("TLS_ECDHE_ECDSA_WITH_"), "{:?}", p.cipher);
+    assert!(
+        p.cipher
+            .as_deref()
+            .unwrap()
+            .starts_with("TLS_ECDHE_ECDSA_WITH_"),
+        "{:?}",
+        p.cipher
+    );
     assert_eq!(
         p.issuer_class,
         Some(IssuerClass::Foreign {
@@ -212,7 +235,11 @@ fn foreign_issuer_over_tls12_without_sni() {
         })
     );
     // An IP address as SNI is not sent either.
-    let (addr, server) = tls_server(server_config(&pki, &[&rustls::version::TLS12], ClientAuth::None));
+    let (addr, server) = tls_server(server_config(
+        &pki,
+        &[&rustls::version::TLS12],
+        ClientAuth::None,
+    ));
     let p = handshake(&probe_config(addr, Some("127.0.0.1")));
     assert_eq!(server.join().unwrap(), None);
     assert_eq!(p.outcome, Some(HandshakeOutcome::Completed));
@@ -235,14 +262,25 @@ fn certificate_request_is_recorded() {
 fn required_client_certificate_is_refused_visibly() {
     let pki = pki("Zscaler test CA", None);
     // TLS 1.3: the server's verdict comes after our Finished.
-    let (addr, server) = tls_server(server_config(&pki, &[&rustls::version::TLS13], ClientAuth::Required));
+    let (addr, server) = tls_server(server_config(
+        &pki,
+        &[&rustls::version::TLS13],
+        ClientAuth::Required,
+    ));
     let p = handshake(&probe_config(addr, Some(BROKER)));
     server.join().unwrap();
     assert_eq!(p.outcome, Some(HandshakeOutcome::Completed));
     assert_eq!(p.client_cert_requested, Some(true));
-    assert_eq!(p.post_handshake_alert.as_deref(), Some("certificate_required"));
+    assert_eq!(
+        p.post_handshake_alert.as_deref(),
+        Some("certificate_required")
+    );
     // TLS 1.2: before the server's Finished.
-    let (addr, server) = tls_server(server_config(&pki, &[&rustls::version::TLS12], ClientAuth::Required));
+    let (addr, server) = tls_server(server_config(
+        &pki,
+        &[&rustls::version::TLS12],
+        ClientAuth::Required,
+    ));
     let p = handshake(&probe_config(addr, Some(BROKER)));
     server.join().unwrap();
     assert!(
@@ -257,7 +295,11 @@ fn required_client_certificate_is_refused_visibly() {
 #[test]
 fn not_yet_valid_leaf_still_completes_and_is_flagged() {
     let pki = pki("Zscaler test CA", Some(2099));
-    let (addr, server) = tls_server(server_config(&pki, &[&rustls::version::TLS13], ClientAuth::None));
+    let (addr, server) = tls_server(server_config(
+        &pki,
+        &[&rustls::version::TLS13],
+        ClientAuth::None,
+    ));
     let p = handshake(&probe_config(addr, Some(BROKER)));
     server.join().unwrap();
     assert_eq!(p.outcome, Some(HandshakeOutcome::Completed));
@@ -383,7 +425,10 @@ fn reset_and_timeout_during_handshake_say_how_far_the_server_got() {
 
 #[test]
 fn refused_port() {
-    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let p = handshake(&probe_config(addr, Some(BROKER)));
     assert_eq!(p.connect, ConnectOutcome::Refused);
     assert_eq!(p.outcome, None);
@@ -395,7 +440,11 @@ fn refused_port() {
 fn invalid_sni_is_not_attempted() {
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let p = handshake(&probe_config(addr, Some("not a name!")));
-    assert!(matches!(p.connect, ConnectOutcome::NotAttempted { .. }), "{:?}", p.connect);
+    assert!(
+        matches!(p.connect, ConnectOutcome::NotAttempted { .. }),
+        "{:?}",
+        p.connect
+    );
 }
 
 /// Resets connections whose ClientHello carries `BROKER`, answers the others

@@ -56,7 +56,11 @@ impl ServerCertVerifier for RecordingVerifier {
             .chain(intermediates)
             .map(|c| c.as_ref().to_vec())
             .collect();
-        *self.recorded.chain.lock().unwrap_or_else(|e| e.into_inner()) = chain;
+        *self
+            .recorded
+            .chain
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = chain;
         Ok(ServerCertVerified::assertion())
     }
 
