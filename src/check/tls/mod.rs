@@ -7,6 +7,17 @@
 //! Safety of the probe: it accepts any certificate (it is a diagnostic and
 //! never sends application data), but still verifies handshake signatures,
 //! and it ends a completed handshake with close_notify.
+//!
+//! Use from the orchestrator:
+//! ```text
+//! let probe = tls::handshake(&TlsProbeConfig::new(addr, Some(sni)));
+//! if matches!(probe.outcome, Some(HandshakeOutcome::ResetAfterClientHello
+//!     | HandshakeOutcome::ClosedAfterClientHello
+//!     | HandshakeOutcome::SilenceAfterClientHello)) {
+//!     let replay = tls::sni_replay(&SniReplayConfig::new(addr, sni, broker_hop));
+//! }
+//! let problems = tls::validity_at(&probe.chain, now_unix);
+//! ```
 
 mod cert;
 mod records;

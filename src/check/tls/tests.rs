@@ -450,7 +450,10 @@ fn invalid_sni_is_not_attempted() {
 /// Resets connections whose ClientHello carries `BROKER`, answers the others
 /// with a few bytes; serves `count` connections.
 fn sni_filter_server(count: usize) -> (SocketAddr, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    sni_filter_server_on(TcpListener::bind("127.0.0.1:0").unwrap(), count)
+}
+
+fn sni_filter_server_on(listener: TcpListener, count: usize) -> (SocketAddr, JoinHandle<()>) {
     let addr = listener.local_addr().unwrap();
     let handle = thread::spawn(move || {
         for _ in 0..count {
@@ -523,4 +526,19 @@ fn sni_replay_stops_once_both_names_are_answered() {
     server.join().unwrap();
     assert_eq!(r.attempts.len(), 2);
     assert_eq!(r.conclusion, SniReplayConclusion::NoDifference);
+}
+
+#[test]
+fn sni_replay_over_ipv6_loopback() {
+    // IPV6_UNICAST_HOPS instead of IP_TTL; skipped where ::1 is not configured.
+    let Ok(listener) = TcpListener::bind("[::1]:0") else {
+        return;
+    };
+    let (addr, server) = sni_filter_server_on(listener, 2);
+    let mut cfg = SniReplayConfig::new(addr, BROKER.to_string(), 1);
+    cfg.wait = Duration::from_millis(500);
+    let r = sni_replay(&cfg);
+    server.join().unwrap();
+    assert_eq!(r.first_reset_ttl, Some(1), "{r:?}");
+    assert!(!r.control_reset);
 }
