@@ -65,7 +65,7 @@ thread_local! {
 }
 
 /// Decodes one DER certificate (through the cache); never panics on bad input.
-pub(super) fn decode(index: usize, der: &[u8]) -> Result<CertSummary, UndecodableCert> {
+pub(crate) fn decode(index: usize, der: &[u8]) -> Result<CertSummary, UndecodableCert> {
     let cached = CACHE.with(|c| c.borrow().get(der).cloned());
     let mut result = match cached {
         Some(r) => r,

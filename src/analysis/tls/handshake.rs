@@ -319,7 +319,7 @@ fn alert(side: Side, rec: &TlsRawRecord<'_>, p: &mut RecordParser, st: &mut Stat
 }
 
 /// `unknown_ca` for `UnknownCa`: the names of RFC 8446 from tls-parser's.
-fn alert_name(code: TlsAlertDescription) -> Option<String> {
+pub(crate) fn alert_name(code: TlsAlertDescription) -> Option<String> {
     let camel = code.to_string();
     if !camel.chars().all(|c| c.is_ascii_alphanumeric()) {
         return None; // "TlsAlertDescription(129 / 0x81)": unknown

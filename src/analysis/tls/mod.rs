@@ -22,6 +22,7 @@ mod reassembly;
 mod tests;
 
 pub use cert::{CertSummary, UndecodableCert};
+pub(crate) use {cert::decode as decode_certificate, handshake::alert_name};
 
 use crate::packet::TcpInfo;
 use handshake::{RecordParser, State};
