@@ -22,8 +22,8 @@
 //! Each probe takes its slot in its round (the round slot of the sequence,
 //! unwrapped in capture order) exactly as in the live engine: answered in
 //! time ([`TRACE_TIMEOUT`], the engine's default) → complete; answered later
-//! → lost with a late answer; never answered by the end of the capture →
-//! lost, or not counted when the capture ended before its deadline. Hop
+//! → lost with a late answer; never answered → lost (the engine waited its
+//! timeout out). Hop
 //! statistics come from [`hop_stats`], the engine's own code. Probe and
 //! reply frame numbers are the capture's, so every finding's evidence opens
 //! in Wireshark.
@@ -113,7 +113,12 @@ pub fn probe_sighting(p: &Packet, payload: &[u8]) -> Option<ProbeSighting> {
             if *len != udp_len(seq) {
                 return None;
             }
-            (TraceProtocol::Udp { port: *dst_port }, ident, seq, *src_port)
+            (
+                TraceProtocol::Udp { port: *dst_port },
+                ident,
+                seq,
+                *src_port,
+            )
         }
         Transport::Other { .. } => return None,
     };
@@ -334,14 +339,16 @@ impl Candidate {
         true
     }
 
-    /// The trace, as the engine would have returned it; probes unanswered
-    /// by the end of the capture are lost once their deadline has passed.
-    fn into_trace(mut self, capture_end: Instant) -> Trace {
+    /// The trace, as the engine would have returned it. Probes never
+    /// answered are lost, even when the capture's last packet came before
+    /// their deadline: the engine waited the timeout out for them (a capture
+    /// ends with its last packet, not when the recorder stopped). A capture
+    /// cut in the middle of a trace thus loses at most the last round's
+    /// unanswered probes, one per hop, and one lost probe is never a verdict.
+    fn into_trace(mut self) -> Trace {
         for round in &mut self.rounds {
             for slot in &mut round.probes {
-                if let ProbeStatus::Awaited(p) = *slot
-                    && p.deadline(TRACE_TIMEOUT) <= capture_end
-                {
+                if let ProbeStatus::Awaited(p) = *slot {
                     *slot = ProbeStatus::Lost(p.lost());
                 }
             }
@@ -378,7 +385,6 @@ pub struct TraceTracker {
     probes: usize,
     probes_dropped: u64,
     duplicate_probes: u64,
-    last_ts_ns: i64,
 }
 
 impl TraceTracker {
@@ -388,7 +394,6 @@ impl TraceTracker {
 
     /// A decoded packet and its transport payload.
     pub fn push(&mut self, p: &Packet, payload: &[u8]) {
-        self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
         if let Some(s) = probe_sighting(p, payload) {
             self.on_probe(p, &s);
             return;
@@ -462,7 +467,6 @@ impl TraceTracker {
 
     /// Rebuilds and interprets the traces.
     pub fn finish(self) -> CaptureTraces {
-        let end = instant(self.last_ts_ns);
         let mut traces_dropped = 0u64;
         let mut qualified: Vec<Candidate> = Vec::new();
         for c in self.candidates.into_iter().filter(Candidate::qualified) {
@@ -473,7 +477,7 @@ impl TraceTracker {
             }
         }
         qualified.sort_by_key(|c| c.first_ns);
-        let traces: Vec<Trace> = qualified.into_iter().map(|c| c.into_trace(end)).collect();
+        let traces: Vec<Trace> = qualified.into_iter().map(|c| c.into_trace()).collect();
         let interpreted = interpret_all(&traces);
         CaptureTraces {
             traces,
@@ -579,10 +583,8 @@ impl CaptureTraces {
             let t = &self.traces[it.trace];
             for f in &it.findings {
                 let mut finding = f.finding.clone();
-                finding.summary = format!(
-                    "trace {} to {}: {}",
-                    t.protocol, t.target, finding.summary
-                );
+                finding.summary =
+                    format!("trace {} to {}: {}", t.protocol, t.target, finding.summary);
                 out.findings.push(finding);
             }
             let failures: Vec<Verdict> = it
@@ -629,7 +631,12 @@ impl CaptureTraces {
             .map(|t| t.target)
             .find(|t| servers.contains(t))
             .or_else(|| self.traces.first().map(|t| t.target))?;
-        let to_target = || self.traces.iter().enumerate().filter(|(_, t)| t.target == target);
+        let to_target = || {
+            self.traces
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.target == target)
+        };
         let middlebox = |i: usize| {
             self.interpreted.iter().any(|it| {
                 it.trace == i
