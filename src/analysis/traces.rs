@@ -256,7 +256,9 @@ impl Candidate {
     fn classify(&self, p: &Packet) -> Option<(u16, crate::trace::ReplyKind)> {
         // No raw bytes here: the matcher falls back on the quoted header's
         // fields (TCP sequence, IPv4 ID), which is all IPv4 probes need.
-        if let Some((ProbeRef::Seq(seq), kind)) = self.matcher.classify(p, &[]) {
+        if let Some((ProbeRef::Seq(seq), kind)) = self.matcher.classify(p, &[])
+            && self.by_seq.contains_key(&seq)
+        {
             return Some((seq, kind));
         }
         // The quote names the probe by an IP ID the kernel chose: find the
@@ -802,4 +804,229 @@ fn failure_verdict(t: &Trace, f: &TraceFinding) -> Option<Verdict> {
         summary,
         next_steps,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::emit::{ProbeKind, ProbeSpec, emit, tcp_seq};
+    use crate::packet::testing::{packet, tcp_info};
+    use crate::packet::{Direction, decode_ip};
+    use crate::trace::probe::probe_seq;
+    use etherparse::{Icmpv4Type, PacketBuilder, icmpv4};
+
+    const SRC: [u8; 4] = [10, 0, 0, 2];
+    const DST: [u8; 4] = [198, 18, 4, 2];
+
+    fn probe_bytes(kind: ProbeKind, ttl: u8, seq: u16) -> Vec<u8> {
+        emit(&ProbeSpec {
+            src: IpAddr::from(SRC),
+            dst: IpAddr::from(DST),
+            ttl,
+            ident: 0x3131,
+            seq,
+            kind,
+        })
+        .unwrap()
+        .bytes
+    }
+
+    fn decoded(frame: u64, ms: i64, bytes: &[u8]) -> (Packet, Vec<u8>) {
+        let d = decode_ip(frame, ms * 1_000_000, Direction::Unknown, bytes).unwrap();
+        (d.packet, d.payload.to_vec())
+    }
+
+    /// Time exceeded from 10.0.<ttl>.1 quoting `probe` (IP header + 8 bytes).
+    fn time_exceeded(probe: &[u8], ttl: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ipv4([10, 0, ttl, 1], SRC, 255 - ttl)
+            .icmpv4(Icmpv4Type::TimeExceeded(
+                icmpv4::TimeExceededCode::TtlExceededInTransit,
+            ))
+            .write(&mut out, &probe[..28])
+            .unwrap();
+        out
+    }
+
+    const SYN: ProbeKind = ProbeKind::TcpSyn {
+        src_port: 50505,
+        dst_port: 443,
+        mss: 1460,
+    };
+
+    #[test]
+    fn probes_of_every_kind_are_recognised() {
+        for kind in [
+            ProbeKind::IcmpEcho,
+            SYN,
+            ProbeKind::Udp {
+                src_port: 50505,
+                dst_port: 33434,
+            },
+        ] {
+            let seq = probe_seq(7, 5);
+            let (p, payload) = decoded(1, 0, &probe_bytes(kind, 5, seq));
+            let s = probe_sighting(&p, &payload).expect("a probe");
+            assert_eq!((s.seq, s.ttl, s.key.ident), (seq, 5, 0x3131));
+            assert_eq!(s.key.target, IpAddr::from(DST));
+        }
+    }
+
+    #[test]
+    fn ordinary_packets_are_not_probes() {
+        // A connection's SYN: random ISN, TTL 64 that its low bits do not carry.
+        let mut t = tcp_info(
+            "10.0.0.2:40000",
+            "198.18.4.2:443",
+            TcpFlags::SYN,
+            0x9abc_def0,
+            0,
+        );
+        let syn = packet(
+            1,
+            0,
+            "10.0.0.2:40000",
+            "198.18.4.2:443",
+            64,
+            Transport::Tcp(t),
+        );
+        assert_eq!(probe_sighting(&syn, &[]), None);
+        // The right low bits but another IP ID (raw probes carry the seq there).
+        t.seq = tcp_seq(0x1234, probe_seq(0, 64));
+        let mut syn = packet(
+            1,
+            0,
+            "10.0.0.2:40000",
+            "198.18.4.2:443",
+            64,
+            Transport::Tcp(t),
+        );
+        assert_eq!(probe_sighting(&syn, &[]), None);
+        syn.ip_id = Some(probe_seq(0, 64));
+        assert!(probe_sighting(&syn, &[]).is_some());
+        // A SYN-ACK, and a probe whose TTL is not the one its seq carries.
+        let (mut p, _) = decoded(1, 0, &probe_bytes(SYN, 5, probe_seq(0, 5)));
+        p.ttl = 4;
+        assert_eq!(probe_sighting(&p, &[]), None);
+        t.flags = TcpFlags(TcpFlags::SYN | TcpFlags::ACK);
+        let sa = packet(
+            1,
+            0,
+            "10.0.0.2:40000",
+            "198.18.4.2:443",
+            64,
+            Transport::Tcp(t),
+        );
+        assert_eq!(probe_sighting(&sa, &[]), None);
+    }
+
+    /// Probes at TTLs 1..=3 of `rounds` rounds from `first_round`, one
+    /// second apart, each answered after 2 ms by time exceeded.
+    fn feed(tracker: &mut TraceTracker, first_round: u32, rounds: u32) {
+        let mut frame = 0;
+        for r in first_round..first_round + rounds {
+            for ttl in 1..=3u8 {
+                let bytes = probe_bytes(SYN, ttl, probe_seq(r, ttl));
+                let ms = i64::from(r) * 1000 + i64::from(ttl);
+                frame += 1;
+                let (p, payload) = decoded(frame, ms, &bytes);
+                tracker.push(&p, &payload);
+                frame += 1;
+                let (a, payload) = decoded(frame, ms + 2, &time_exceeded(&bytes, ttl));
+                tracker.push(&a, &payload);
+            }
+        }
+    }
+
+    #[test]
+    fn rounds_unwrap_across_the_slot_wrap() {
+        let mut tracker = TraceTracker::new();
+        feed(&mut tracker, 1020, 6);
+        let out = tracker.finish();
+        assert_eq!(out.traces.len(), 1);
+        let t = &out.traces[0];
+        let index: Vec<u32> = t.rounds.iter().map(|r| r.index).collect();
+        assert_eq!(index, [1020, 1021, 1022, 1023, 1024, 1025]);
+        assert_eq!(t.hops.len(), 3);
+        assert!(t.hops.iter().all(|h| (h.sent, h.received) == (6, 6)));
+        assert_eq!(t.hops[0].probe_frames, [1, 7, 13, 19, 25, 31]);
+        assert_eq!(t.hops[0].reply_frames, [2, 8, 14, 20, 26, 32]);
+        // Not the target: the last answering hop ends it.
+        assert_eq!(t.target_hop, None);
+    }
+
+    #[test]
+    fn late_and_duplicate_answers_count_as_live() {
+        let mut tracker = TraceTracker::new();
+        let seqs = [probe_seq(0, 1), probe_seq(0, 2), probe_seq(0, 3)];
+        let probes: Vec<Vec<u8>> = (1..=3u8)
+            .map(|t| probe_bytes(SYN, t, seqs[usize::from(t - 1)]))
+            .collect();
+        for (i, b) in probes.iter().enumerate() {
+            let (p, payload) = decoded(i as u64 + 1, 0, b);
+            tracker.push(&p, &payload);
+            // Seen twice (two interfaces): one probe.
+            tracker.push(&p, &payload);
+        }
+        // Hop 1 in time, twice; hop 2 after 1.5 s (late); hop 3 never.
+        for (frame, ms, ttl) in [(10, 5, 1), (11, 6, 1), (12, 1500, 2)] {
+            let (a, payload) = decoded(frame, ms, &time_exceeded(&probes[ttl - 1], ttl as u8));
+            tracker.push(&a, &payload);
+        }
+        let out = tracker.finish();
+        assert_eq!(out.duplicate_probes, 3);
+        let t = &out.traces[0];
+        let h: Vec<_> = t
+            .hops
+            .iter()
+            .map(|h| (h.sent, h.received, h.late, h.duplicates))
+            .collect();
+        assert_eq!(h, [(1, 1, 0, 1), (1, 0, 1, 0)]);
+        assert_eq!(t.counters.late, 1);
+    }
+
+    #[test]
+    fn quote_named_by_a_kernel_ip_id_still_matches() {
+        // An unprivileged ping socket: the kernel chose the IPv4 ID.
+        let mut tracker = TraceTracker::new();
+        for ttl in 1..=3u8 {
+            let mut bytes = probe_bytes(ProbeKind::IcmpEcho, ttl, probe_seq(0, ttl));
+            bytes[4..6].copy_from_slice(&(0x7000 + u16::from(ttl)).to_be_bytes());
+            let (p, payload) = decoded(u64::from(ttl) * 2 - 1, 0, &bytes);
+            tracker.push(&p, &payload);
+            let (a, payload) = decoded(u64::from(ttl) * 2, 3, &time_exceeded(&bytes, ttl));
+            tracker.push(&a, &payload);
+        }
+        let out = tracker.finish();
+        let t = &out.traces[0];
+        assert_eq!(t.protocol, TraceProtocol::Icmp);
+        assert_eq!(t.hops.len(), 3);
+        assert!(t.hops.iter().all(|h| h.received == 1), "{:?}", t.hops);
+    }
+
+    #[test]
+    fn stray_groups_give_way_and_probes_are_bounded() {
+        let mut tracker = TraceTracker::new();
+        // Many one-TTL groups (other idents), then a real trace.
+        for ident in 0..(MAX_CANDIDATES as u16 + 10) {
+            let b = emit(&ProbeSpec {
+                src: IpAddr::from(SRC),
+                dst: IpAddr::from(DST),
+                ttl: 1,
+                ident,
+                seq: probe_seq(0, 1),
+                kind: SYN,
+            })
+            .unwrap()
+            .bytes;
+            let (p, payload) = decoded(1, 0, &b);
+            tracker.push(&p, &payload);
+        }
+        assert_eq!(tracker.candidates.len(), MAX_CANDIDATES);
+        feed(&mut tracker, 0, 2);
+        let out = tracker.finish();
+        assert_eq!(out.traces.len(), 1);
+        assert_eq!(out.probes_dropped, 11);
+        assert_eq!(out.traces[0].counters.sent, 6);
+    }
 }
