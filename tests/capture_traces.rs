@@ -449,6 +449,9 @@ fn rst_in_the_targets_name_at_hop_1() {
     );
     // The path comes from the ICMP trace, not the one the RST shortened.
     assert_eq!(a.path.as_ref().unwrap().target_hop, Some(4));
+    // The probes the RSTs answered stay flows: the reset rules see them too.
+    assert!(!a.rsts.is_empty());
+    assert!(a.rsts.iter().all(|r| r.ttl == 64));
 }
 
 #[test]

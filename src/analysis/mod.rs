@@ -157,13 +157,16 @@ impl Analyzer {
     pub fn finish(mut self, path: Option<&Path>) -> Analysis {
         self.table.finish();
         let traces = std::mem::take(&mut self.traces).finish();
-        // Traceroute SYNs are probes, not connection attempts.
+        // Traceroute SYNs are probes, not connection attempts: their flows
+        // go, except those a reset "from the server" answered (the reset
+        // rules place those resets, as the live trace does).
         let probe_frames = traces.tcp_probe_frames();
         if !probe_frames.is_empty() {
             let before = self.table.finished.len();
-            self.table
-                .finished
-                .retain(|f| !f.syn.is_some_and(|s| probe_frames.contains(&s.frame)));
+            self.table.finished.retain(|f| {
+                !f.syn.is_some_and(|s| probe_frames.contains(&s.frame))
+                    || f.rsts.iter().any(|r| r.from_server)
+            });
             let removed = (before - self.table.finished.len()) as u64;
             self.table.flows_total = self.table.flows_total.saturating_sub(removed);
         }
