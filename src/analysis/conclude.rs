@@ -19,6 +19,8 @@ pub(super) struct Inputs<'a> {
     pub path: Option<&'a Path>,
     pub ttl_rewritten: bool,
     pub capture_end_ns: i64,
+    /// What the capture's traceroutes show.
+    pub traces: &'a super::traces::TraceConclusion,
 }
 
 pub(super) struct Conclusion {
@@ -47,7 +49,9 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
     }
     let mut findings = Vec::new();
     let mut rsts = Vec::new();
-    let mut verdicts = Vec::new();
+    // Trace failures first: at equal rank they win (they place the hop).
+    let mut verdicts = inputs.traces.failures.clone();
+    findings.extend(inputs.traces.findings.iter().cloned());
 
     if let Some(path) = inputs.path
         && let Some(target) = path.target
@@ -81,6 +85,7 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
         verdicts.push(v);
         verdicts.extend(tls);
     }
+    verdicts.extend(inputs.traces.healthy.iter().cloned());
 
     let dns_verdict = super::dns_rules::judge(inputs.dns, &mut findings);
     let verdict = pick(verdicts, dns_verdict, servers.is_empty(), table);

@@ -13,6 +13,7 @@ pub mod retrans;
 pub mod rst;
 pub mod tls;
 mod tls_rules;
+pub mod traces;
 pub mod ttl;
 pub mod verdict;
 
@@ -68,6 +69,8 @@ pub struct Analyzer {
     expect_issuer: String,
     /// ARP senders: which IPv4 address a MAC has.
     arp: HashMap<[u8; 6], (Ipv4Addr, u64)>,
+    /// pathproof's traceroute probes and their answers.
+    traces: traces::TraceTracker,
 }
 
 /// ARP entries remembered (a capture has few gateways).
@@ -93,6 +96,7 @@ impl Analyzer {
             dns: dns::DnsTracker::new(&options.broker_names),
             expect_issuer: options.expect_issuer.clone(),
             arp: HashMap::new(),
+            traces: traces::TraceTracker::new(),
         }
     }
 
@@ -128,6 +132,7 @@ impl Analyzer {
         self.first_ts_ns.get_or_insert(p.ts_ns);
         self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
         self.table.push(p, payload);
+        self.traces.push(p, payload);
         let inbound = match &p.transport {
             Transport::Tcp(t) => {
                 self.table.is_server_port(t.src_port) && !self.table.is_server_port(t.dst_port)
@@ -151,6 +156,30 @@ impl Analyzer {
     /// Applies the rules and concludes.
     pub fn finish(mut self, path: Option<&Path>) -> Analysis {
         self.table.finish();
+        let traces = std::mem::take(&mut self.traces).finish();
+        // Traceroute SYNs are probes, not connection attempts: their flows
+        // go, except those a reset "from the server" answered (the reset
+        // rules place those resets, as the live trace does).
+        let probe_frames = traces.tcp_probe_frames();
+        if !probe_frames.is_empty() {
+            let before = self.table.finished.len();
+            self.table.finished.retain(|f| {
+                !f.syn.is_some_and(|s| probe_frames.contains(&s.frame))
+                    || f.rsts.iter().any(|r| r.from_server)
+            });
+            let removed = (before - self.table.finished.len()) as u64;
+            self.table.flows_total = self.table.flows_total.saturating_sub(removed);
+        }
+        let servers: Vec<IpAddr> = self
+            .table
+            .finished
+            .iter()
+            .filter(|f| self.table.is_server_port(f.server.port()))
+            .map(|f| f.server.ip())
+            .collect();
+        let capture_path = traces.path(&servers, path);
+        let path = capture_path.as_ref().or(path);
+        let trace_conclusion = traces.conclusion();
         let ttl_rewritten = self.inbound_sources.len() >= TTL_REWRITE_SOURCES
             && self.inbound_ttls.values().count() == 1
             && self.inbound_ttls.total() >= 3;
@@ -173,6 +202,7 @@ impl Analyzer {
             path,
             ttl_rewritten,
             capture_end_ns: self.last_ts_ns,
+            traces: &trace_conclusion,
         });
         Analysis {
             verdict: conclusion.verdict,
@@ -186,6 +216,8 @@ impl Analyzer {
             last_ts_ns: self.first_ts_ns.map(|_| self.last_ts_ns),
             ttl_rewritten,
             dns,
+            path: capture_path,
+            traces,
         }
     }
 }
@@ -208,4 +240,9 @@ pub struct Analysis {
     pub ttl_rewritten: bool,
     /// DNS lookups of the broker names seen in the capture.
     pub dns: dns::DnsSummary,
+    /// The path rebuilt from the capture's traceroutes, when it was used
+    /// (no `--mtr`; the user's `--hops` kept as the target's hop).
+    pub path: Option<Path>,
+    /// pathproof's traceroutes found in the capture, rebuilt and interpreted.
+    pub traces: traces::CaptureTraces,
 }

@@ -22,6 +22,8 @@ pub enum PathSource {
     MtrJson,
     /// `pathproof trace --json`.
     PathproofTrace,
+    /// pathproof's own traceroute probes found in the capture.
+    CaptureTrace,
 }
 
 /// Latency and loss of one hop, as mtr reports them (milliseconds, percent).
