@@ -181,8 +181,13 @@ impl PmtuConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PmtuOutcome {
-    /// `high` (or everything this host can send) passes.
+    /// `high` passes.
     FullSizePasses,
+    /// Everything this host will send toward the target passes, but it
+    /// refuses sizes below `high`: a smaller interface MTU, or a path MTU
+    /// the kernel cached from an earlier fragmentation-needed (Linux then
+    /// refuses larger DF packets on every socket, raw ones included).
+    HostLimited,
     /// A router reported a smaller MTU and that size passes: path-MTU
     /// discovery works.
     Reported,
@@ -238,6 +243,9 @@ pub struct PmtuResult {
     /// A passing-size probe reached the hop after the constriction while
     /// the failing size did not.
     pub blackhole_confirmed: bool,
+    /// The MTU this host itself applies toward the target, when it refused
+    /// a probe and said so (see [`PmtuOutcome::HostLimited`]).
+    pub host_mtu: Option<u16>,
     pub probes_sent: u32,
     pub elapsed_ms: f64,
     pub steps: Vec<PmtuStep>,
@@ -253,11 +261,13 @@ impl PmtuResult {
         let fail = self.smallest_failing.unwrap_or(0);
         match self.outcome {
             PmtuOutcome::FullSizePasses => format!(
-                "path MTU to {t} ({proto}): {pass}-byte packets pass{}",
-                if pass >= self.high {
-                    " (the largest size tested)".to_string()
-                } else {
-                    format!(" ({fail} bytes exceed this host's interface MTU)")
+                "path MTU to {t} ({proto}): {pass}-byte packets pass (the largest size tested)"
+            ),
+            PmtuOutcome::HostLimited => format!(
+                "path MTU to {t} ({proto}): {pass}-byte packets pass, but this host refuses to send {fail} bytes toward {t}{}",
+                match self.host_mtu {
+                    Some(m) => format!(" (route MTU {m}: its interface's, or cached from an earlier fragmentation-needed)"),
+                    None => " (its interface MTU)".into(),
                 }
             ),
             PmtuOutcome::Reported => format!(
@@ -373,10 +383,18 @@ pub fn discover<N: Network, C: Clock>(
         (Some(_), None) => PmtuOutcome::FullSizePasses,
         (Some(_), Some(FailReason::Local)) => {
             run.notes.push(format!(
-                "this host refuses to send {} bytes (its interface MTU is smaller): the path was tested up to that",
-                failing.unwrap_or(0)
+                "this host refuses to send {} bytes toward {}: {}; the path was tested up to that",
+                failing.unwrap_or(0),
+                cfg.target,
+                match run.host_mtu {
+                    Some(m) => format!(
+                        "its route MTU is {m} (the interface's, or a path MTU cached from an earlier fragmentation-needed: `ip route get {}` shows it)",
+                        cfg.target
+                    ),
+                    None => "its interface MTU is smaller".into(),
+                }
             ));
-            PmtuOutcome::FullSizePasses
+            PmtuOutcome::HostLimited
         }
         (Some(_), Some(FailReason::FragNeeded { .. })) => PmtuOutcome::Reported,
         (Some(_), Some(FailReason::Silent)) => PmtuOutcome::Blackhole,
@@ -469,6 +487,7 @@ pub fn discover<N: Network, C: Clock>(
             .filter(|_| blackhole)
             .and_then(|l| l.after_address),
         blackhole_confirmed: blackhole && localisation.is_some_and(|l| l.confirmed),
+        host_mtu: run.host_mtu,
         probes_sent: run.probes_sent,
         elapsed_ms: run.elapsed().as_secs_f64() * 1e3,
         steps: run.steps,
@@ -553,6 +572,10 @@ struct Run<'a, N, C> {
     steps: Vec<PmtuStep>,
     notes: Vec<String>,
     last_ptb: Option<PtbReport>,
+    next_seq: u16,
+    /// MTU in the fragmentation-needed this host sent itself for a probe
+    /// it refused (its cached path MTU or interface MTU).
+    host_mtu: Option<u16>,
 }
 
 impl<'a, N: Network, C: Clock> Run<'a, N, C> {
@@ -574,6 +597,8 @@ impl<'a, N: Network, C: Clock> Run<'a, N, C> {
             steps: Vec::new(),
             notes: Vec::new(),
             last_ptb: None,
+            next_seq: 0,
+            host_mtu: None,
         }
     }
 
@@ -625,9 +650,10 @@ impl<'a, N: Network, C: Clock> Run<'a, N, C> {
     /// Sends one probe; `None` when this host refuses the size.
     fn send(&mut self, size: u16, ttl: u8) -> Result<Option<u16>, TraceError> {
         let cfg = self.cfg;
-        // Never 0 (the kernel rewrites an IPv4 ID of 0); the budget keeps
-        // the count far below 65535, so sequence numbers do not repeat.
-        let seq = (self.sent.len() % 0xfffe) as u16 + 1;
+        // Never 0 (the kernel rewrites an IPv4 ID of 0), and a new one even
+        // for a probe the host refused: its local ICMP error names it.
+        self.next_seq = self.next_seq % 0xfffe + 1;
+        let seq = self.next_seq;
         let kind = match cfg.protocol {
             PmtuProtocol::Icmp => ProbeKind::IcmpEcho,
             PmtuProtocol::Tcp { port } => ProbeKind::TcpSyn {
@@ -672,7 +698,7 @@ impl<'a, N: Network, C: Clock> Run<'a, N, C> {
                 self.steps.push(PmtuStep {
                     size,
                     ttl,
-                    outcome: "not sent: larger than this host's interface MTU".into(),
+                    outcome: "not sent: larger than this host's route MTU (EMSGSIZE)".into(),
                     rtt_ms: None,
                 });
                 return Ok(None);
@@ -712,6 +738,16 @@ impl<'a, N: Network, C: Clock> Run<'a, N, C> {
             let Some((of, answer)) = self.classify(&packet.bytes) else {
                 continue;
             };
+            // Linux answers a DF packet larger than the route's MTU (a path
+            // MTU cached from an earlier fragmentation-needed, or the
+            // interface's) with EMSGSIZE *and* a fragmentation-needed from
+            // this host to itself: not a router's report.
+            if let Answer::FragNeeded { mtu, from, .. } = answer
+                && from == self.cfg.source
+            {
+                self.host_mtu = mtu.or(self.host_mtu);
+                continue;
+            }
             let Some(i) = self.sent.iter().rposition(|s| s.seq == of) else {
                 continue;
             };

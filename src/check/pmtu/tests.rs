@@ -225,6 +225,9 @@ impl Network for FakeNet {
 
     fn send(&mut self, probe: &ProbeRequest) -> Result<(), TraceError> {
         if probe.bytes.len() > usize::from(self.iface_mtu) {
+            // Linux also sends itself a fragmentation-needed.
+            let e = icmp_error(self.source, self.source, 64, Err::Ptb(self.iface_mtu), &probe.bytes);
+            self.deliver(0, e);
             return Err(TraceError::Io {
                 op: crate::trace::IoOp::Send {
                     dst: probe.dst,
@@ -500,10 +503,11 @@ fn interface_smaller_than_high_is_not_a_path_problem() {
     net.iface_mtu = 1450;
     let cfg = config(&net, PmtuProtocol::Icmp);
     let r = discover(&mut net, &*clock, &cfg).unwrap();
-    assert_eq!(r.outcome, PmtuOutcome::FullSizePasses, "{r:#?}");
+    assert_eq!(r.outcome, PmtuOutcome::HostLimited, "{r:#?}");
     assert_eq!((r.largest_passing, r.smallest_failing), (Some(1450), Some(1451)));
     assert!(r.notes[0].contains("refuses to send 1451 bytes"));
-    assert!(r.summary().contains("exceed this host's interface MTU"));
+    assert_eq!(r.host_mtu, Some(1450));
+    assert!(r.summary().contains("refuses to send 1451 bytes"), "{}", r.summary());
 }
 
 #[test]
@@ -576,4 +580,35 @@ fn bad_configs_are_refused() {
         ));
     }
     assert_eq!(net.sent, 0);
+}
+
+/// Live run on raw sockets, for a lab of network namespaces only:
+/// `PMTU_LIVE_TARGET=198.18.201.2 PMTU_LIVE_SOURCE=198.18.200.2
+/// [PMTU_LIVE_PROTO=tcp] [PMTU_LIVE_HOP=3] ip netns exec <ns> <test binary>
+/// check::pmtu::tests::live --ignored --nocapture`. Refuses any target
+/// outside 198.18.200.0/23 (the lab's addresses).
+#[test]
+#[ignore = "needs root and a namespace lab (see the doc comment)"]
+fn live() {
+    use crate::trace::SystemClock;
+    use crate::trace::socket::RawNetwork;
+    let var = |k: &str| std::env::var(k).ok();
+    let target: IpAddr = var("PMTU_LIVE_TARGET").expect("PMTU_LIVE_TARGET").parse().unwrap();
+    let source: IpAddr = var("PMTU_LIVE_SOURCE").expect("PMTU_LIVE_SOURCE").parse().unwrap();
+    let lab = |a: IpAddr| matches!(a, IpAddr::V4(v) if v.octets()[..2] == [198, 18] && (v.octets()[2] & 0xfe) == 200);
+    assert!(lab(target) && lab(source), "lab addresses only (198.18.200.0/23)");
+    let protocol = match var("PMTU_LIVE_PROTO").as_deref() {
+        Some("tcp") => TCP,
+        _ => PmtuProtocol::Icmp,
+    };
+    let clock = SystemClock::new();
+    let cfg = PmtuConfig {
+        protocol,
+        target_hop: var("PMTU_LIVE_HOP").map(|h| h.parse().unwrap()),
+        ..PmtuConfig::new(target, source)
+    };
+    let mut net = RawNetwork::open(target, source, protocol.trace_protocol(), clock).unwrap();
+    let r = discover(&mut net, &clock, &cfg).unwrap();
+    println!("{}", serde_json::to_string_pretty(&r).unwrap());
+    println!("SUMMARY: {}", r.summary());
 }
