@@ -19,6 +19,7 @@ pub(super) struct Inputs<'a> {
     pub path: Option<&'a Path>,
     pub ttl_rewritten: bool,
     pub capture_end_ns: i64,
+    pub pmtu_probes: &'a super::pmtu_probes::PmtuProbeTracker,
 }
 
 pub(super) struct Conclusion {
@@ -83,6 +84,7 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
     }
 
     let dns_verdict = super::dns_rules::judge(inputs.dns, &mut findings);
+    verdicts.extend(super::pmtu_probes::judge(inputs.pmtu_probes, &mut findings));
     let verdict = pick(verdicts, dns_verdict, servers.is_empty(), table);
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Conclusion {

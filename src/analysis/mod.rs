@@ -9,6 +9,7 @@ pub mod dns;
 mod dns_rules;
 pub mod flows;
 pub mod hop;
+pub mod pmtu_probes;
 pub mod retrans;
 pub mod rst;
 pub mod tls;
@@ -68,6 +69,7 @@ pub struct Analyzer {
     expect_issuer: String,
     /// ARP senders: which IPv4 address a MAC has.
     arp: HashMap<[u8; 6], (Ipv4Addr, u64)>,
+    pmtu_probes: pmtu_probes::PmtuProbeTracker,
 }
 
 /// ARP entries remembered (a capture has few gateways).
@@ -93,6 +95,7 @@ impl Analyzer {
             dns: dns::DnsTracker::new(&options.broker_names),
             expect_issuer: options.expect_issuer.clone(),
             arp: HashMap::new(),
+            pmtu_probes: pmtu_probes::PmtuProbeTracker::new(),
         }
     }
 
@@ -128,6 +131,7 @@ impl Analyzer {
         self.first_ts_ns.get_or_insert(p.ts_ns);
         self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
         self.table.push(p, payload);
+        self.pmtu_probes.push(p);
         let inbound = match &p.transport {
             Transport::Tcp(t) => {
                 self.table.is_server_port(t.src_port) && !self.table.is_server_port(t.dst_port)
@@ -173,6 +177,7 @@ impl Analyzer {
             path,
             ttl_rewritten,
             capture_end_ns: self.last_ts_ns,
+            pmtu_probes: &self.pmtu_probes,
         });
         Analysis {
             verdict: conclusion.verdict,
