@@ -389,13 +389,12 @@ pub fn judge(t: &PmtuProbeTracker, findings: &mut Vec<Finding>) -> Option<Verdic
             "Packets larger than {} bytes to {} vanish without ICMP fragmentation-needed while smaller ones are answered: a path-MTU black hole ({} {}-byte probes with DF unanswered).",
             h.largest_answered, h.dst, h.failing_sent, h.failing
         ),
-        next_steps: vec![
-            format!(
-                "Find the hop: `tracepath -n {}` or `pathproof check` localise the link after which large packets stop; then let ICMP fragmentation-needed through there, or clamp the MSS on the site firewall to {}.",
-                h.dst,
-                h.largest_answered.saturating_sub(if h.dst.is_ipv6() { 60 } else { 40 })
-            ),
-        ],
+        next_steps: vec![format!(
+            "Find the hop: `tracepath -n {}` or `pathproof check` localise the link after which large packets stop; then let ICMP fragmentation-needed through there, or clamp the MSS on the site firewall to {}.",
+            h.dst,
+            h.largest_answered
+                .saturating_sub(if h.dst.is_ipv6() { 60 } else { 40 })
+        )],
     })
 }
 
@@ -425,7 +424,14 @@ mod tests {
     }
 
     /// `ping -M do` of `size` bytes (IP length) with `seq`, answered or not.
-    fn ping(t: &mut PmtuProbeTracker, frame: &mut u64, ms: i64, size: u32, seq: u16, answered: bool) {
+    fn ping(
+        t: &mut PmtuProbeTracker,
+        frame: &mut u64,
+        ms: i64,
+        size: u32,
+        seq: u16,
+        answered: bool,
+    ) {
         *frame += 1;
         let mut p = packet(
             *frame,
@@ -456,7 +462,14 @@ mod tests {
     fn later(t: &mut PmtuProbeTracker, ms: i64) {
         let c = "198.18.200.2:40000";
         let s = "198.18.201.9:443";
-        t.push(&packet(99, ms, c, s, 64, Transport::Tcp(tcp_info(c, s, TcpFlags::ACK, 1, 0))));
+        t.push(&packet(
+            99,
+            ms,
+            c,
+            s,
+            64,
+            Transport::Tcp(tcp_info(c, s, TcpFlags::ACK, 1, 0)),
+        ));
     }
 
     fn run(t: &PmtuProbeTracker) -> (Vec<Finding>, Option<Verdict>) {
@@ -470,9 +483,15 @@ mod tests {
         let mut t = PmtuProbeTracker::new();
         let mut frame = 0;
         let mut seq = 0;
-        for (i, (size, ok)) in [(1500, false), (1500, false), (1500, false), (1400, true), (1400, true)]
-            .into_iter()
-            .enumerate()
+        for (i, (size, ok)) in [
+            (1500, false),
+            (1500, false),
+            (1500, false),
+            (1400, true),
+            (1400, true),
+        ]
+        .into_iter()
+        .enumerate()
         {
             seq += 1;
             ping(&mut t, &mut frame, i as i64 * 1000, size, seq, ok);
@@ -500,12 +519,33 @@ mod tests {
     fn not_a_black_hole() {
         // Too few sends, a frag-needed, nothing answered at all, small
         // sizes only, the unanswered ones at the very end of the capture.
-        let cases: [(&str, Vec<(u32, bool)>, bool); 5] = [
-            ("two sends", vec![(1500, false), (1500, false), (1400, true)], false),
-            ("frag-needed", vec![(1500, false); 3].into_iter().chain([(1400, true)]).collect(), true),
+        /// Name, pings (IP length, answered), a frag-needed after them.
+        type Case = (&'static str, Vec<(u32, bool)>, bool);
+        let cases: [Case; 5] = [
+            (
+                "two sends",
+                vec![(1500, false), (1500, false), (1400, true)],
+                false,
+            ),
+            (
+                "frag-needed",
+                vec![(1500, false); 3]
+                    .into_iter()
+                    .chain([(1400, true)])
+                    .collect(),
+                true,
+            ),
             ("nothing answered", vec![(1500, false); 4], false),
-            ("small sizes", vec![(900, false), (900, false), (900, false), (100, true)], false),
-            ("a bigger size answered", vec![(1400, false), (1400, false), (1400, false), (1500, true)], false),
+            (
+                "small sizes",
+                vec![(900, false), (900, false), (900, false), (100, true)],
+                false,
+            ),
+            (
+                "a bigger size answered",
+                vec![(1400, false), (1400, false), (1400, false), (1500, true)],
+                false,
+            ),
         ];
         for (name, pings, ptb) in cases {
             let mut t = PmtuProbeTracker::new();
@@ -541,7 +581,10 @@ mod tests {
                 assert_eq!(f.len(), 1);
                 assert_eq!(f[0].kind, "path-mtu");
                 assert_eq!((f[0].hop, f[0].severity), (Some(2), Severity::Info));
-                assert!(f[0].summary.contains("path MTU of 1400 bytes toward 198.18.201.2"));
+                assert!(
+                    f[0].summary
+                        .contains("path MTU of 1400 bytes toward 198.18.201.2")
+                );
             } else {
                 assert!(f.is_empty(), "{name}: {f:#?}");
             }
@@ -564,7 +607,14 @@ mod tests {
         let mut syn = |t: &mut PmtuProbeTracker, ms: i64, seq: u32, size: u32, answered: bool| {
             frame += 1;
             let payload = size - 44;
-            let mut p = packet(frame, ms, c, s, 64, Transport::Tcp(tcp_info(c, s, TcpFlags::SYN, seq, payload)));
+            let mut p = packet(
+                frame,
+                ms,
+                c,
+                s,
+                64,
+                Transport::Tcp(tcp_info(c, s, TcpFlags::SYN, seq, payload)),
+            );
             p.ip_len = size;
             t.push(&p);
             if answered {
@@ -578,12 +628,22 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            syn(&mut t, i as i64 * 1000, 0x5150_0000 + i as u32 + 1, size, ok);
+            syn(
+                &mut t,
+                i as i64 * 1000,
+                0x5150_0000 + i as u32 + 1,
+                size,
+                ok,
+            );
         }
         syn(&mut t, 10_000, 0x5150_0100, 1200, true);
         let (f, v) = run(&t);
         assert!(v.is_some(), "{f:#?}");
-        assert!(f[0].summary.starts_with("TCP SYNs with data of 1500 bytes"), "{}", f[0].summary);
+        assert!(
+            f[0].summary.starts_with("TCP SYNs with data of 1500 bytes"),
+            "{}",
+            f[0].summary
+        );
     }
 
     #[test]
@@ -591,7 +651,14 @@ mod tests {
         let mut t = PmtuProbeTracker::new();
         let mut frame = 0;
         for i in 0..(MAX_OUTSTANDING as u32 + 100) {
-            ping(&mut t, &mut frame, i64::from(i), 1000 + i % 2000, i as u16, false);
+            ping(
+                &mut t,
+                &mut frame,
+                i64::from(i),
+                1000 + i % 2000,
+                i as u16,
+                false,
+            );
         }
         let d = t.dests.values().next().unwrap();
         assert!(d.outstanding.len() <= MAX_OUTSTANDING);

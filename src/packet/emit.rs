@@ -623,7 +623,10 @@ mod tests {
                             assert_eq!(t.seq, 0x4242_0123);
                             assert!(t.flags.syn());
                             assert_eq!(t.mss, Some(1460));
-                            assert_eq!(t.payload_len as usize, usize::from(size) - e.ip_header_len - 24);
+                            assert_eq!(
+                                t.payload_len as usize,
+                                usize::from(size) - e.ip_header_len - 24
+                            );
                             assert_eq!(&d.payload[..MARKER.len()], MARKER);
                         }
                         t => panic!("{t:?}"),
@@ -642,7 +645,10 @@ mod tests {
             39
         );
         assert!(emit_sized(&spec(false, 1, 1, ProbeKind::IcmpEcho), 38).is_err());
-        assert_eq!(emit_sized(&spec(true, 1, 1, TCP), 64).unwrap().bytes.len(), 64);
+        assert_eq!(
+            emit_sized(&spec(true, 1, 1, TCP), 64).unwrap().bytes.len(),
+            64
+        );
         assert_eq!(
             emit_sized(&spec(false, 1, 1, UDP), 1500),
             Err(EmitError::SizeUnsupported)

@@ -266,13 +266,16 @@ impl PmtuResult {
             PmtuOutcome::HostLimited => format!(
                 "path MTU to {t} ({proto}): {pass}-byte packets pass, but this host refuses to send {fail} bytes toward {t}{}",
                 match self.host_mtu {
-                    Some(m) => format!(" (route MTU {m}: its interface's, or cached from an earlier fragmentation-needed)"),
+                    Some(m) => format!(
+                        " (route MTU {m}: its interface's, or cached from an earlier fragmentation-needed)"
+                    ),
                     None => " (its interface MTU)".into(),
                 }
             ),
             PmtuOutcome::Reported => format!(
                 "path MTU to {t} ({proto}) is {pass}: {} (hop {}) reports fragmentation-needed with MTU {}, and {pass}-byte packets pass",
-                self.reported_by.map_or("a router".into(), |a| a.to_string()),
+                self.reported_by
+                    .map_or("a router".into(), |a| a.to_string()),
                 self.reported_hop.map_or("?".into(), |h| h.to_string()),
                 self.reported_mtu.unwrap_or(pass)
             ),
@@ -282,7 +285,11 @@ impl PmtuResult {
                     (Some(0), _) => " — on this host's first link (before hop 1)".to_string(),
                     (Some(h), Some(a)) => format!(
                         " — on the link after hop {h} ({a}){}",
-                        if self.blackhole_confirmed { "" } else { " or further on" }
+                        if self.blackhole_confirmed {
+                            ""
+                        } else {
+                            " or further on"
+                        }
                     ),
                     (Some(h), None) => format!(" — after hop {h}"),
                     (None, _) => String::new(),
@@ -295,7 +302,8 @@ impl PmtuResult {
             ),
             PmtuOutcome::Inconclusive => format!(
                 "path MTU to {t} ({proto}) inconclusive: largest passing {}, smallest failing {}{}",
-                self.largest_passing.map_or("none".into(), |s| s.to_string()),
+                self.largest_passing
+                    .map_or("none".into(), |s| s.to_string()),
                 self.smallest_failing
                     .map_or("none".into(), |s| s.to_string()),
                 self.notes
@@ -522,7 +530,9 @@ impl fmt::Display for Answer {
             Answer::FragNeeded {
                 mtu: Some(m), from, ..
             } => write!(f, "frag-needed {m} from {from}"),
-            Answer::FragNeeded { mtu: None, from, .. } => {
+            Answer::FragNeeded {
+                mtu: None, from, ..
+            } => {
                 write!(f, "frag-needed (no MTU) from {from}")
             }
             Answer::TimeExceeded { from } => write!(f, "time-exceeded from {from}"),
@@ -791,7 +801,8 @@ impl<'a, N: Network, C: Clock> Run<'a, N, C> {
     /// Which probe a received packet answers, and how.
     fn classify(&self, raw: &[u8]) -> Option<(u16, Answer)> {
         let packet = decode_ip(0, 0, Direction::In, raw).ok()?.packet;
-        if let (Transport::Tcp(t), PmtuProtocol::Tcp { port }) = (&packet.transport, self.cfg.protocol)
+        if let (Transport::Tcp(t), PmtuProtocol::Tcp { port }) =
+            (&packet.transport, self.cfg.protocol)
         {
             // The tracer's matcher reads the probe from ack − 1; a RST to a
             // SYN with data acknowledges the data too (RFC 9293 §3.10.7.1).

@@ -255,7 +255,10 @@ mod tests {
     fn healthy_path_costs_one_size() {
         let (s, tested) = run(1500, false);
         assert_eq!(tested, vec![1500]);
-        assert_eq!((s.largest_passing(), s.smallest_failing()), (Some(1500), None));
+        assert_eq!(
+            (s.largest_passing(), s.smallest_failing()),
+            (Some(1500), None)
+        );
     }
 
     #[test]
@@ -286,7 +289,10 @@ mod tests {
         // Nothing passes at all.
         let (s, tested) = run(100, false);
         assert_eq!(tested, vec![1500, 1200, 576]);
-        assert_eq!((s.largest_passing(), s.smallest_failing()), (None, Some(576)));
+        assert_eq!(
+            (s.largest_passing(), s.smallest_failing()),
+            (None, Some(576))
+        );
     }
 
     #[test]

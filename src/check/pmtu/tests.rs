@@ -130,12 +130,16 @@ impl FakeNet {
                 let payload = &probe[probe.len() - (size - header_len(&p) - 8)..];
                 let mut out = Vec::new();
                 match (p.dst, p.src) {
-                    (IpAddr::V4(d), IpAddr::V4(s)) => PacketBuilder::ipv4(d.octets(), s.octets(), back)
-                        .icmpv4_echo_reply(id, seq)
-                        .write(&mut out, payload),
-                    (IpAddr::V6(d), IpAddr::V6(s)) => PacketBuilder::ipv6(d.octets(), s.octets(), back)
-                        .icmpv6_echo_reply(id, seq)
-                        .write(&mut out, payload),
+                    (IpAddr::V4(d), IpAddr::V4(s)) => {
+                        PacketBuilder::ipv4(d.octets(), s.octets(), back)
+                            .icmpv4_echo_reply(id, seq)
+                            .write(&mut out, payload)
+                    }
+                    (IpAddr::V6(d), IpAddr::V6(s)) => {
+                        PacketBuilder::ipv6(d.octets(), s.octets(), back)
+                            .icmpv6_echo_reply(id, seq)
+                            .write(&mut out, payload)
+                    }
                     _ => unreachable!(),
                 }
                 .unwrap();
@@ -206,7 +210,9 @@ fn icmp_error(from: IpAddr, to: IpAddr, ttl: u8, kind: Err, probe: &[u8]) -> Vec
             let quote = &probe[..probe.len().min(1280 - 48)];
             let ty = match kind {
                 Err::Te => Icmpv6Type::TimeExceeded(icmpv6::TimeExceededCode::HopLimitExceeded),
-                Err::Ptb(mtu) => Icmpv6Type::PacketTooBig { mtu: u32::from(mtu) },
+                Err::Ptb(mtu) => Icmpv6Type::PacketTooBig {
+                    mtu: u32::from(mtu),
+                },
             };
             PacketBuilder::ipv6(f.octets(), t.octets(), ttl)
                 .icmpv6(ty)
@@ -226,7 +232,13 @@ impl Network for FakeNet {
     fn send(&mut self, probe: &ProbeRequest) -> Result<(), TraceError> {
         if probe.bytes.len() > usize::from(self.iface_mtu) {
             // Linux also sends itself a fragmentation-needed.
-            let e = icmp_error(self.source, self.source, 64, Err::Ptb(self.iface_mtu), &probe.bytes);
+            let e = icmp_error(
+                self.source,
+                self.source,
+                64,
+                Err::Ptb(self.iface_mtu),
+                &probe.bytes,
+            );
             self.deliver(0, e);
             return Err(TraceError::Io {
                 op: crate::trace::IoOp::Send {
@@ -315,7 +327,11 @@ fn everything_passes_in_one_probe() {
             assert!(!r.blackhole);
             assert_eq!(r.steps[0].outcome, "passed");
             assert_eq!(r.steps[0].rtt_ms, Some(8.0));
-            assert!(r.summary().contains("1500-byte packets pass"), "{}", r.summary());
+            assert!(
+                r.summary().contains("1500-byte packets pass"),
+                "{}",
+                r.summary()
+            );
         }
     }
 }
@@ -331,7 +347,10 @@ fn frag_needed_from_hop_2_is_reported_and_its_mtu_passes() {
         assert_eq!(r.reported_mtu, Some(1400));
         assert_eq!(r.reported_by, Some(net.hops[1].addr));
         assert_eq!((r.reported_hop, r.reported_ttl), (Some(2), Some(254)));
-        assert_eq!((r.largest_passing, r.smallest_failing), (Some(1400), Some(1401)));
+        assert_eq!(
+            (r.largest_passing, r.smallest_failing),
+            (Some(1400), Some(1401))
+        );
         assert!(!r.blackhole && r.blackhole_after_hop.is_none());
         // 1500 (frag-needed), then exactly 1400.
         assert_eq!(r.probes_sent, 2);
@@ -361,7 +380,10 @@ fn blackhole_after_hop_2_lands_on_the_byte_and_is_localised() {
             let r = discover(&mut net, &*clock, &cfg).unwrap();
             assert_eq!(r.outcome, PmtuOutcome::Blackhole, "{r:#?}");
             assert!(r.blackhole);
-            assert_eq!((r.largest_passing, r.smallest_failing), (Some(1400), Some(1401)));
+            assert_eq!(
+                (r.largest_passing, r.smallest_failing),
+                (Some(1400), Some(1401))
+            );
             assert_eq!(r.reported_mtu, None);
             assert_eq!(r.blackhole_after_hop, Some(2));
             assert_eq!(r.blackhole_after_address, Some(net.hops[1].addr));
@@ -398,7 +420,11 @@ fn blackhole_with_a_silent_next_hop_is_unconfirmed() {
     assert_eq!(r.outcome, PmtuOutcome::Blackhole);
     assert_eq!(r.blackhole_after_hop, Some(2));
     assert!(!r.blackhole_confirmed);
-    assert!(r.notes.iter().any(|n| n.contains("after hop 2 at the earliest")));
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("after hop 2 at the earliest"))
+    );
     // Stopped after a run of silent TTLs, not at 16.
     assert!(r.steps.iter().all(|s| s.ttl <= 5 || s.ttl == SEARCH_TTL));
     assert!(r.summary().contains("or further on"));
@@ -415,7 +441,11 @@ fn blackhole_on_the_first_link() {
     assert_eq!(r.outcome, PmtuOutcome::Blackhole, "{r:#?}");
     assert_eq!(r.largest_passing, Some(1400));
     assert_eq!(
-        (r.blackhole_after_hop, r.blackhole_after_address, r.blackhole_confirmed),
+        (
+            r.blackhole_after_hop,
+            r.blackhole_after_address,
+            r.blackhole_confirmed
+        ),
         (Some(0), None, true)
     );
     assert!(r.summary().contains("first link"), "{}", r.summary());
@@ -431,7 +461,10 @@ fn losses_do_not_move_the_answer() {
     let cfg = config(&net, PmtuProtocol::Icmp);
     let r = discover(&mut net, &*clock, &cfg).unwrap();
     assert_eq!(r.outcome, PmtuOutcome::Blackhole, "{r:#?}");
-    assert_eq!((r.largest_passing, r.smallest_failing), (Some(1400), Some(1401)));
+    assert_eq!(
+        (r.largest_passing, r.smallest_failing),
+        (Some(1400), Some(1401))
+    );
     assert_eq!(r.blackhole_after_hop, Some(2));
     let lost_passing = r
         .steps
@@ -480,7 +513,10 @@ fn ipv6_packet_too_big() {
     let cfg = config(&net, PmtuProtocol::Icmp);
     let r = discover(&mut net, &*clock, &cfg).unwrap();
     assert_eq!(r.outcome, PmtuOutcome::Blackhole);
-    assert_eq!((r.largest_passing, r.blackhole_after_hop), (Some(1280), Some(2)));
+    assert_eq!(
+        (r.largest_passing, r.blackhole_after_hop),
+        (Some(1280), Some(2))
+    );
 }
 
 #[test]
@@ -492,7 +528,10 @@ fn a_second_silent_constriction_after_a_reported_one() {
     let cfg = config(&net, PmtuProtocol::Icmp);
     let r = discover(&mut net, &*clock, &cfg).unwrap();
     assert_eq!(r.outcome, PmtuOutcome::Blackhole, "{r:#?}");
-    assert_eq!((r.largest_passing, r.smallest_failing), (Some(1300), Some(1301)));
+    assert_eq!(
+        (r.largest_passing, r.smallest_failing),
+        (Some(1300), Some(1301))
+    );
     assert_eq!(r.blackhole_after_hop, Some(3));
     assert_eq!(r.reported_mtu, Some(1450));
 }
@@ -504,10 +543,17 @@ fn interface_smaller_than_high_is_not_a_path_problem() {
     let cfg = config(&net, PmtuProtocol::Icmp);
     let r = discover(&mut net, &*clock, &cfg).unwrap();
     assert_eq!(r.outcome, PmtuOutcome::HostLimited, "{r:#?}");
-    assert_eq!((r.largest_passing, r.smallest_failing), (Some(1450), Some(1451)));
+    assert_eq!(
+        (r.largest_passing, r.smallest_failing),
+        (Some(1450), Some(1451))
+    );
     assert!(r.notes[0].contains("refuses to send 1451 bytes"));
     assert_eq!(r.host_mtu, Some(1450));
-    assert!(r.summary().contains("refuses to send 1451 bytes"), "{}", r.summary());
+    assert!(
+        r.summary().contains("refuses to send 1451 bytes"),
+        "{}",
+        r.summary()
+    );
 }
 
 #[test]
@@ -593,10 +639,19 @@ fn live() {
     use crate::trace::SystemClock;
     use crate::trace::socket::RawNetwork;
     let var = |k: &str| std::env::var(k).ok();
-    let target: IpAddr = var("PMTU_LIVE_TARGET").expect("PMTU_LIVE_TARGET").parse().unwrap();
-    let source: IpAddr = var("PMTU_LIVE_SOURCE").expect("PMTU_LIVE_SOURCE").parse().unwrap();
+    let target: IpAddr = var("PMTU_LIVE_TARGET")
+        .expect("PMTU_LIVE_TARGET")
+        .parse()
+        .unwrap();
+    let source: IpAddr = var("PMTU_LIVE_SOURCE")
+        .expect("PMTU_LIVE_SOURCE")
+        .parse()
+        .unwrap();
     let lab = |a: IpAddr| matches!(a, IpAddr::V4(v) if v.octets()[..2] == [198, 18] && (v.octets()[2] & 0xfe) == 200);
-    assert!(lab(target) && lab(source), "lab addresses only (198.18.200.0/23)");
+    assert!(
+        lab(target) && lab(source),
+        "lab addresses only (198.18.200.0/23)"
+    );
     let protocol = match var("PMTU_LIVE_PROTO").as_deref() {
         Some("tcp") => TCP,
         _ => PmtuProtocol::Icmp,
