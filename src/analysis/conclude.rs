@@ -21,6 +21,7 @@ pub(super) struct Inputs<'a> {
     pub capture_end_ns: i64,
     /// What the capture's traceroutes show.
     pub traces: &'a super::traces::TraceConclusion,
+    pub pmtu_probes: &'a super::pmtu_probes::PmtuProbeTracker,
 }
 
 pub(super) struct Conclusion {
@@ -88,6 +89,7 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
     verdicts.extend(inputs.traces.healthy.iter().cloned());
 
     let dns_verdict = super::dns_rules::judge(inputs.dns, &mut findings);
+    verdicts.extend(super::pmtu_probes::judge(inputs.pmtu_probes, &mut findings));
     let verdict = pick(verdicts, dns_verdict, servers.is_empty(), table);
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Conclusion {

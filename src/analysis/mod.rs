@@ -9,6 +9,7 @@ pub mod dns;
 mod dns_rules;
 pub mod flows;
 pub mod hop;
+pub mod pmtu_probes;
 pub mod retrans;
 pub mod rst;
 pub mod tls;
@@ -71,6 +72,7 @@ pub struct Analyzer {
     arp: HashMap<[u8; 6], (Ipv4Addr, u64)>,
     /// pathproof's traceroute probes and their answers.
     traces: traces::TraceTracker,
+    pmtu_probes: pmtu_probes::PmtuProbeTracker,
 }
 
 /// ARP entries remembered (a capture has few gateways).
@@ -97,6 +99,7 @@ impl Analyzer {
             expect_issuer: options.expect_issuer.clone(),
             arp: HashMap::new(),
             traces: traces::TraceTracker::new(),
+            pmtu_probes: pmtu_probes::PmtuProbeTracker::new(),
         }
     }
 
@@ -133,6 +136,7 @@ impl Analyzer {
         self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
         self.table.push(p, payload);
         self.traces.push(p, payload);
+        self.pmtu_probes.push(p);
         let inbound = match &p.transport {
             Transport::Tcp(t) => {
                 self.table.is_server_port(t.src_port) && !self.table.is_server_port(t.dst_port)
@@ -203,6 +207,7 @@ impl Analyzer {
             ttl_rewritten,
             capture_end_ns: self.last_ts_ns,
             traces: &trace_conclusion,
+            pmtu_probes: &self.pmtu_probes,
         });
         Analysis {
             verdict: conclusion.verdict,

@@ -108,6 +108,15 @@ pub enum EmitError {
     ZeroTtl,
     #[error("probe sequence 0 is reserved (the kernel replaces an IPv4 ID of 0)")]
     ZeroSeq,
+    #[error("a {kind} probe cannot be {size} bytes long (from {min} to {max})")]
+    SizeOutOfRange {
+        kind: &'static str,
+        size: u32,
+        min: u32,
+        max: u32,
+    },
+    #[error("UDP probes have no sized form (their length carries the probe identity)")]
+    SizeUnsupported,
 }
 
 /// The TCP sequence number of a probe: trace identity in the high half.
@@ -146,6 +155,58 @@ pub fn udp_probe_id(payload: &[u8]) -> Option<(u16, u16)> {
 
 /// Builds a probe.
 pub fn emit(spec: &ProbeSpec) -> Result<Emitted, EmitError> {
+    build(spec, None)
+}
+
+/// Builds an ICMP echo or TCP SYN probe whose IP packet is exactly
+/// `total_len` bytes long, for path-MTU probing: the padding is zeros after
+/// the usual payload start (ICMP: compensation word and marker; TCP: the
+/// marker, as SYN data the receiver ignores). Everything else, checksum
+/// pinning and flow identity included, is as [`emit`] builds it. UDP probes
+/// are refused: their length carries the probe identity.
+pub fn emit_sized(spec: &ProbeSpec, total_len: u16) -> Result<Emitted, EmitError> {
+    let v6 = spec.dst.is_ipv6();
+    let ip = if v6 {
+        Ipv6Header::LEN
+    } else {
+        Ipv4Header::MIN_LEN
+    };
+    let (kind, fixed) = match spec.kind {
+        // Echo header, then the compensation word and the marker.
+        ProbeKind::IcmpEcho => ("ICMP echo", 8 + 2 + MARKER.len()),
+        // TCP header with the 4-byte MSS option.
+        ProbeKind::TcpSyn { .. } => ("TCP SYN", TCP_SYN_HEADER_LEN),
+        ProbeKind::Udp { .. } => return Err(EmitError::SizeUnsupported),
+    };
+    let min = ip + fixed;
+    // IPv4 total length and IPv6 payload length are both 16 bits.
+    let max = if v6 {
+        usize::from(u16::MAX) + ip
+    } else {
+        usize::from(u16::MAX)
+    };
+    let total = usize::from(total_len);
+    if total < min {
+        return Err(EmitError::SizeOutOfRange {
+            kind,
+            size: u32::from(total_len),
+            min: min as u32,
+            max: max as u32,
+        });
+    }
+    let transport_header = match spec.kind {
+        ProbeKind::IcmpEcho => 8,
+        _ => TCP_SYN_HEADER_LEN,
+    };
+    build(spec, Some(total - ip - transport_header))
+}
+
+/// TCP header of a SYN probe: 20 bytes and the MSS option.
+const TCP_SYN_HEADER_LEN: usize = 24;
+
+/// Builds a probe; `payload_len`: the transport payload length of a sized
+/// probe (`None`: the usual probe).
+fn build(spec: &ProbeSpec, payload_len: Option<usize>) -> Result<Emitted, EmitError> {
     if spec.ttl == 0 {
         return Err(EmitError::ZeroTtl);
     }
@@ -182,11 +243,11 @@ pub fn emit(spec: &ProbeSpec) -> Result<Emitted, EmitError> {
         Ipv4Header::MIN_LEN
     };
     let builder = PacketBuilder::ip(ip);
-    let mut bytes = Vec::with_capacity(ip_header_len + 300);
+    let mut bytes = Vec::with_capacity(ip_header_len + 300 + payload_len.unwrap_or(0));
     // Writing into a Vec only fails on lengths far beyond what is built here.
     match spec.kind {
         ProbeKind::IcmpEcho => {
-            let mut payload = [0u8; ICMP_PAYLOAD_LEN];
+            let mut payload = vec![0u8; payload_len.unwrap_or(ICMP_PAYLOAD_LEN)];
             payload[2..2 + MARKER.len()].copy_from_slice(MARKER);
             if v6 {
                 builder
@@ -197,7 +258,7 @@ pub fn emit(spec: &ProbeSpec) -> Result<Emitted, EmitError> {
                     .icmpv4_echo_request(spec.ident, spec.seq)
                     .write(&mut bytes, &payload)
             }
-            .expect("small ICMP probe");
+            .expect("ICMP probe within the IP length limit");
             pin_checksum(&mut bytes[ip_header_len..], ICMP_CHECKSUM_AT, 8);
         }
         ProbeKind::TcpSyn {
@@ -205,13 +266,16 @@ pub fn emit(spec: &ProbeSpec) -> Result<Emitted, EmitError> {
             dst_port,
             mss,
         } => {
+            let mut payload = vec![0u8; payload_len.unwrap_or(0)];
+            let marker = MARKER.len().min(payload.len());
+            payload[..marker].copy_from_slice(&MARKER[..marker]);
             builder
                 .tcp(src_port, dst_port, tcp_seq(spec.ident, spec.seq), 64240)
                 .syn()
                 .options(&[TcpOptionElement::MaximumSegmentSize(mss)])
                 .expect("one MSS option fits")
-                .write(&mut bytes, &[])
-                .expect("small TCP probe");
+                .write(&mut bytes, &payload)
+                .expect("TCP probe within the IP length limit");
         }
         ProbeKind::Udp { src_port, dst_port } => {
             let mut payload = vec![0u8; usize::from(udp_len(spec.seq)) - 8];
@@ -523,6 +587,80 @@ mod tests {
             .unwrap();
         let d = quoted_packet(&err).unwrap();
         assert_eq!(udp_probe_id(d.payload), Some((0x4242, 0x7345)));
+    }
+
+    #[test]
+    fn sized_probes_have_the_exact_length_and_keep_their_identity() {
+        for v6 in [false, true] {
+            for kind in [ProbeKind::IcmpEcho, TCP] {
+                let proto = match (kind, v6) {
+                    (ProbeKind::IcmpEcho, false) => 1,
+                    (ProbeKind::IcmpEcho, true) => 58,
+                    _ => 6,
+                };
+                let s = spec(v6, 9, 0x0123, kind);
+                let usual = emit(&s).unwrap();
+                for size in [576u16, 1280, 1399, 1400, 1500, 9000] {
+                    let e = emit_sized(&s, size).unwrap();
+                    assert_eq!(e.bytes.len(), usize::from(size), "{kind:?} v6={v6}");
+                    let d = decode_ip(1, 0, Direction::Out, &e.bytes).unwrap();
+                    let p = d.packet;
+                    assert_eq!((p.ip_len, p.ttl, p.df), (u32::from(size), 9, true));
+                    assert_eq!(p.ip_id, (!v6).then_some(0x0123));
+                    let seg = segment(&e);
+                    assert!(verifies(s.src, s.dst, proto, seg, v6 || proto == 6));
+                    // Same flow bytes (ECMP hash) as the usual probe.
+                    assert_eq!(seg[..4], segment(&usual)[..4]);
+                    match p.transport {
+                        Transport::Icmp(i) => assert_eq!(
+                            i.kind,
+                            IcmpKind::EchoRequest {
+                                id: 0x4242,
+                                seq: 0x0123
+                            }
+                        ),
+                        Transport::Tcp(t) => {
+                            assert_eq!(t.seq, 0x4242_0123);
+                            assert!(t.flags.syn());
+                            assert_eq!(t.mss, Some(1460));
+                            assert_eq!(
+                                t.payload_len as usize,
+                                usize::from(size) - e.ip_header_len - 24
+                            );
+                            assert_eq!(&d.payload[..MARKER.len()], MARKER);
+                        }
+                        t => panic!("{t:?}"),
+                    }
+                }
+                let min = emit_sized(&s, 1).unwrap_err();
+                assert!(matches!(min, EmitError::SizeOutOfRange { size: 1, .. }));
+            }
+        }
+        // Smallest sizes: IP + echo header + word + marker; IP + 24.
+        assert_eq!(
+            emit_sized(&spec(false, 1, 1, ProbeKind::IcmpEcho), 39)
+                .unwrap()
+                .bytes
+                .len(),
+            39
+        );
+        assert!(emit_sized(&spec(false, 1, 1, ProbeKind::IcmpEcho), 38).is_err());
+        assert_eq!(
+            emit_sized(&spec(true, 1, 1, TCP), 64).unwrap().bytes.len(),
+            64
+        );
+        assert_eq!(
+            emit_sized(&spec(false, 1, 1, UDP), 1500),
+            Err(EmitError::SizeUnsupported)
+        );
+        // The largest IPv4 packet.
+        assert_eq!(
+            emit_sized(&spec(false, 1, 1, TCP), u16::MAX)
+                .unwrap()
+                .bytes
+                .len(),
+            65_535
+        );
     }
 
     #[test]
