@@ -319,10 +319,10 @@ pub fn servers_from_config(text: &str) -> Vec<String> {
             continue;
         }
         let mut words = line.split_whitespace();
-        if matches!(words.next(), Some("server" | "pool" | "peer")) {
-            if let Some(host) = words.find(|w| !w.starts_with('-')) {
-                add(host);
-            }
+        if matches!(words.next(), Some("server" | "pool" | "peer"))
+            && let Some(host) = words.find(|w| !w.starts_with('-'))
+        {
+            add(host);
         }
     }
     servers
