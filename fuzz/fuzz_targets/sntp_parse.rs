@@ -8,13 +8,18 @@ use pathproof::check::sntp::parse_response;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// A local time from 8 fuzz bytes: seconds around the Unix epoch, ±2^39 s.
+/// A local time from 8 fuzz bytes: within ±2^62 ns (±146 years) of the
+/// Unix epoch, so before 1900 and past the 2036 era wrap too.
 fn local_time(b: &[u8]) -> SystemTime {
     let mut raw = [0u8; 8];
     raw[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
-    let v = i64::from_le_bytes(raw) >> 24;
-    let d = Duration::from_nanos(v.unsigned_abs() % (1 << 39) * 1_000_000_000 / 1024);
-    if v >= 0 { UNIX_EPOCH + d } else { UNIX_EPOCH - d }
+    let v = i64::from_le_bytes(raw);
+    let d = Duration::from_nanos(v.unsigned_abs() % (1 << 62));
+    if v >= 0 {
+        UNIX_EPOCH + d
+    } else {
+        UNIX_EPOCH - d
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
