@@ -1,1 +1,1321 @@
-//! (to be written)
+//! A stub-resolver client for the live check: asks the configured
+//! nameservers for a broker name the way glibc does (A and AAAA in parallel
+//! on one UDP socket, each server in turn, `tries` rounds, TCP when the UDP
+//! answer is truncated) and records every try, so that a failure can be told
+//! precisely: NXDOMAIN, SERVFAIL, silence, or an ICMP port unreachable.
+//!
+//! hickory-proto does the wire format only; the sockets are ours (blocking
+//! std sockets with timeouts). Message building and reading are pure
+//! ([`build_query`], [`read_answer`]). The name is queried as given (as a
+//! fully qualified name): the search list is not applied.
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// Serialises a duration as milliseconds (f64), the unit of every duration
+/// in pathproof's JSON.
+pub(crate) fn serialize_ms<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+/// How hard to try.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LookupOptions {
+    /// How long to wait for the answer(s) of one try.
+    pub timeout_per_try: Duration,
+    /// Rounds over all servers (glibc's `attempts`).
+    pub tries: u32,
+    /// Server port (53; tests use a loopback port).
+    pub port: u16,
+    /// Ask AAAA alongside A.
+    pub want_aaaa: bool,
+}
+
+impl Default for LookupOptions {
+    fn default() -> Self {
+        LookupOptions {
+            timeout_per_try: Duration::from_secs(2),
+            tries: 2,
+            port: 53,
+            want_aaaa: true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        })
+    }
+}
+
+/// What became of one query sent to one server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TryOutcome {
+    Answered { rcode: String, truncated: bool },
+    Timeout,
+    IoError { error: String },
+}
+
+/// One query (one qtype) sent to one server over one transport.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DnsTry {
+    pub server: IpAddr,
+    pub transport: Transport,
+    /// "A" or "AAAA".
+    pub qtype: String,
+    pub outcome: TryOutcome,
+    #[serde(rename = "elapsed-ms", serialize_with = "serialize_ms")]
+    pub elapsed: Duration,
+}
+
+/// Why the lookup gave no address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum DnsFailure {
+    NxDomain {
+        server: IpAddr,
+        name: String,
+    },
+    ServFail {
+        server: IpAddr,
+        name: String,
+    },
+    OtherRcode {
+        server: IpAddr,
+        name: String,
+        rcode: String,
+    },
+    /// NOERROR, but no A/AAAA record for the name.
+    NoAddress {
+        server: IpAddr,
+        name: String,
+    },
+    /// No server answered any try.
+    Timeout {
+        servers: Vec<IpAddr>,
+        tries: u32,
+        name: String,
+    },
+    /// Every try failed at the socket (e.g. ICMP port unreachable).
+    Unreachable {
+        reason: String,
+    },
+    NoServers,
+    InvalidName {
+        name: String,
+        reason: String,
+    },
+}
+
+fn join_addrs(servers: &[IpAddr]) -> String {
+    servers
+        .iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl fmt::Display for DnsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DnsFailure::NxDomain { server, name } => write!(f, "NXDOMAIN from {server} for {name}"),
+            DnsFailure::ServFail { server, name } => write!(f, "SERVFAIL from {server} for {name}"),
+            DnsFailure::OtherRcode {
+                server,
+                name,
+                rcode,
+            } => write!(f, "{rcode} from {server} for {name}"),
+            DnsFailure::NoAddress { server, name } => {
+                write!(
+                    f,
+                    "{server} answered NOERROR for {name} but with no A/AAAA record"
+                )
+            }
+            DnsFailure::Timeout {
+                servers,
+                tries,
+                name,
+            } => write!(
+                f,
+                "no answer for {name} from {} ({tries} tries each)",
+                join_addrs(servers)
+            ),
+            DnsFailure::Unreachable { reason } => write!(f, "resolver unreachable: {reason}"),
+            DnsFailure::NoServers => f.write_str("no nameserver to ask"),
+            DnsFailure::InvalidName { name, reason } => {
+                write!(f, "{name:?} is not a valid DNS name: {reason}")
+            }
+        }
+    }
+}
+
+/// The whole lookup: the answer that counted, and every try on the way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DnsLookup {
+    pub name: String,
+    /// The server whose answer counted (also for NXDOMAIN/SERVFAIL).
+    pub server: Option<IpAddr>,
+    /// How that answer came.
+    pub transport: Option<Transport>,
+    /// "NOERROR", "NXDOMAIN", "SERVFAIL", … of that answer.
+    pub rcode: Option<String>,
+    /// The query name, then each CNAME target in order; empty without an
+    /// answer, just the query name when it is canonical.
+    pub cname_chain: Vec<String>,
+    pub addresses: Vec<IpAddr>,
+    #[serde(rename = "elapsed-ms", serialize_with = "serialize_ms")]
+    pub elapsed: Duration,
+    pub tries: Vec<DnsTry>,
+    /// Datagrams or messages that were not an answer to our queries (wrong
+    /// id or question): late answers of earlier tries, or spoofing.
+    pub ignored_messages: u32,
+    pub failure: Option<DnsFailure>,
+}
+
+// ---------------------------------------------------------------------------
+// Pure message building and reading
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, thiserror::Error)]
+pub enum DnsWireError {
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName { name: String, reason: String },
+    #[error("encoding the query: {0}")]
+    Encode(String),
+}
+
+/// Why a received message is not the answer to our query.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotOurAnswer {
+    #[error("undecodable message: {0}")]
+    Undecodable(String),
+    #[error("a query, not a response")]
+    NotAResponse,
+    #[error("id {got:#06x}, expected {expected:#06x}")]
+    WrongId { expected: u16, got: u16 },
+    #[error("question does not match ours")]
+    WrongQuestion,
+}
+
+/// What one response says about our name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub rcode: ResponseCode,
+    pub truncated: bool,
+    /// Query name then CNAME targets (see [`DnsLookup::cname_chain`]).
+    pub cname_chain: Vec<String>,
+    /// A/AAAA records of any name of the chain, in message order.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// A query name as a fully qualified [`Name`] (a trailing dot is optional).
+pub fn parse_name(name: &str) -> Result<Name, DnsWireError> {
+    let invalid = |reason: String| DnsWireError::InvalidName {
+        name: name.to_string(),
+        reason,
+    };
+    if name.is_empty() || name == "." {
+        return Err(invalid("empty".to_string()));
+    }
+    let mut n = Name::from_ascii(name).map_err(|e| invalid(e.to_string()))?;
+    n.set_fqdn(true);
+    Ok(n)
+}
+
+/// A name as people write it: no trailing dot.
+fn display_name(n: &Name) -> String {
+    let s = n.to_ascii();
+    match s.strip_suffix('.') {
+        Some(t) if !t.is_empty() => t.to_string(),
+        _ => s,
+    }
+}
+
+/// The mnemonic of a response code, as dig prints it.
+pub fn rcode_name(rc: ResponseCode) -> String {
+    let code = u16::from(rc);
+    let s = match code {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        6 => "YXDOMAIN",
+        7 => "YXRRSET",
+        8 => "NXRRSET",
+        9 => "NOTAUTH",
+        10 => "NOTZONE",
+        16 => "BADVERS",
+        _ => return format!("RCODE{code}"),
+    };
+    s.to_string()
+}
+
+/// A recursive query (RD set) for `name`/`qtype`, class IN.
+pub fn build_query(id: u16, name: &Name, qtype: RecordType) -> Result<Vec<u8>, DnsWireError> {
+    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(name.clone(), qtype));
+    m.to_vec().map_err(|e| DnsWireError::Encode(e.to_string()))
+}
+
+// Longer chains are loops or abuse; glibc gives up much earlier too.
+const MAX_CNAME_CHAIN: usize = 16;
+
+/// Reads `bytes` as the response to our query `id`/`name`/`qtype`: anything
+/// else (another id, another question, a query) is [`NotOurAnswer`].
+pub fn read_answer(
+    bytes: &[u8],
+    id: u16,
+    name: &Name,
+    qtype: RecordType,
+) -> Result<Answer, NotOurAnswer> {
+    let m = Message::from_vec(bytes).map_err(|e| NotOurAnswer::Undecodable(e.to_string()))?;
+    if m.metadata.message_type != MessageType::Response {
+        return Err(NotOurAnswer::NotAResponse);
+    }
+    if m.metadata.id != id {
+        return Err(NotOurAnswer::WrongId {
+            expected: id,
+            got: m.metadata.id,
+        });
+    }
+    // A truncated or error answer may omit the question; if present it must
+    // be ours (RFC 5452 §9.1: match id and question).
+    match m.queries.as_slice() {
+        [] if m.metadata.truncation || m.metadata.response_code != ResponseCode::NoError => {}
+        [q] if q.name() == name && q.query_type() == qtype => {}
+        _ => return Err(NotOurAnswer::WrongQuestion),
+    }
+
+    let mut chain = vec![name.clone()];
+    while chain.len() < MAX_CNAME_CHAIN {
+        let Some(current) = chain.last() else { break };
+        let next = m.answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(c) if &r.name == current => Some(c.0.clone()),
+            _ => None,
+        });
+        match next {
+            Some(n) if !chain.contains(&n) => chain.push(n),
+            _ => break,
+        }
+    }
+    let addresses = m
+        .answers
+        .iter()
+        .filter(|r| chain.contains(&r.name))
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect();
+    Ok(Answer {
+        rcode: m.metadata.response_code,
+        truncated: m.metadata.truncation,
+        cname_chain: chain.iter().map(display_name).collect(),
+        addresses,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Sockets
+// ---------------------------------------------------------------------------
+
+/// A query id from std's OS-seeded SipHash keys (`RandomState`): unguessable
+/// without a dependency (the `getrandom` crate is not in our tree), and
+/// each `RandomState::new()` advances its keys.
+fn random_id() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.finish() as u16
+}
+
+fn io_text(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => format!("port unreachable ({e})"),
+        _ => e.to_string(),
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn qtype_text(q: RecordType) -> String {
+    q.to_string()
+}
+
+/// One query's result in one exchange.
+struct QueryResult {
+    answer: Option<(Answer, Transport)>,
+}
+
+/// Everything one server exchange records.
+struct Log<'a> {
+    tries: &'a mut Vec<DnsTry>,
+    ignored: &'a mut u32,
+}
+
+impl Log<'_> {
+    fn push(
+        &mut self,
+        server: IpAddr,
+        transport: Transport,
+        qtype: RecordType,
+        outcome: TryOutcome,
+        elapsed: Duration,
+    ) {
+        self.tries.push(DnsTry {
+            server,
+            transport,
+            qtype: qtype_text(qtype),
+            outcome,
+            elapsed,
+        });
+    }
+}
+
+fn answered(a: &Answer) -> TryOutcome {
+    TryOutcome::Answered {
+        rcode: rcode_name(a.rcode),
+        truncated: a.truncated,
+    }
+}
+
+/// Sends all `qtypes` at once over one connected UDP socket and waits for
+/// their answers until `timeout`; truncated answers are asked again over TCP.
+fn exchange(
+    server: SocketAddr,
+    name: &Name,
+    qtypes: &[RecordType],
+    timeout: Duration,
+    log: &mut Log,
+) -> Vec<QueryResult> {
+    let mut results: Vec<QueryResult> = qtypes
+        .iter()
+        .map(|_| QueryResult { answer: None })
+        .collect();
+    let start = Instant::now();
+    let fail_all = |log: &mut Log, pending: &[bool], error: String| {
+        for (q, _) in qtypes.iter().zip(pending).filter(|(_, p)| **p) {
+            log.push(
+                server.ip(),
+                Transport::Udp,
+                *q,
+                TryOutcome::IoError {
+                    error: error.clone(),
+                },
+                start.elapsed(),
+            );
+        }
+    };
+    let mut pending = vec![true; qtypes.len()];
+
+    let bind: SocketAddr = match server {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let sock = match UdpSocket::bind(bind).and_then(|s| s.connect(server).map(|()| s)) {
+        Ok(s) => s,
+        Err(e) => {
+            fail_all(log, &pending, io_text(&e));
+            return results;
+        }
+    };
+    let mut ids = Vec::with_capacity(qtypes.len());
+    for q in qtypes {
+        let mut id = random_id();
+        while ids.contains(&id) {
+            id = random_id();
+        }
+        ids.push(id);
+        let sent = build_query(id, name, *q)
+            .map_err(|e| e.to_string())
+            .and_then(|msg| sock.send(&msg).map_err(|e| io_text(&e)));
+        if let Err(error) = sent {
+            fail_all(log, &pending, error);
+            return results;
+        }
+    }
+
+    let deadline = start + timeout;
+    let mut buf = [0u8; 65535];
+    while pending.iter().any(|p| *p) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        if let Err(e) = sock.set_read_timeout(Some(left)) {
+            fail_all(log, &pending, io_text(&e));
+            return results;
+        }
+        let n = match sock.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) if is_timeout(&e) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                fail_all(log, &pending, io_text(&e));
+                return results;
+            }
+        };
+        let matched = (0..qtypes.len()).filter(|&i| pending[i]).find_map(|i| {
+            read_answer(&buf[..n], ids[i], name, qtypes[i])
+                .ok()
+                .map(|a| (i, a))
+        });
+        match matched {
+            Some((i, a)) => {
+                pending[i] = false;
+                log.push(
+                    server.ip(),
+                    Transport::Udp,
+                    qtypes[i],
+                    answered(&a),
+                    start.elapsed(),
+                );
+                results[i].answer = Some((a, Transport::Udp));
+            }
+            None => *log.ignored += 1,
+        }
+    }
+    for (q, _) in qtypes.iter().zip(&pending).filter(|(_, p)| **p) {
+        log.push(
+            server.ip(),
+            Transport::Udp,
+            *q,
+            TryOutcome::Timeout,
+            start.elapsed(),
+        );
+    }
+
+    // RFC 7766: a truncated UDP answer is retried over TCP, to the same server.
+    for (i, q) in qtypes.iter().enumerate() {
+        if results[i].answer.as_ref().is_some_and(|(a, _)| a.truncated) {
+            let tcp_start = Instant::now();
+            let (outcome, answer) = match tcp_query(server, name, *q, timeout, log.ignored) {
+                Ok(a) => (answered(&a), Some((a, Transport::Tcp))),
+                Err(outcome) => (outcome, None),
+            };
+            log.push(
+                server.ip(),
+                Transport::Tcp,
+                *q,
+                outcome,
+                tcp_start.elapsed(),
+            );
+            results[i].answer = answer;
+        }
+    }
+    results
+}
+
+/// One query over TCP (2-byte length prefix, RFC 1035 §4.2.2).
+fn tcp_query(
+    server: SocketAddr,
+    name: &Name,
+    qtype: RecordType,
+    timeout: Duration,
+    ignored: &mut u32,
+) -> Result<Answer, TryOutcome> {
+    let deadline = Instant::now() + timeout;
+    let io_err = |e: io::Error| {
+        if is_timeout(&e) {
+            TryOutcome::Timeout
+        } else {
+            TryOutcome::IoError { error: io_text(&e) }
+        }
+    };
+    let id = random_id();
+    let msg = build_query(id, name, qtype).map_err(|e| TryOutcome::IoError {
+        error: e.to_string(),
+    })?;
+    let len = u16::try_from(msg.len()).map_err(|_| TryOutcome::IoError {
+        error: "query longer than 65535 bytes".to_string(),
+    })?;
+    let mut stream = TcpStream::connect_timeout(&server, timeout).map_err(io_err)?;
+    let left = |deadline: Instant| {
+        let l = deadline.saturating_duration_since(Instant::now());
+        if l.is_zero() {
+            Err(TryOutcome::Timeout)
+        } else {
+            Ok(l)
+        }
+    };
+    stream
+        .set_write_timeout(Some(left(deadline)?))
+        .map_err(io_err)?;
+    let mut framed = len.to_be_bytes().to_vec();
+    framed.extend_from_slice(&msg);
+    stream.write_all(&framed).map_err(io_err)?;
+    loop {
+        stream
+            .set_read_timeout(Some(left(deadline)?))
+            .map_err(io_err)?;
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).map_err(io_err)?;
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream
+            .set_read_timeout(Some(left(deadline)?))
+            .map_err(io_err)?;
+        stream.read_exact(&mut body).map_err(io_err)?;
+        match read_answer(&body, id, name, qtype) {
+            Ok(a) => return Ok(a),
+            Err(_) => *ignored += 1,
+        }
+    }
+}
+
+/// Resolves `name` (A, and AAAA when asked) with `servers`, glibc style:
+/// `opts.tries` rounds, each server in turn. NOERROR and NXDOMAIN are final;
+/// SERVFAIL and other codes move on to the next server.
+pub fn lookup(name: &str, servers: &[IpAddr], opts: &LookupOptions) -> DnsLookup {
+    let start = Instant::now();
+    let mut out = DnsLookup {
+        name: name.trim_end_matches('.').to_string(),
+        server: None,
+        transport: None,
+        rcode: None,
+        cname_chain: Vec::new(),
+        addresses: Vec::new(),
+        elapsed: Duration::ZERO,
+        tries: Vec::new(),
+        ignored_messages: 0,
+        failure: None,
+    };
+    let finish = |mut out: DnsLookup, failure: Option<DnsFailure>| {
+        out.failure = failure;
+        out.elapsed = start.elapsed();
+        out
+    };
+    if servers.is_empty() {
+        return finish(out, Some(DnsFailure::NoServers));
+    }
+    let qname = match parse_name(name) {
+        Ok(n) => n,
+        Err(e) => {
+            let reason = match e {
+                DnsWireError::InvalidName { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            let failure = DnsFailure::InvalidName {
+                name: name.to_string(),
+                reason,
+            };
+            return finish(out, Some(failure));
+        }
+    };
+    let qtypes: &[RecordType] = if opts.want_aaaa {
+        &[RecordType::A, RecordType::AAAA]
+    } else {
+        &[RecordType::A]
+    };
+
+    // The last error-rcode answer, reported if nothing better comes.
+    let mut error_answer: Option<(IpAddr, Transport, Answer)> = None;
+    for _round in 0..opts.tries.max(1) {
+        for &server in servers {
+            let mut log = Log {
+                tries: &mut out.tries,
+                ignored: &mut out.ignored_messages,
+            };
+            let results = exchange(
+                SocketAddr::new(server, opts.port),
+                &qname,
+                qtypes,
+                opts.timeout_per_try,
+                &mut log,
+            );
+            let answers: Vec<&(Answer, Transport)> =
+                results.iter().filter_map(|r| r.answer.as_ref()).collect();
+            let is_final =
+                |a: &Answer| matches!(a.rcode, ResponseCode::NoError | ResponseCode::NXDomain);
+            // The first final answer in qtype order (A before AAAA) counts.
+            if let Some((lead, transport)) = answers.iter().copied().find(|(a, _)| is_final(a)) {
+                out.server = Some(server);
+                out.transport = Some(*transport);
+                out.rcode = Some(rcode_name(lead.rcode));
+                out.cname_chain = lead.cname_chain.clone();
+                for (a, _) in answers
+                    .iter()
+                    .copied()
+                    .filter(|(a, _)| a.rcode == ResponseCode::NoError)
+                {
+                    for addr in &a.addresses {
+                        if !out.addresses.contains(addr) {
+                            out.addresses.push(*addr);
+                        }
+                    }
+                }
+                let shown = out.name.clone();
+                let failure = if lead.rcode == ResponseCode::NXDomain {
+                    Some(DnsFailure::NxDomain {
+                        server,
+                        name: shown,
+                    })
+                } else if out.addresses.is_empty() {
+                    Some(DnsFailure::NoAddress {
+                        server,
+                        name: shown,
+                    })
+                } else {
+                    None
+                };
+                return finish(out, failure);
+            }
+            if let Some((a, t)) = answers.first() {
+                error_answer = Some((server, *t, a.clone()));
+            }
+        }
+    }
+
+    let shown = out.name.clone();
+    let failure = if let Some((server, transport, a)) = error_answer {
+        out.server = Some(server);
+        out.transport = Some(transport);
+        out.rcode = Some(rcode_name(a.rcode));
+        if a.rcode == ResponseCode::ServFail {
+            DnsFailure::ServFail {
+                server,
+                name: shown,
+            }
+        } else {
+            DnsFailure::OtherRcode {
+                server,
+                name: shown,
+                rcode: rcode_name(a.rcode),
+            }
+        }
+    } else if !out.tries.is_empty()
+        && out
+            .tries
+            .iter()
+            .all(|t| matches!(t.outcome, TryOutcome::IoError { .. }))
+    {
+        let mut reasons: Vec<String> = Vec::new();
+        for t in &out.tries {
+            if let TryOutcome::IoError { error } = &t.outcome {
+                let r = format!("{} port {}: {error}", t.server, opts.port);
+                if !reasons.contains(&r) {
+                    reasons.push(r);
+                }
+            }
+        }
+        DnsFailure::Unreachable {
+            reason: reasons.join("; "),
+        }
+    } else {
+        DnsFailure::Timeout {
+            servers: servers.to_vec(),
+            tries: opts.tries.max(1),
+            name: shown,
+        }
+    };
+    finish(out, Some(failure))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::Record;
+    use hickory_proto::rr::rdata::{A, AAAA, CNAME};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::thread::JoinHandle;
+
+    fn name(n: &str) -> Name {
+        parse_name(n).unwrap()
+    }
+
+    fn response(
+        id: u16,
+        qname: &str,
+        qtype: RecordType,
+        rcode: ResponseCode,
+        answers: Vec<Record>,
+    ) -> Message {
+        let mut m = Message::new(id, MessageType::Response, OpCode::Query);
+        m.metadata.response_code = rcode;
+        m.metadata.recursion_desired = true;
+        m.metadata.recursion_available = true;
+        m.add_query(Query::query(name(qname), qtype));
+        m.add_answers(answers);
+        m
+    }
+
+    fn cname(owner: &str, target: &str) -> Record {
+        Record::from_rdata(name(owner), 60, RData::CNAME(CNAME(name(target))))
+    }
+
+    fn a(owner: &str, addr: [u8; 4]) -> Record {
+        Record::from_rdata(name(owner), 60, RData::A(A(Ipv4Addr::from(addr))))
+    }
+
+    fn aaaa(owner: &str, addr: &str) -> Record {
+        Record::from_rdata(name(owner), 60, RData::AAAA(AAAA(addr.parse().unwrap())))
+    }
+
+    // --- pure ---------------------------------------------------------------
+
+    #[test]
+    fn query_is_recursive_with_our_id_and_question() {
+        let bytes = build_query(0xbeef, &name("co2br.lab1.test"), RecordType::AAAA).unwrap();
+        let m = Message::from_vec(&bytes).unwrap();
+        assert_eq!(m.metadata.id, 0xbeef);
+        assert_eq!(m.metadata.message_type, MessageType::Query);
+        assert!(m.metadata.recursion_desired);
+        assert_eq!(m.queries.len(), 1);
+        assert_eq!(m.queries[0].name().to_ascii(), "co2br.lab1.test.");
+        assert_eq!(m.queries[0].query_type(), RecordType::AAAA);
+    }
+
+    #[test]
+    fn answer_with_cname_chain() {
+        let m = response(
+            7,
+            "co2br.lab1.test",
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![
+                cname("co2br.lab1.test", "broker1a.lab1.test"),
+                a("broker1a.lab1.test", [198, 18, 4, 2]),
+                a("unrelated.lab1.test", [10, 9, 9, 9]),
+            ],
+        );
+        // Matching is case-insensitive, as DNS names are.
+        let got = read_answer(
+            &m.to_vec().unwrap(),
+            7,
+            &name("CO2BR.lab1.test"),
+            RecordType::A,
+        )
+        .unwrap();
+        assert_eq!(got.rcode, ResponseCode::NoError);
+        assert!(!got.truncated);
+        // The chain starts with the name as asked.
+        assert_eq!(
+            got.cname_chain,
+            vec!["CO2BR.lab1.test", "broker1a.lab1.test"]
+        );
+        assert_eq!(
+            got.addresses,
+            vec![IpAddr::V4(Ipv4Addr::new(198, 18, 4, 2))]
+        );
+    }
+
+    #[test]
+    fn cname_loop_terminates() {
+        let m = response(
+            1,
+            "x.test",
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![cname("x.test", "y.test"), cname("y.test", "x.test")],
+        );
+        let got = read_answer(&m.to_vec().unwrap(), 1, &name("x.test"), RecordType::A).unwrap();
+        assert_eq!(got.cname_chain, vec!["x.test", "y.test"]);
+        assert!(got.addresses.is_empty());
+    }
+
+    #[test]
+    fn mismatches_are_not_our_answer() {
+        let m = response(
+            7,
+            "co2br.lab1.test",
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![],
+        );
+        let bytes = m.to_vec().unwrap();
+        let n = name("co2br.lab1.test");
+        assert_eq!(
+            read_answer(&bytes, 8, &n, RecordType::A),
+            Err(NotOurAnswer::WrongId {
+                expected: 8,
+                got: 7
+            })
+        );
+        assert_eq!(
+            read_answer(&bytes, 7, &n, RecordType::AAAA),
+            Err(NotOurAnswer::WrongQuestion)
+        );
+        assert_eq!(
+            read_answer(&bytes, 7, &name("other.lab1.test"), RecordType::A),
+            Err(NotOurAnswer::WrongQuestion)
+        );
+        let q = build_query(7, &n, RecordType::A).unwrap();
+        assert_eq!(
+            read_answer(&q, 7, &n, RecordType::A),
+            Err(NotOurAnswer::NotAResponse)
+        );
+        assert!(matches!(
+            read_answer(&[1, 2, 3], 7, &n, RecordType::A),
+            Err(NotOurAnswer::Undecodable(_))
+        ));
+        assert!(matches!(
+            read_answer(&bytes[..bytes.len() - 3], 7, &n, RecordType::A),
+            Err(NotOurAnswer::Undecodable(_))
+        ));
+        // Every prefix of a valid answer is handled without panicking.
+        for cut in 0..bytes.len() {
+            let _ = read_answer(&bytes[..cut], 7, &n, RecordType::A);
+        }
+    }
+
+    #[test]
+    fn error_answer_without_question_is_accepted() {
+        let mut m = Message::new(9, MessageType::Response, OpCode::Query);
+        m.metadata.response_code = ResponseCode::ServFail;
+        let got = read_answer(&m.to_vec().unwrap(), 9, &name("a.test"), RecordType::A).unwrap();
+        assert_eq!(got.rcode, ResponseCode::ServFail);
+    }
+
+    #[test]
+    fn rcode_names() {
+        assert_eq!(rcode_name(ResponseCode::NoError), "NOERROR");
+        assert_eq!(rcode_name(ResponseCode::NXDomain), "NXDOMAIN");
+        assert_eq!(rcode_name(ResponseCode::ServFail), "SERVFAIL");
+        assert_eq!(rcode_name(ResponseCode::Refused), "REFUSED");
+        assert_eq!(rcode_name(ResponseCode::from(0, 12)), "RCODE12");
+    }
+
+    #[test]
+    fn invalid_names() {
+        assert!(parse_name("").is_err());
+        assert!(parse_name(&"a".repeat(64)).is_err());
+        assert!(parse_name("co2br.lab1.test.").is_ok());
+        let l = lookup(
+            "",
+            &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            &LookupOptions::default(),
+        );
+        assert!(matches!(l.failure, Some(DnsFailure::InvalidName { .. })));
+        assert!(l.tries.is_empty());
+    }
+
+    #[test]
+    fn failure_messages_read_like_a_ticket() {
+        let s: IpAddr = "198.18.10.2".parse().unwrap();
+        let n = "co2br.lab1.test".to_string();
+        assert_eq!(
+            DnsFailure::NxDomain {
+                server: s,
+                name: n.clone()
+            }
+            .to_string(),
+            "NXDOMAIN from 198.18.10.2 for co2br.lab1.test"
+        );
+        assert_eq!(
+            DnsFailure::Timeout {
+                servers: vec![s, "198.18.10.3".parse().unwrap()],
+                tries: 2,
+                name: n.clone()
+            }
+            .to_string(),
+            "no answer for co2br.lab1.test from 198.18.10.2, 198.18.10.3 (2 tries each)"
+        );
+        assert_eq!(
+            DnsFailure::NoAddress { server: s, name: n }.to_string(),
+            "198.18.10.2 answered NOERROR for co2br.lab1.test but with no A/AAAA record"
+        );
+    }
+
+    #[test]
+    fn no_servers() {
+        let l = lookup("co2br.lab1.test", &[], &LookupOptions::default());
+        assert_eq!(l.failure, Some(DnsFailure::NoServers));
+    }
+
+    // --- a loopback responder ------------------------------------------------
+
+    /// What the responder sends for one query (several messages: spoofed
+    /// ones first).
+    fn respond(q: &Message, over_tcp: bool, local: IpAddr) -> Vec<Message> {
+        let Some(query) = q.queries.first() else {
+            return vec![];
+        };
+        let id = q.metadata.id;
+        let qtype = query.query_type();
+        let qname = display_name(query.name());
+        let ok = |answers: Vec<Record>| response(id, &qname, qtype, ResponseCode::NoError, answers);
+        let only = |want: RecordType, rr: Record| if qtype == want { vec![rr] } else { vec![] };
+        match qname.as_str() {
+            "co2br.lab1.test" => {
+                let mut rrs = vec![cname("co2br.lab1.test", "broker1a.lab1.test")];
+                rrs.extend(only(
+                    RecordType::A,
+                    a("broker1a.lab1.test", [198, 18, 4, 2]),
+                ));
+                vec![ok(rrs)]
+            }
+            "dual.lab1.test" => {
+                let rr = if qtype == RecordType::A {
+                    a("dual.lab1.test", [198, 18, 4, 3])
+                } else {
+                    aaaa("dual.lab1.test", "2001:db8::3")
+                };
+                vec![ok(vec![rr])]
+            }
+            "nx.lab1.test" => vec![response(id, &qname, qtype, ResponseCode::NXDomain, vec![])],
+            "fail.lab1.test" => vec![response(id, &qname, qtype, ResponseCode::ServFail, vec![])],
+            "refused.lab1.test" => vec![response(id, &qname, qtype, ResponseCode::Refused, vec![])],
+            "noaddr.lab1.test" => vec![ok(vec![])],
+            "silent.lab1.test" => vec![],
+            // SERVFAIL from the first lab server, an answer from the second.
+            "flaky.lab1.test" if local == IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)) => {
+                vec![response(id, &qname, qtype, ResponseCode::ServFail, vec![])]
+            }
+            "flaky.lab1.test" => vec![ok(only(
+                RecordType::A,
+                a("flaky.lab1.test", [198, 18, 4, 4]),
+            ))],
+            "big.lab1.test" if !over_tcp => {
+                let mut m = ok(vec![]);
+                m.metadata.truncation = true;
+                vec![m]
+            }
+            "big.lab1.test" => vec![ok(only(RecordType::A, a("big.lab1.test", [198, 18, 4, 5])))],
+            "spoofed.lab1.test" => {
+                let wrong_id = response(
+                    id.wrapping_add(1),
+                    &qname,
+                    qtype,
+                    ResponseCode::NoError,
+                    vec![a(&qname, [6, 6, 6, 6])],
+                );
+                let wrong_question = response(
+                    id,
+                    "evil.test",
+                    qtype,
+                    ResponseCode::NoError,
+                    vec![a("evil.test", [6, 6, 6, 6])],
+                );
+                vec![
+                    wrong_id,
+                    wrong_question,
+                    ok(only(RecordType::A, a(&qname, [198, 18, 4, 6]))),
+                ]
+            }
+            _ => vec![response(id, &qname, qtype, ResponseCode::Refused, vec![])],
+        }
+    }
+
+    struct Responder {
+        stop: Arc<AtomicBool>,
+        threads: Vec<JoinHandle<()>>,
+    }
+
+    impl Drop for Responder {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::SeqCst);
+            for t in self.threads.drain(..) {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// UDP and TCP responders on `ip:port` (port 0: any free one, returned).
+    fn start_responder(ip: Ipv4Addr, port: u16) -> Option<(Responder, u16)> {
+        let udp = UdpSocket::bind((ip, port)).ok()?;
+        let port = udp.local_addr().ok()?.port();
+        let tcp = TcpListener::bind((ip, port)).ok()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let local = IpAddr::V4(ip);
+        udp.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let s = stop.clone();
+        let udp_thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while !s.load(Ordering::SeqCst) {
+                let Ok((n, from)) = udp.recv_from(&mut buf) else {
+                    continue;
+                };
+                let Ok(q) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                for m in respond(&q, false, local) {
+                    let _ = udp.send_to(&m.to_vec().unwrap(), from);
+                }
+            }
+        });
+        tcp.set_nonblocking(true).unwrap();
+        let s = stop.clone();
+        let tcp_thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((mut conn, _)) = tcp.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                conn.set_nonblocking(false).unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut len = [0u8; 2];
+                if conn.read_exact(&mut len).is_err() {
+                    continue;
+                }
+                let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if conn.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let Ok(q) = Message::from_vec(&body) else {
+                    continue;
+                };
+                for m in respond(&q, true, local) {
+                    let bytes = m.to_vec().unwrap();
+                    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+                    framed.extend_from_slice(&bytes);
+                    let _ = conn.write_all(&framed);
+                }
+            }
+        });
+        Some((
+            Responder {
+                stop,
+                threads: vec![udp_thread, tcp_thread],
+            },
+            port,
+        ))
+    }
+
+    /// Responders on 127.0.0.2 and 127.0.0.3, same port.
+    fn two_responders() -> (Responder, Responder, u16) {
+        for _ in 0..20 {
+            let Some((r1, port)) = start_responder(Ipv4Addr::new(127, 0, 0, 2), 0) else {
+                continue;
+            };
+            if let Some((r2, _)) = start_responder(Ipv4Addr::new(127, 0, 0, 3), port) {
+                return (r1, r2, port);
+            }
+        }
+        panic!("no free port pair on 127.0.0.2/127.0.0.3");
+    }
+
+    const LAB1: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    const LAB2: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
+
+    fn opts(port: u16) -> LookupOptions {
+        LookupOptions {
+            timeout_per_try: Duration::from_millis(300),
+            tries: 2,
+            port,
+            want_aaaa: true,
+        }
+    }
+
+    #[test]
+    fn end_to_end_against_a_loopback_responder() {
+        let (_r1, _r2, port) = two_responders();
+        let o = opts(port);
+
+        // CNAME + A (AAAA: NOERROR, only the CNAME).
+        let l = lookup("co2br.lab1.test", &[LAB1], &o);
+        assert_eq!(l.failure, None, "{l:?}");
+        assert_eq!(l.server, Some(LAB1));
+        assert_eq!(l.transport, Some(Transport::Udp));
+        assert_eq!(l.rcode.as_deref(), Some("NOERROR"));
+        assert_eq!(l.cname_chain, vec!["co2br.lab1.test", "broker1a.lab1.test"]);
+        assert_eq!(l.addresses, vec!["198.18.4.2".parse::<IpAddr>().unwrap()]);
+        assert_eq!(l.tries.len(), 2);
+        assert_eq!(l.tries[0].qtype, "A");
+        assert_eq!(l.tries[1].qtype, "AAAA");
+
+        // A and AAAA together.
+        let l = lookup("dual.lab1.test.", &[LAB1], &o);
+        assert_eq!(l.name, "dual.lab1.test");
+        assert_eq!(
+            l.addresses,
+            vec![
+                "198.18.4.3".parse::<IpAddr>().unwrap(),
+                "2001:db8::3".parse().unwrap()
+            ]
+        );
+        let only_a = LookupOptions {
+            want_aaaa: false,
+            ..o.clone()
+        };
+        let l = lookup("dual.lab1.test", &[LAB1], &only_a);
+        assert_eq!(l.addresses, vec!["198.18.4.3".parse::<IpAddr>().unwrap()]);
+        assert_eq!(l.tries.len(), 1);
+
+        // NXDOMAIN is final: the second server is not asked.
+        let l = lookup("nx.lab1.test", &[LAB1, LAB2], &o);
+        assert_eq!(
+            l.failure,
+            Some(DnsFailure::NxDomain {
+                server: LAB1,
+                name: "nx.lab1.test".into()
+            })
+        );
+        assert_eq!(l.rcode.as_deref(), Some("NXDOMAIN"));
+        assert!(l.tries.iter().all(|t| t.server == LAB1));
+
+        // SERVFAIL everywhere: every server and round is tried.
+        let l = lookup("fail.lab1.test", &[LAB1, LAB2], &o);
+        assert_eq!(
+            l.failure,
+            Some(DnsFailure::ServFail {
+                server: LAB2,
+                name: "fail.lab1.test".into()
+            })
+        );
+        assert_eq!(l.tries.len(), 2 * 2 * 2);
+
+        // SERVFAIL from the first server, an answer from the second.
+        let l = lookup("flaky.lab1.test", &[LAB1, LAB2], &o);
+        assert_eq!(l.failure, None, "{l:?}");
+        assert_eq!(l.server, Some(LAB2));
+        assert_eq!(l.addresses, vec!["198.18.4.4".parse::<IpAddr>().unwrap()]);
+
+        let l = lookup("refused.lab1.test", &[LAB1], &o);
+        assert_eq!(
+            l.failure,
+            Some(DnsFailure::OtherRcode {
+                server: LAB1,
+                name: "refused.lab1.test".into(),
+                rcode: "REFUSED".into()
+            })
+        );
+
+        let l = lookup("noaddr.lab1.test", &[LAB1], &o);
+        assert_eq!(
+            l.failure,
+            Some(DnsFailure::NoAddress {
+                server: LAB1,
+                name: "noaddr.lab1.test".into()
+            })
+        );
+        assert_eq!(l.cname_chain, vec!["noaddr.lab1.test"]);
+
+        // Truncated over UDP: asked again over TCP.
+        let l = lookup(
+            "big.lab1.test",
+            &[LAB1],
+            &LookupOptions {
+                want_aaaa: false,
+                ..o.clone()
+            },
+        );
+        assert_eq!(l.failure, None, "{l:?}");
+        assert_eq!(l.transport, Some(Transport::Tcp));
+        assert_eq!(l.addresses, vec!["198.18.4.5".parse::<IpAddr>().unwrap()]);
+        assert_eq!(l.tries.len(), 2);
+        assert_eq!(
+            l.tries[0].outcome,
+            TryOutcome::Answered {
+                rcode: "NOERROR".into(),
+                truncated: true
+            }
+        );
+        assert_eq!(l.tries[1].transport, Transport::Tcp);
+
+        // Forged answers (wrong id, wrong question) are ignored and counted.
+        let l = lookup(
+            "spoofed.lab1.test",
+            &[LAB1],
+            &LookupOptions {
+                want_aaaa: false,
+                ..o.clone()
+            },
+        );
+        assert_eq!(l.addresses, vec!["198.18.4.6".parse::<IpAddr>().unwrap()]);
+        assert_eq!(l.ignored_messages, 2);
+    }
+
+    #[test]
+    fn silence_is_a_timeout_after_every_try() {
+        let (_r1, _r2, port) = two_responders();
+        let o = LookupOptions {
+            timeout_per_try: Duration::from_millis(150),
+            ..opts(port)
+        };
+        let l = lookup("silent.lab1.test", &[LAB1, LAB2], &o);
+        assert_eq!(
+            l.failure,
+            Some(DnsFailure::Timeout {
+                servers: vec![LAB1, LAB2],
+                tries: 2,
+                name: "silent.lab1.test".into()
+            })
+        );
+        assert_eq!(l.tries.len(), 2 * 2 * 2);
+        assert!(l.tries.iter().all(|t| t.outcome == TryOutcome::Timeout));
+        assert!(l.elapsed >= Duration::from_millis(4 * 150));
+        assert_eq!(l.server, None);
+        assert!(l.cname_chain.is_empty());
+    }
+
+    #[test]
+    fn closed_port_is_unreachable() {
+        // A port with nothing bound: the kernel answers ICMP port
+        // unreachable, the connected socket reports ECONNREFUSED.
+        let port = {
+            let s = UdpSocket::bind("127.0.0.4:0").unwrap();
+            s.local_addr().unwrap().port()
+        };
+        let server = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4));
+        let o = LookupOptions {
+            timeout_per_try: Duration::from_secs(3),
+            ..opts(port)
+        };
+        let l = lookup("co2br.lab1.test", &[server], &o);
+        let Some(DnsFailure::Unreachable { reason }) = &l.failure else {
+            panic!("expected unreachable: {l:?}");
+        };
+        assert!(
+            reason.starts_with(&format!("127.0.0.4 port {port}: port unreachable")),
+            "{reason}"
+        );
+        assert!(
+            l.elapsed < Duration::from_secs(2),
+            "ECONNREFUSED should not wait for the timeout"
+        );
+    }
+
+    #[test]
+    fn unreachable_first_server_then_answer() {
+        let (_r1, _r2, port) = two_responders();
+        let dead = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 5));
+        let l = lookup("co2br.lab1.test", &[dead, LAB1], &opts(port));
+        assert_eq!(l.failure, None, "{l:?}");
+        assert_eq!(l.server, Some(LAB1));
+        assert!(matches!(l.tries[0].outcome, TryOutcome::IoError { .. }));
+    }
+
+    #[test]
+    fn json_shape() {
+        let (_r1, _r2, port) = two_responders();
+        let l = lookup("nx.lab1.test", &[LAB1], &opts(port));
+        let j = serde_json::to_value(&l).unwrap();
+        assert_eq!(j["failure"]["kind"], "nx-domain");
+        assert_eq!(j["failure"]["server"], "127.0.0.2");
+        assert_eq!(j["transport"], "udp");
+        assert_eq!(j["tries"][0]["outcome"]["kind"], "answered");
+        assert!(j["elapsed-ms"].is_f64());
+        assert!(j["tries"][0]["elapsed-ms"].is_f64());
+    }
+}

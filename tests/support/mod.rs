@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod lab;
+pub mod sntp;
 pub mod wire;
 
 /// What a command did, kept for assertion messages.
