@@ -53,6 +53,99 @@ Exit codes: 0 no failure found, 1 failure found (a critical finding), 2 bad inpu
 missing privilege, 3 inconclusive (the target never answered)."
     )]
     Trace(TraceArgs),
+
+    /// The whole diagnosis from the connector host: DNS, path, TCP, TLS, clock, MTU; one verdict.
+    #[command(
+        long_about = "Diagnose the connector's way to its brokers, as the connector would go: \
+read resolv.conf (and check that the service user can), resolve the broker locator \
+co2br.<cloud> (CNAME chain, addresses, rcode), then for each broker address (3 at most, in \
+parallel) trace the path (TCP to the port and an ICMP control trace), complete a TLS handshake \
+with SNI and record the certificate chain, replay the ClientHello with TTL 1, 2, ... when it is \
+reset, search the path MTU with DF probes, and ask the NTP servers for the clock's offset.\n\n\
+Every packet of the run is recorded and analysed by the same engine as `pathproof pcap`, so \
+the verdict names the failing hop with frame numbers as evidence; --save writes the packets \
+(`pathproof pcap FILE --hops N` reaches the same verdict).\n\n\
+Needs raw sockets (root, or `sudo setcap cap_net_raw+ep $(command -v pathproof)`); without \
+them only DNS, TLS and the clock are checked."
+    )]
+    #[command(
+        after_help = "Examples:\n  sudo pathproof check                          # co2br.prod.zpath.net\n  \
+sudo pathproof check --cloud zpatwo.net --json\n  \
+sudo pathproof check 198.51.100.7 --sni co2br.prod.zpath.net --save run.pcap\n  \
+sudo pathproof check co2br.prod.zpath.net --resolver 192.0.2.53 --ntp 192.0.2.123\n\n\
+Exit codes: 0 no failure found, 1 failure found, 2 bad input, usage or missing privilege, \
+3 inconclusive."
+    )]
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Broker names or addresses (default: the broker locator co2br.<cloud>).
+    pub targets: Vec<String>,
+
+    /// The ZPA cloud whose broker locator is checked.
+    #[arg(long, value_name = "CLOUD", default_value = "prod.zpath.net")]
+    pub cloud: String,
+
+    /// DNS server to ask instead of those of /etc/resolv.conf (repeatable).
+    #[arg(long = "resolver", value_name = "IP")]
+    pub resolvers: Vec<std::net::IpAddr>,
+
+    /// The connector's service user, who must be able to read /etc/resolv.conf.
+    #[arg(long, value_name = "USER", default_value = "zscaler")]
+    pub service_user: String,
+
+    /// SNI of the TLS handshake (default: the broker's canonical DNS name; none for an address).
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+
+    /// Broker port.
+    #[arg(short = 'p', long, value_name = "N", default_value_t = 443,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+
+    /// Organisation expected in the broker certificate's issuer; any other issuer is TLS interception.
+    #[arg(long, value_name = "ORG", default_value = "Zscaler")]
+    pub expect_issuer: String,
+
+    /// SNTP server, `host[:port]` (repeatable; default: the servers of chrony, ntpd or timesyncd).
+    #[arg(long = "ntp", value_name = "HOST")]
+    pub ntp: Vec<String>,
+
+    /// Clock offset (seconds) above which the clock is called skewed.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_secs)]
+    pub skew_threshold: std::time::Duration,
+
+    /// Broker addresses probed at most.
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub max_brokers: u8,
+
+    /// Trace rounds per broker.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub count: u32,
+
+    /// Seconds between trace rounds (at least 0.1).
+    #[arg(short = 'i', long, value_name = "SECS", default_value = "0.25", value_parser = parse_secs)]
+    pub interval: std::time::Duration,
+
+    /// Skip the path-MTU search.
+    #[arg(long)]
+    pub no_pmtu: bool,
+
+    /// Numeric output: no reverse DNS of hop addresses.
+    #[arg(short = 'n', long = "no-dns")]
+    pub numeric: bool,
+
+    /// Write every recorded packet of the run to this pcap (Linux cooked capture).
+    #[arg(long, value_name = "FILE.pcap")]
+    pub save: Option<PathBuf>,
+
+    /// Print the JSON report (the `pcap` schema plus a `check` section) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The probe protocol flags (one at most; TCP by default).

@@ -35,7 +35,63 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Pcap(args) => pcap(args),
         Command::Trace(args) => trace(args),
+        Command::Check(args) => check(args),
     }
+}
+
+fn check(args: cli::CheckArgs) -> ExitCode {
+    use pathproof::check::{CheckConfig, run_check};
+    let cfg = CheckConfig {
+        targets: args.targets,
+        cloud: args.cloud,
+        resolvers: args.resolvers,
+        service_user: args.service_user,
+        sni: args.sni,
+        port: args.port,
+        expect_issuer: args.expect_issuer,
+        ntp: args.ntp,
+        skew_threshold: args.skew_threshold,
+        max_brokers: usize::from(args.max_brokers),
+        trace_rounds: args.count,
+        trace_interval: args.interval,
+        pmtu: !args.no_pmtu,
+        save: args.save,
+        ..CheckConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let result = run_check(&cfg, |step| {
+        // Progress on stderr (stdout is the report): one line per step.
+        eprintln!(
+            "pathproof: check [{:>5.1} s] {step}",
+            started.elapsed().as_secs_f64()
+        );
+    });
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let mut names = report::trace::Names::new();
+    if !args.numeric {
+        for b in &report.brokers {
+            if let Some(t) = &b.trace {
+                names.extend(rdns::lookup_all(t, std::time::Duration::from_millis(1500)));
+            }
+        }
+    }
+    let text = if args.json {
+        report::check::render_json(&report, &names)
+    } else {
+        report::check::render_text(&report, &names)
+    };
+    print(&text);
+    let class = report.verdict.class;
+    ExitCode::from(if class.is_failure() {
+        EXIT_FAILURE_FOUND
+    } else if class == pathproof::analysis::VerdictClass::Inconclusive {
+        EXIT_INCONCLUSIVE
+    } else {
+        EXIT_NO_FAILURE
+    })
 }
 
 /// Resolves TARGET: an address as is, a name through the system resolver.

@@ -404,9 +404,16 @@ fn tcp_dropped_after_hop_2_with_icmp_control_is_tcp_blocked_at_hop_3() {
     // The control trace is not interpreted on its own, as live.
     assert_eq!(a.traces.interpreted.len(), 1);
     assert_eq!(a.verdict.class, VerdictClass::TcpBlocked);
+    // The verdict names the last hop that answered TCP, as `trace` does;
+    // the summary names the next one too.
     assert_eq!(
         (a.verdict.hop, a.verdict.address),
-        (Some(3), ip("10.0.3.1"))
+        (Some(2), ip("10.0.2.1"))
+    );
+    assert!(
+        a.verdict.summary.contains("before hop 3 (10.0.3.1)"),
+        "{}",
+        a.verdict.summary
     );
     // The ICMP control trace gives the path its addresses.
     let p = a.path.as_ref().expect("path from the capture");

@@ -726,21 +726,26 @@ fn failure_verdict(t: &Trace, f: &TraceFinding) -> Option<Verdict> {
             },
             TraceProtocol::Tcp { .. },
         ) => {
-            // The drop is after the last hop that answered: at the next one.
-            let hop = last_hop.map_or(1, |h| h.saturating_add(1));
+            // The drop is after the last hop that answered: in that router
+            // (a FORWARD-chain rule runs after the TTL check, so the router
+            // still answers probes that expire there) or on the link to the
+            // next. The verdict names the last answering hop, as `pathproof
+            // trace` does, and the summary names both.
+            let after = last_hop.map_or_else(|| "0 (this host)".to_string(), |h| h.to_string());
+            let next = last_hop.map_or(1, |h| h.saturating_add(1));
             (
                 VerdictClass::TcpBlocked,
-                Some(hop),
-                *next_hop_addr,
+                *last_hop,
+                f.finding.address,
                 Confidence::High,
                 format!(
-                    "TCP {port} to {target} is dropped at hop {hop}{}: the TCP trace gets no answer after hop {}{} while ICMP reaches {target} at hop {control_target_hop}.",
-                    shown(*next_hop_addr),
-                    last_hop.map_or_else(|| "0".to_string(), |h| h.to_string()),
+                    "TCP {port} to {target} is dropped after hop {after}{}, before hop {next}{}: the TCP trace gets no answer beyond hop {after} while ICMP reaches {target} at hop {control_target_hop}.",
                     shown(f.finding.address),
+                    shown(*next_hop_addr),
                 ),
                 vec![format!(
-                    "Check the firewall at hop {hop}{} (or hop {hop} − 1) for a rule dropping TCP {port} to {target}.",
+                    "Check the firewalls of hop {after}{} and hop {next}{} for a rule dropping TCP {port} to {target}.",
+                    shown(f.finding.address),
                     shown(*next_hop_addr)
                 )],
             )

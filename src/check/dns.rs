@@ -74,14 +74,13 @@ pub enum TryOutcome {
 
 /// One query (one qtype) sent to one server over one transport.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub struct DnsTry {
     pub server: IpAddr,
     pub transport: Transport,
     /// "A" or "AAAA".
     pub qtype: String,
     pub outcome: TryOutcome,
-    #[serde(rename = "elapsed-ms", serialize_with = "serialize_ms")]
+    #[serde(rename = "elapsed_ms", serialize_with = "serialize_ms")]
     pub elapsed: Duration,
 }
 
@@ -168,7 +167,6 @@ impl fmt::Display for DnsFailure {
 
 /// The whole lookup: the answer that counted, and every try on the way.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub struct DnsLookup {
     pub name: String,
     /// The server whose answer counted (also for NXDOMAIN/SERVFAIL).
@@ -181,7 +179,7 @@ pub struct DnsLookup {
     /// answer, just the query name when it is canonical.
     pub cname_chain: Vec<String>,
     pub addresses: Vec<IpAddr>,
-    #[serde(rename = "elapsed-ms", serialize_with = "serialize_ms")]
+    #[serde(rename = "elapsed_ms", serialize_with = "serialize_ms")]
     pub elapsed: Duration,
     pub tries: Vec<DnsTry>,
     /// Datagrams or messages that were not an answer to our queries (wrong
@@ -737,6 +735,31 @@ pub fn lookup(name: &str, servers: &[IpAddr], opts: &LookupOptions) -> DnsLookup
         }
     };
     finish(out, Some(failure))
+}
+
+impl DnsLookup {
+    /// `co2br.x → broker1a.x → 198.18.4.2 (NOERROR from 198.18.10.2 over udp, 3 ms)`.
+    pub fn summary(&self) -> String {
+        let ms = self.elapsed.as_secs_f64() * 1e3;
+        if let Some(f) = &self.failure {
+            return format!("{}: {f} ({ms:.0} ms)", self.name);
+        }
+        let mut chain = self.cname_chain.clone();
+        if chain.is_empty() {
+            chain.push(self.name.clone());
+        }
+        let addrs: Vec<String> = self.addresses.iter().map(IpAddr::to_string).collect();
+        format!(
+            "{} → {} ({} from {} over {}, {ms:.0} ms)",
+            chain.join(" → "),
+            addrs.join(", "),
+            self.rcode.as_deref().unwrap_or("?"),
+            self.server
+                .map_or_else(|| "?".to_string(), |s| s.to_string()),
+            self.transport
+                .map_or_else(|| "?".to_string(), |t| t.to_string()),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -1315,7 +1338,7 @@ mod tests {
         assert_eq!(j["failure"]["server"], "127.0.0.2");
         assert_eq!(j["transport"], "udp");
         assert_eq!(j["tries"][0]["outcome"]["kind"], "answered");
-        assert!(j["elapsed-ms"].is_f64());
-        assert!(j["tries"][0]["elapsed-ms"].is_f64());
+        assert!(j["elapsed_ms"].is_f64());
+        assert!(j["tries"][0]["elapsed_ms"].is_f64());
     }
 }

@@ -1,13 +1,654 @@
 //! `pathproof check`: the live diagnosis from the connector host.
 //!
-//! DNS ([`dns`], [`resolv`]) → traces (the tracer of [`crate::trace`]) →
-//! TCP + TLS ([`tls`]) → clock ([`sntp`]) → path MTU ([`pmtu`]), while
-//! [`recorder`] captures every packet of the run, so that one verdict comes
-//! from the same analysis engine as `pathproof pcap` over those packets.
+//! resolv.conf and the service user ([`resolv`]) → DNS ([`dns`]) → traces
+//! (the tracer of [`crate::trace`]) and TCP + TLS ([`tls`]) to each broker
+//! address → the SNI replay when TLS is blocked → path MTU ([`pmtu`]) →
+//! clock ([`sntp`]). Meanwhile [`recorder`] captures every packet of the
+//! run; the verdict comes from the same analysis engine as `pathproof pcap`
+//! over those packets and the trace's path ([`crate::app::analyse_capture`]),
+//! plus what only the host can tell (file permissions, SNTP offset, the
+//! active probes' own conclusions) in [`conclude`]. So `check --save
+//! run.pcap` followed by `pathproof pcap run.pcap --hops N` reaches the same
+//! verdict whenever the evidence is on the wire.
 
+pub mod conclude;
 pub mod dns;
 pub mod pmtu;
 pub mod recorder;
 pub mod resolv;
 pub mod sntp;
 pub mod tls;
+
+use crate::analysis::{AnalysisOptions, Finding, Verdict};
+use crate::app::{self, PcapReport};
+use crate::capture::CaptureReader;
+use crate::path::{Hop, HopStats, Path, PathSource};
+use crate::trace::live::{LiveJob, LiveTrace, run_live};
+use crate::trace::{Trace, TraceConfig, TraceProtocol};
+use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What to check.
+#[derive(Clone, Debug)]
+pub struct CheckConfig {
+    /// Broker names or addresses; empty: `co2br.<cloud>`.
+    pub targets: Vec<String>,
+    pub cloud: String,
+    /// DNS servers to ask; empty: those of `resolv_conf`.
+    pub resolvers: Vec<IpAddr>,
+    pub resolv_conf: PathBuf,
+    /// The connector's service user, who must be able to read `resolv_conf`.
+    pub service_user: String,
+    /// SNI of the TLS handshake; default: the broker's canonical name.
+    pub sni: Option<String>,
+    pub port: u16,
+    pub expect_issuer: String,
+    /// SNTP servers (address or name, optional `:port`); empty: the
+    /// host's chrony/ntp/timesyncd configuration.
+    pub ntp: Vec<String>,
+    /// Local clock offset above which `clock-skew` is reported.
+    pub skew_threshold: Duration,
+    /// Broker addresses probed at most (in parallel).
+    pub max_brokers: usize,
+    pub trace_rounds: u32,
+    pub trace_interval: Duration,
+    pub pmtu: bool,
+    /// Timeout of one PMTU probe.
+    pub pmtu_timeout: Duration,
+    /// Where to write the recorded packets (pcap).
+    pub save: Option<PathBuf>,
+}
+
+impl Default for CheckConfig {
+    fn default() -> CheckConfig {
+        CheckConfig {
+            targets: Vec::new(),
+            cloud: "prod.zpath.net".into(),
+            resolvers: Vec::new(),
+            resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            service_user: "zscaler".into(),
+            sni: None,
+            port: 443,
+            expect_issuer: "Zscaler".into(),
+            ntp: Vec::new(),
+            skew_threshold: Duration::from_secs(60),
+            max_brokers: 3,
+            trace_rounds: 20,
+            trace_interval: Duration::from_millis(250),
+            pmtu: true,
+            pmtu_timeout: Duration::from_secs(1),
+            save: None,
+        }
+    }
+}
+
+impl CheckConfig {
+    /// The names or addresses to check.
+    pub fn target_list(&self) -> Vec<String> {
+        if self.targets.is_empty() {
+            vec![format!("co2br.{}", self.cloud.trim_matches('.'))]
+        } else {
+            self.targets.clone()
+        }
+    }
+}
+
+/// What the check is doing (for a progress display).
+#[derive(Clone, Debug)]
+pub enum Step {
+    Resolving(String),
+    Probing(Vec<IpAddr>),
+    Replaying(IpAddr),
+    Pmtu(IpAddr),
+    Clock,
+    Analysing,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Resolving(n) => write!(f, "resolving {n}"),
+            Step::Probing(a) => {
+                let list: Vec<String> = a.iter().map(IpAddr::to_string).collect();
+                write!(f, "tracing and TLS handshake to {}", list.join(", "))
+            }
+            Step::Replaying(a) => write!(f, "replaying the ClientHello to {a} with TTL 1, 2, ..."),
+            Step::Pmtu(a) => write!(f, "path MTU toward {a}"),
+            Step::Clock => f.write_str("clock (SNTP)"),
+            Step::Analysing => f.write_str("analysing the recorded packets"),
+        }
+    }
+}
+
+/// resolv.conf as the connector's service user sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResolvSection {
+    pub path: String,
+    pub nameservers: Vec<IpAddr>,
+    pub search: Vec<String>,
+    pub service_user: String,
+    pub readable: resolv::Readability,
+    /// Why the file could not be read by pathproof itself.
+    pub error: Option<String>,
+}
+
+/// One broker address and what the probes saw.
+#[derive(Serialize)]
+pub struct BrokerCheck {
+    pub address: IpAddr,
+    /// The name that resolved to it.
+    pub name: Option<String>,
+    #[serde(skip)]
+    pub trace: Option<LiveTrace>,
+    pub tls: Option<tls::TlsProbe>,
+    pub sni_replay: Option<tls::SniReplay>,
+    pub pmtu: Option<pmtu::PmtuResult>,
+    pub errors: Vec<String>,
+}
+
+/// One SNTP server's answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct NtpAnswer {
+    pub server: String,
+    pub sample: Option<sntp::SntpSample>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ClockSection {
+    /// The local clock when the check ran (RFC 3339).
+    pub local_time: String,
+    pub ntp: Vec<NtpAnswer>,
+    /// Where the servers came from: `--ntp`, or the configuration files.
+    pub ntp_source: &'static str,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RecordingSummary {
+    /// Whether packets were recorded (needs CAP_NET_RAW).
+    pub recorded: bool,
+    pub frames: usize,
+    pub ignored: u64,
+    pub dropped: u64,
+    pub saved: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The whole result.
+pub struct CheckReport {
+    pub targets: Vec<String>,
+    pub port: u16,
+    pub resolv: ResolvSection,
+    pub lookups: Vec<dns::DnsLookup>,
+    pub brokers: Vec<BrokerCheck>,
+    pub clock: ClockSection,
+    /// The analysis of the recorded packets (absent without privileges).
+    pub capture: Option<PcapReport>,
+    /// The path used by the analysis (the first broker's trace).
+    pub path: Option<Path>,
+    pub recording: RecordingSummary,
+    pub verdict: Verdict,
+    /// The capture's findings and those only the host can tell, worst first.
+    pub findings: Vec<Finding>,
+    pub warnings: Vec<String>,
+    pub duration: Duration,
+}
+
+/// Why a check could not run at all (bad usage; probing problems are
+/// reported in the result instead).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("cannot write {path}: {source}")]
+    Save {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("analysing the recorded packets: {0}")]
+    Analysis(#[from] app::JobError),
+}
+
+/// Runs the check; `progress` sees each step as it starts.
+pub fn run_check(
+    cfg: &CheckConfig,
+    mut progress: impl FnMut(&Step),
+) -> Result<CheckReport, CheckError> {
+    let started = Instant::now();
+    let mut warnings = Vec::new();
+    let resolv = read_resolv(cfg);
+
+    let watch = recorder::Watch::default();
+    let mut recording = RecordingSummary::default();
+    let rec = match recorder::Recorder::start(watch.clone()) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            recording.error = Some(e.to_string());
+            warnings.push(format!(
+                "{e}; without recording, the verdict rests on the probes' own results"
+            ));
+            None
+        }
+    };
+
+    let resolvers = if cfg.resolvers.is_empty() {
+        resolv.nameservers.clone()
+    } else {
+        cfg.resolvers.clone()
+    };
+    for r in &resolvers {
+        watch.add(*r);
+    }
+    let resolvers = if resolvers.is_empty() && cfg.resolvers.is_empty() {
+        // glibc's rule for a resolv.conf without nameserver lines.
+        vec![IpAddr::from([127, 0, 0, 1])]
+    } else {
+        resolvers
+    };
+    let dns_opts = dns::LookupOptions::default();
+
+    // The clock check runs beside everything else: it needs only the NTP
+    // servers' addresses.
+    let (ntp_source, ntp_names) = if cfg.ntp.is_empty() {
+        ("configuration", sntp::configured_servers())
+    } else {
+        ("--ntp", cfg.ntp.clone())
+    };
+    let mut lookups = Vec::new();
+    let mut ntp_targets: Vec<(String, Option<SocketAddr>, Option<String>)> = Vec::new();
+    for server in ntp_names.iter().take(3) {
+        match parse_host_port(server, 123) {
+            HostPort::Addr(a) => ntp_targets.push((server.clone(), Some(a), None)),
+            HostPort::Name(name, port) => {
+                progress(&Step::Resolving(name.clone()));
+                let l = dns::lookup(&name, &resolvers, &dns_opts);
+                let addr = l.addresses.first().map(|a| SocketAddr::new(*a, port));
+                let err = addr.is_none().then(|| format!("cannot resolve {name}"));
+                lookups.push(l);
+                ntp_targets.push((server.clone(), addr, err));
+            }
+        }
+    }
+    for (_, a, _) in &ntp_targets {
+        if let Some(a) = a {
+            watch.add(a.ip());
+        }
+    }
+
+    // Broker addresses.
+    let mut brokers: Vec<(IpAddr, Option<String>, Option<String>)> = Vec::new();
+    for target in cfg.target_list() {
+        if let Ok(a) = target.parse::<IpAddr>() {
+            brokers.push((a, None, None));
+            continue;
+        }
+        progress(&Step::Resolving(target.clone()));
+        let l = dns::lookup(&target, &resolvers, &dns_opts);
+        let canonical = l
+            .cname_chain
+            .last()
+            .cloned()
+            .unwrap_or_else(|| target.clone());
+        for a in &l.addresses {
+            brokers.push((*a, Some(target.clone()), Some(canonical.clone())));
+        }
+        lookups.push(l);
+    }
+    // IPv4 first (what the connector prefers), then at most max_brokers.
+    brokers.sort_by_key(|(a, _, _)| a.is_ipv6());
+    brokers.dedup_by_key(|(a, _, _)| *a);
+    brokers.truncate(cfg.max_brokers.max(1));
+    for (a, _, _) in &brokers {
+        watch.add(*a);
+    }
+
+    let clock = std::thread::scope(|s| {
+        let clock = s.spawn(|| {
+            ntp_targets
+                .iter()
+                .map(|(server, addr, err)| match addr {
+                    Some(a) => match sntp::query(*a, Duration::from_secs(2), 2) {
+                        Ok(sample) => NtpAnswer {
+                            server: server.clone(),
+                            sample: Some(sample),
+                            error: None,
+                        },
+                        Err(e) => NtpAnswer {
+                            server: server.clone(),
+                            sample: None,
+                            error: Some(e.to_string()),
+                        },
+                    },
+                    None => NtpAnswer {
+                        server: server.clone(),
+                        sample: None,
+                        error: err.clone(),
+                    },
+                })
+                .collect::<Vec<_>>()
+        });
+        if !brokers.is_empty() {
+            progress(&Step::Probing(brokers.iter().map(|b| b.0).collect()));
+        }
+        let probed: Vec<BrokerCheck> = std::thread::scope(|s| {
+            let handles: Vec<_> = brokers
+                .iter()
+                .map(|(addr, name, canonical)| {
+                    let sni = cfg.sni.clone().or_else(|| canonical.clone());
+                    s.spawn(move || probe_broker(cfg, *addr, name.clone(), sni))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(&brokers)
+                .map(|(h, (addr, name, _))| {
+                    h.join().unwrap_or_else(|_| BrokerCheck {
+                        address: *addr,
+                        name: name.clone(),
+                        trace: None,
+                        tls: None,
+                        sni_replay: None,
+                        pmtu: None,
+                        errors: vec!["the probe thread panicked".into()],
+                    })
+                })
+                .collect()
+        });
+        (probed, clock.join().unwrap_or_default())
+    });
+    let (mut probed, ntp) = clock;
+
+    // The second phase needs the broker's hop from the trace.
+    for b in &mut probed {
+        let hop = b.trace.as_ref().and_then(target_hop_of);
+        if let Some(t) = &b.tls
+            && t.outcome
+                .as_ref()
+                .is_some_and(tls::HandshakeOutcome::blocked_after_client_hello)
+        {
+            progress(&Step::Replaying(b.address));
+            let sni = t.sni.clone().unwrap_or_default();
+            b.sni_replay = Some(tls::sni_replay(&tls::SniReplayConfig::new(
+                SocketAddr::new(b.address, cfg.port),
+                sni,
+                hop.unwrap_or(8),
+            )));
+        }
+        if cfg.pmtu && b.trace.is_some() {
+            progress(&Step::Pmtu(b.address));
+            match pmtu_live(b.address, hop, cfg.pmtu_timeout) {
+                Ok(r) => b.pmtu = Some(r),
+                Err(e) => b.errors.push(format!("path MTU: {e}")),
+            }
+        }
+    }
+    progress(&Step::Clock);
+    let clock = ClockSection {
+        local_time: crate::report::rfc3339(now_ns()),
+        ntp,
+        ntp_source,
+    };
+
+    progress(&Step::Analysing);
+    let path = probed
+        .iter()
+        .find_map(|b| b.trace.as_ref().map(path_of_trace));
+    let mut capture = None;
+    if let Some(rec) = rec {
+        let r = rec.stop(Duration::from_millis(300));
+        recording.recorded = true;
+        recording.frames = r.frames.len();
+        recording.ignored = r.ignored;
+        recording.dropped = r.dropped;
+        let bytes = r.to_pcap().map_err(|source| CheckError::Save {
+            path: "memory".into(),
+            source,
+        })?;
+        if let Some(file) = &cfg.save {
+            std::fs::write(file, &bytes).map_err(|source| CheckError::Save {
+                path: file.display().to_string(),
+                source,
+            })?;
+            recording.saved = Some(file.display().to_string());
+        }
+        let reader = CaptureReader::from_reader(Box::new(std::io::Cursor::new(bytes))).map_err(
+            |source| app::JobError::Capture {
+                path: "recording".into(),
+                source,
+            },
+        )?;
+        let options = AnalysisOptions {
+            server_ports: vec![cfg.port],
+            expect_issuer: cfg.expect_issuer.clone(),
+            broker_names: cfg
+                .target_list()
+                .into_iter()
+                .filter(|t| t.parse::<IpAddr>().is_err())
+                .collect(),
+            ..AnalysisOptions::default()
+        };
+        let name = cfg
+            .save
+            .as_ref()
+            .map_or_else(|| "(recording)".to_string(), |f| f.display().to_string());
+        capture = Some(app::analyse_capture(reader, name, path.clone(), &options)?);
+    }
+
+    let (verdict, findings) = conclude::conclude(&conclude::Inputs {
+        cfg,
+        resolv: &resolv,
+        lookups: &lookups,
+        brokers: &probed,
+        clock: &clock,
+        analysis: capture.as_ref().map(|c| &c.analysis),
+        now_unix: now_ns() / 1_000_000_000,
+    });
+    Ok(CheckReport {
+        targets: cfg.target_list(),
+        port: cfg.port,
+        resolv,
+        lookups,
+        brokers: probed,
+        clock,
+        capture,
+        path,
+        recording,
+        verdict,
+        findings,
+        warnings,
+        duration: started.elapsed(),
+    })
+}
+
+fn read_resolv(cfg: &CheckConfig) -> ResolvSection {
+    let shown = cfg.resolv_conf.display().to_string();
+    let (conf, error) = match std::fs::read_to_string(&cfg.resolv_conf) {
+        Ok(text) => (resolv::parse(&text), None),
+        Err(e) => (resolv::parse(""), Some(e.to_string())),
+    };
+    ResolvSection {
+        path: shown,
+        nameservers: conf.nameservers.clone(),
+        search: conf.search.clone(),
+        service_user: cfg.service_user.clone(),
+        readable: resolv::readable_by(&cfg.resolv_conf, &cfg.service_user),
+        error,
+    }
+}
+
+/// One broker: trace (TCP to the port, ICMP control) and, at the same
+/// time, the TLS handshake.
+fn probe_broker(
+    cfg: &CheckConfig,
+    address: IpAddr,
+    name: Option<String>,
+    sni: Option<String>,
+) -> BrokerCheck {
+    let mut errors = Vec::new();
+    let mut config = TraceConfig::new(address, TraceProtocol::Tcp { port: cfg.port });
+    config.rounds = cfg.trace_rounds;
+    config.interval = cfg.trace_interval;
+    config.max_inflight = 30 * 8;
+    let (trace, tls) = std::thread::scope(|s| {
+        let trace = s.spawn(move || {
+            run_live(
+                LiveJob {
+                    config,
+                    control: true,
+                    save: None,
+                },
+                |_| {},
+            )
+        });
+        let tls = tls::handshake(&tls::TlsProbeConfig {
+            expect_issuer: cfg.expect_issuer.clone(),
+            ..tls::TlsProbeConfig::new(SocketAddr::new(address, cfg.port), sni)
+        });
+        (trace.join(), tls)
+    });
+    let trace = match trace {
+        Ok(Ok(t)) => Some(t),
+        Ok(Err(e)) => {
+            errors.push(format!("trace: {e}"));
+            None
+        }
+        Err(_) => {
+            errors.push("trace: the trace thread panicked".into());
+            None
+        }
+    };
+    BrokerCheck {
+        address,
+        name,
+        trace,
+        tls: Some(tls),
+        sni_replay: None,
+        pmtu: None,
+        errors,
+    }
+}
+
+/// The path-MTU search toward `target` on raw sockets (ICMP echo probes:
+/// TCP probes would show in the recording as failed connections).
+fn pmtu_live(
+    target: IpAddr,
+    target_hop: Option<u8>,
+    timeout: Duration,
+) -> Result<pmtu::PmtuResult, crate::trace::TraceError> {
+    let source = crate::trace::socket::source_for(target)?;
+    let clock = crate::trace::SystemClock::new();
+    let cfg = pmtu::PmtuConfig {
+        target_hop,
+        timeout,
+        ..pmtu::PmtuConfig::new(target, source)
+    };
+    let mut net = crate::trace::socket::RawNetwork::open(
+        target,
+        source,
+        cfg.protocol.trace_protocol(),
+        clock,
+    )?;
+    pmtu::discover(&mut net, &clock, &cfg)
+}
+
+/// The broker's hop: the TCP trace's, or the ICMP control's when TCP
+/// never got through.
+pub fn target_hop_of(t: &LiveTrace) -> Option<u8> {
+    t.trace
+        .target_hop
+        .or_else(|| t.control.as_ref().and_then(|c| c.target_hop))
+}
+
+/// The path the analysis uses: the TCP trace's hops, or the ICMP control's
+/// when the TCP trace did not reach the broker (it then stops where TCP is
+/// dropped, and the control shows the rest).
+pub fn path_of_trace(t: &LiveTrace) -> Path {
+    let chosen: &Trace = match (&t.trace.target_hop, &t.control) {
+        (None, Some(c)) if c.target_hop.is_some() => c,
+        _ => &t.trace,
+    };
+    Path {
+        source: PathSource::PathproofTrace,
+        target: Some(chosen.target),
+        target_hop: chosen.target_hop,
+        hops: chosen
+            .hops
+            .iter()
+            .map(|h| Hop {
+                hop: h.hop,
+                addresses: h.addrs.iter().map(|a| a.addr).collect(),
+                names: Vec::new(),
+                asn: None,
+                stats: h.rtt.as_ref().map(|r| HopStats {
+                    loss_pct: h.loss_pct,
+                    sent: h.sent,
+                    last_ms: r.last_ms,
+                    avg_ms: r.avg_ms,
+                    best_ms: r.best_ms,
+                    worst_ms: r.worst_ms,
+                    stdev_ms: r.stdev_ms,
+                }),
+            })
+            .collect(),
+    }
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+enum HostPort {
+    Addr(SocketAddr),
+    Name(String, u16),
+}
+
+/// `192.0.2.1`, `192.0.2.1:1123`, `[2001:db8::1]:123`, `2001:db8::1`,
+/// `ntp.example` or `ntp.example:1123`.
+fn parse_host_port(s: &str, default_port: u16) -> HostPort {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return HostPort::Addr(a);
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return HostPort::Addr(SocketAddr::new(ip, default_port));
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(p) => HostPort::Name(host.to_string(), p),
+            Err(_) => HostPort::Name(s.to_string(), default_port),
+        },
+        _ => HostPort::Name(s.to_string(), default_port),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_forms() {
+        let a = |s| match parse_host_port(s, 123) {
+            HostPort::Addr(a) => a.to_string(),
+            HostPort::Name(n, p) => format!("name {n} {p}"),
+        };
+        assert_eq!(a("192.0.2.1"), "192.0.2.1:123");
+        assert_eq!(a("192.0.2.1:1123"), "192.0.2.1:1123");
+        assert_eq!(a("2001:db8::1"), "[2001:db8::1]:123");
+        assert_eq!(a("[2001:db8::1]:9"), "[2001:db8::1]:9");
+        assert_eq!(a("ntp.example"), "name ntp.example 123");
+        assert_eq!(a("ntp.example:1123"), "name ntp.example 1123");
+    }
+
+    #[test]
+    fn default_target_is_the_cloud_locator() {
+        let c = CheckConfig::default();
+        assert_eq!(c.target_list(), ["co2br.prod.zpath.net"]);
+        let c = CheckConfig {
+            cloud: "zpatwo.net.".into(),
+            ..CheckConfig::default()
+        };
+        assert_eq!(c.target_list(), ["co2br.zpatwo.net"]);
+    }
+}

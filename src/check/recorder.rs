@@ -130,7 +130,9 @@ impl Recorder {
         let handle = std::thread::Builder::new()
             .name("pathproof-recorder".into())
             .spawn(move || record(fd, watch, &flag))
-            .map_err(|e| RecorderError::Configure(nix::Error::from_raw(e.raw_os_error().unwrap_or(0))))?;
+            .map_err(|e| {
+                RecorderError::Configure(nix::Error::from_raw(e.raw_os_error().unwrap_or(0)))
+            })?;
         Ok(Recorder {
             stop,
             handle: Some(handle),
@@ -253,7 +255,9 @@ pub fn keep(protocol: u16, packet: &[u8], watched: &[IpAddr]) -> bool {
             let dst = IpAddr::from(<[u8; 4]>::try_from(&packet[16..20]).unwrap_or([0; 4]));
             let ihl = usize::from(packet[0] & 0x0f) * 4;
             let icmp_error = packet[9] == 1
-                && packet.get(ihl).is_some_and(|t| matches!(t, 3 | 4 | 5 | 11 | 12));
+                && packet
+                    .get(ihl)
+                    .is_some_and(|t| matches!(t, 3 | 4 | 5 | 11 | 12));
             icmp_error || watched.contains(&src) || watched.contains(&dst)
         }
         ETH_P_IPV6 if packet.len() >= 40 => {
@@ -312,10 +316,9 @@ mod tests {
             ..Recording::default()
         };
         let bytes = rec.to_pcap().unwrap();
-        let mut r = crate::capture::CaptureReader::from_reader(Box::new(std::io::Cursor::new(
-            bytes,
-        )))
-        .unwrap();
+        let mut r =
+            crate::capture::CaptureReader::from_reader(Box::new(std::io::Cursor::new(bytes)))
+                .unwrap();
         let f = r.next_frame().unwrap().expect("one frame");
         assert_eq!(f.ts_ns, 1_700_000_000_123_456_789);
         let d = crate::packet::decode(f.link_type, f.number, f.ts_ns, f.data).unwrap();

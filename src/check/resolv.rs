@@ -30,7 +30,6 @@ const MAX_ATTEMPTS: u32 = 5;
 
 /// The resolver configuration that glibc would use.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub struct ResolvConf {
     /// The nameservers glibc uses, in order (at most [`GLIBC_MAXNS`]).
     pub nameservers: Vec<IpAddr>,
@@ -48,12 +47,11 @@ pub struct ResolvConf {
 
 /// The `options` that change how long a lookup may take.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub struct ResolvOptions {
     pub ndots: u32,
     /// Per-try timeout (`timeout:n`, seconds).
     #[serde(
-        rename = "timeout-ms",
+        rename = "timeout_ms",
         serialize_with = "crate::check::dns::serialize_ms"
     )]
     pub timeout: Duration,
@@ -500,10 +498,10 @@ mod tests {
     }
 
     #[test]
-    fn serializes_with_kebab_case_and_ms() {
+    fn serializes_with_snake_case_and_ms() {
         let j = serde_json::to_value(parse("nameserver 10.0.0.1\n")).unwrap();
-        assert_eq!(j["options"]["timeout-ms"], 5000.0);
-        assert_eq!(j["no-nameserver-uses-localhost"], false);
+        assert_eq!(j["options"]["timeout_ms"], 5000.0);
+        assert_eq!(j["no_nameserver_uses_localhost"], false);
         assert_eq!(j["nameservers"][0], "10.0.0.1");
     }
 

@@ -30,7 +30,6 @@ const STRATUM_UNSYNCHRONISED: u8 = 16;
 
 /// One good answer from a time server.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub struct SntpSample {
     pub server: SocketAddr,
     /// Server clock − local clock: positive means the local clock is BEHIND.

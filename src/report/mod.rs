@@ -1,6 +1,7 @@
 //! Rendering of an analysis: human text and JSON. Output types live here,
 //! apart from the analysis types, so the JSON schema is one documented place.
 
+pub mod check;
 pub mod json;
 pub mod text;
 pub mod trace;

@@ -202,7 +202,6 @@ pub enum PmtuOutcome {
 
 /// One probe and what it drew.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub struct PmtuStep {
     /// IP total length of the probe.
     pub size: u16,
@@ -217,7 +216,6 @@ pub struct PmtuStep {
 
 /// The result of [`discover`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub struct PmtuResult {
     pub protocol: PmtuProtocol,
     pub target: IpAddr,

@@ -580,7 +580,7 @@ fn budget_bounds_the_run() {
 }
 
 #[test]
-fn json_is_kebab_case() {
+fn json_fields_are_snake_case() {
     let (clock, mut net) = setup(false, 2);
     net.hops[0].mtu_after = 1400;
     let cfg = config(&net, TCP);
@@ -588,10 +588,10 @@ fn json_is_kebab_case() {
     let v = serde_json::to_value(&r).unwrap();
     assert_eq!(v["protocol"], "tcp/443");
     assert_eq!(v["outcome"], "reported");
-    assert_eq!(v["largest-passing"], 1400);
-    assert_eq!(v["reported-hop"], 1);
-    assert_eq!(v["steps"][0]["rtt-ms"], 2.0);
-    assert_eq!(v["blackhole-after-hop"], serde_json::Value::Null);
+    assert_eq!(v["largest_passing"], 1400);
+    assert_eq!(v["reported_hop"], 1);
+    assert_eq!(v["steps"][0]["rtt_ms"], 2.0);
+    assert_eq!(v["blackhole_after_hop"], serde_json::Value::Null);
 }
 
 #[test]

@@ -20,6 +20,7 @@
 //! ```
 
 mod cert;
+mod describe;
 mod records;
 mod replay;
 #[cfg(test)]

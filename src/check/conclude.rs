@@ -1,0 +1,374 @@
+//! One verdict for a check: the analysis of the recorded packets (the same
+//! engine as `pathproof pcap`), plus what only the host and the active
+//! probes can tell: resolv.conf permissions, the SNTP offset, the TLS
+//! probe's own view (TLS 1.3 chains are encrypted on the wire), the SNI
+//! replay and the path-MTU search.
+//!
+//! A check finding of a kind the capture's analysis already has is not
+//! repeated (the capture's has frame numbers). Two host facts outrank every
+//! network verdict, because they make the network's answers irrelevant:
+//! a resolv.conf the service user cannot read (the connector cannot even
+//! resolve its broker), and a local clock off by more than the threshold
+//! (the connector rejects genuine certificates: detection.md §6 puts skew
+//! ahead of network verdicts).
+
+use super::{BrokerCheck, CheckConfig, ClockSection, ResolvSection, dns, resolv, tls};
+use crate::analysis::{Analysis, Confidence, Finding, Severity, Verdict, VerdictClass};
+
+/// Everything the check learnt.
+pub struct Inputs<'a> {
+    pub cfg: &'a CheckConfig,
+    pub resolv: &'a ResolvSection,
+    pub lookups: &'a [dns::DnsLookup],
+    pub brokers: &'a [BrokerCheck],
+    pub clock: &'a ClockSection,
+    /// The analysis of the recorded packets, when recording was possible.
+    pub analysis: Option<&'a Analysis>,
+    /// The local clock (Unix seconds) the certificates are judged against.
+    pub now_unix: i64,
+}
+
+/// The verdict class a finding kind proves, when it is a failure.
+fn class_of(kind: &str) -> Option<VerdictClass> {
+    Some(match kind {
+        "rst-injected" => VerdictClass::RstInjected,
+        "rst-from-target" => VerdictClass::RstFromTarget,
+        "tcp-blocked" => VerdictClass::TcpBlocked,
+        "tls-blocked" => VerdictClass::TlsBlocked,
+        "tls-intercepted" => VerdictClass::TlsIntercepted,
+        "clock-skew" => VerdictClass::ClockSkew,
+        "pmtu-blackhole" => VerdictClass::PmtuBlackhole,
+        "dns-failure" | "resolv-conf-unreadable" => VerdictClass::DnsFailure,
+        "clock-offset" => VerdictClass::ClockSkew,
+        "path-loss" => VerdictClass::PathLoss,
+        _ => return None,
+    })
+}
+
+fn human_secs(secs: f64) -> String {
+    let s = secs.abs().round() as u64;
+    match s {
+        0..=59 => format!("{:.1} s", secs.abs()),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// Findings only the host and the active probes can give.
+pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let r = i.resolv;
+    match &r.readable {
+        resolv::Readability::Unreadable { reason } => out.push(Finding::new(
+            "resolv-conf-unreadable",
+            Severity::Critical,
+            format!(
+                "The connector's service user {} cannot read {}: {reason}. The connector cannot resolve its brokers, whatever the network does.",
+                r.service_user, r.path
+            ),
+            Vec::new(),
+            None,
+        )),
+        resolv::Readability::NoSuchUser { .. } => out.push(Finding::new(
+            "service-user-unknown",
+            Severity::Info,
+            format!(
+                "No user {} on this host: whether the connector's service user can read {} was not checked (--service-user names another).",
+                r.service_user, r.path
+            ),
+            Vec::new(),
+            None,
+        )),
+        resolv::Readability::Unknown { reason } => out.push(Finding::new(
+            "resolv-conf-unchecked",
+            Severity::Warning,
+            format!("Cannot tell whether {} can read {}: {reason}", r.service_user, r.path),
+            Vec::new(),
+            None,
+        )),
+        resolv::Readability::Readable => {}
+    }
+
+    for l in i.lookups {
+        if let Some(f) = &l.failure {
+            out.push(Finding::new(
+                "dns-failure",
+                Severity::Critical,
+                format!("DNS: {f} (after {:.0} ms).", l.elapsed.as_secs_f64() * 1e3),
+                Vec::new(),
+                None,
+            ));
+        }
+    }
+
+    // The SNTP sample with the smallest delay is the most accurate (RFC 5905).
+    let best = i
+        .clock
+        .ntp
+        .iter()
+        .filter_map(|a| a.sample.as_ref().map(|s| (a, s)))
+        .min_by(|a, b| a.1.delay_secs.total_cmp(&b.1.delay_secs));
+    if let Some((answer, s)) = best {
+        let behind = s.offset_secs > 0.0;
+        let text = format!(
+            "SNTP server {} says the local clock is {} by {} (offset {:+.3} s, delay {:.1} ms)",
+            answer.server,
+            if behind { "behind" } else { "ahead" },
+            human_secs(s.offset_secs),
+            s.offset_secs,
+            s.delay_secs * 1e3
+        );
+        if s.offset_secs.abs() > i.cfg.skew_threshold.as_secs_f64() {
+            out.push(Finding::new(
+                "clock-offset",
+                Severity::Critical,
+                format!(
+                    "{text}: more than the {} s threshold; certificates look {} to this host.",
+                    i.cfg.skew_threshold.as_secs(),
+                    if behind { "not yet valid" } else { "expired" }
+                ),
+                Vec::new(),
+                None,
+            ));
+        } else {
+            out.push(Finding::new(
+                "clock-offset",
+                Severity::Info,
+                format!("{text}."),
+                Vec::new(),
+                None,
+            ));
+        }
+    }
+
+    for b in i.brokers {
+        let addr = b.address;
+        if let Some(t) = &b.tls {
+            for p in tls::validity_at(&t.chain, i.now_unix) {
+                out.push(
+                    Finding::new(
+                        "clock-skew",
+                        Severity::Critical,
+                        format!("TLS to {addr}: {p} by the local clock."),
+                        Vec::new(),
+                        None,
+                    )
+                    .at(None, Some(addr)),
+                );
+            }
+            match &t.issuer_class {
+                Some(tls::IssuerClass::Foreign { issuer }) => out.push(
+                    Finding::new(
+                        "tls-intercepted",
+                        Severity::Critical,
+                        format!(
+                            "TLS to {addr}: the certificate chain comes from {issuer}, not from {}: SSL inspection re-signs the broker's certificate (the connector pins its chain and fails).",
+                            i.cfg.expect_issuer
+                        ),
+                        Vec::new(),
+                        None,
+                    )
+                    .at(None, Some(addr)),
+                ),
+                Some(tls::IssuerClass::Genuine { .. }) | None => {}
+            }
+            if let Some(o) = &t.outcome
+                && o.blocked_after_client_hello()
+            {
+                {
+                    let mut summary = format!(
+                        "TLS to {addr}: TCP completes, then the ClientHello{} is answered by {}.",
+                        t.sni
+                            .as_ref()
+                            .map(|s| format!(" (SNI {s})"))
+                            .unwrap_or_default(),
+                        o
+                    );
+                    if let Some(rp) = &b.sni_replay {
+                        summary.push(' ');
+                        summary.push_str(&rp.summary());
+                    }
+                    out.push(
+                        Finding::new("tls-blocked", Severity::Critical, summary, Vec::new(), None)
+                            .at(b.sni_replay.as_ref().and_then(|r| r.filter_hop()), None),
+                    );
+                }
+            }
+            out.push(
+                Finding::new(
+                    "tls-handshake",
+                    Severity::Info,
+                    t.summary(),
+                    Vec::new(),
+                    None,
+                )
+                .at(None, Some(addr)),
+            );
+        }
+        if let Some(p) = &b.pmtu {
+            if p.blackhole {
+                out.push(
+                    Finding::new(
+                        "pmtu-blackhole",
+                        Severity::Critical,
+                        p.summary(),
+                        Vec::new(),
+                        None,
+                    )
+                    .at(p.blackhole_after_hop, p.blackhole_after_address),
+                );
+            } else if p.reported_mtu.is_some() {
+                out.push(
+                    Finding::new("path-mtu", Severity::Info, p.summary(), Vec::new(), None)
+                        .at(p.reported_hop, p.reported_by),
+                );
+            }
+        }
+        if let Some(t) = &b.trace {
+            for f in &t.findings {
+                out.push(f.finding.clone());
+            }
+        }
+        for e in &b.errors {
+            out.push(
+                Finding::new(
+                    "probe-error",
+                    Severity::Warning,
+                    format!("{addr}: {e}"),
+                    Vec::new(),
+                    None,
+                )
+                .at(None, Some(addr)),
+            );
+        }
+    }
+    out
+}
+
+/// The check's findings (capture's first, then the host's that add
+/// something) and its verdict.
+pub fn conclude(i: &Inputs<'_>) -> (Verdict, Vec<Finding>) {
+    let extra = check_findings(i);
+    let mut findings: Vec<Finding> = i.analysis.map(|a| a.findings.clone()).unwrap_or_default();
+    let seen: Vec<&'static str> = findings.iter().map(|f| f.kind).collect();
+    let mut added_kinds: Vec<&'static str> = Vec::new();
+    for f in extra {
+        // Probe findings count only when the capture did not already prove
+        // the same thing with frames.
+        if seen.contains(&f.kind) {
+            continue;
+        }
+        added_kinds.push(f.kind);
+        findings.push(f);
+    }
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+
+    let base = i.analysis.map(|a| a.verdict.clone());
+    let verdict_of = |f: &Finding, class: VerdictClass, confidence: Confidence| Verdict {
+        class,
+        hop: f.hop,
+        address: f.address,
+        confidence,
+        summary: f.summary.clone(),
+        next_steps: next_steps(class, i.cfg),
+    };
+    // The host facts first.
+    if let Some(f) = findings.iter().find(|f| f.kind == "resolv-conf-unreadable") {
+        return (
+            verdict_of(f, VerdictClass::DnsFailure, Confidence::High),
+            findings,
+        );
+    }
+    if let Some(f) = findings
+        .iter()
+        .find(|f| f.kind == "clock-offset" && f.severity == Severity::Critical)
+    {
+        // When the capture proved it too (a certificate not yet valid), its
+        // verdict carries the frames.
+        if let Some(b) = base.as_ref().filter(|b| b.class == VerdictClass::ClockSkew) {
+            let mut v = b.clone();
+            v.summary = format!("{} {}", v.summary, f.summary);
+            return (v, findings);
+        }
+        return (
+            verdict_of(f, VerdictClass::ClockSkew, Confidence::High),
+            findings,
+        );
+    }
+    let candidates = findings.iter().filter(|f| {
+        f.severity == Severity::Critical
+            && added_kinds.contains(&f.kind)
+            && class_of(f.kind).is_some()
+    });
+    let best_extra =
+        candidates.min_by_key(|f| class_of(f.kind).map_or(usize::MAX, VerdictClass::rank));
+    let verdict = match (base, best_extra) {
+        (Some(b), Some(f)) => {
+            let c = class_of(f.kind).unwrap_or(VerdictClass::Inconclusive);
+            if c.rank() < b.class.rank() {
+                verdict_of(f, c, Confidence::Medium)
+            } else {
+                b
+            }
+        }
+        (Some(b), None) => b,
+        (None, Some(f)) => {
+            let c = class_of(f.kind).unwrap_or(VerdictClass::Inconclusive);
+            verdict_of(f, c, Confidence::Medium)
+        }
+        (None, None) => {
+            let probed_ok = i.brokers.iter().any(|b| {
+                b.tls
+                    .as_ref()
+                    .is_some_and(|t| matches!(t.outcome, Some(tls::HandshakeOutcome::Completed)))
+            });
+            if probed_ok {
+                Verdict {
+                    class: VerdictClass::Healthy,
+                    hop: None,
+                    address: None,
+                    confidence: Confidence::Low,
+                    summary: "The TLS handshake with the broker completed with the expected issuer; without packet recording (no privilege) the path itself was not examined.".into(),
+                    next_steps: vec!["Run as root for traces, reset analysis and path MTU.".into()],
+                }
+            } else {
+                Verdict {
+                    class: VerdictClass::Inconclusive,
+                    hop: None,
+                    address: None,
+                    confidence: Confidence::Low,
+                    summary:
+                        "Nothing was probed that could decide (no broker address, no recording)."
+                            .into(),
+                    next_steps: vec!["Run as root, and give a broker name or address.".into()],
+                }
+            }
+        }
+    };
+    (verdict, findings)
+}
+
+fn next_steps(class: VerdictClass, cfg: &CheckConfig) -> Vec<String> {
+    match class {
+        VerdictClass::DnsFailure => vec![
+            format!(
+                "Make the resolver configuration readable by the connector's user: `chmod 644 /etc/resolv.conf` (and check `sudo -u {} cat /etc/resolv.conf`).",
+                cfg.service_user
+            ),
+            "Check that the resolvers in resolv.conf answer for the broker names (`dig co2br.<cloud> @<resolver>`).".into(),
+        ],
+        VerdictClass::ClockSkew => vec![
+            "Synchronise the connector's clock (chrony/ntpd/timesyncd; allow UDP 123 to the NTP servers), then restart the connector.".into(),
+        ],
+        VerdictClass::TlsIntercepted => vec![
+            "Exempt the Zscaler broker names (co2br.*, *.zpath.net, *.zscaler.net) from SSL inspection.".into(),
+        ],
+        VerdictClass::TlsBlocked => vec![
+            "Allow the broker SNI through the application-layer filter at the named hop (URL/SNI category rules).".into(),
+        ],
+        VerdictClass::PmtuBlackhole => vec![
+            "Let ICMP fragmentation-needed (type 3 code 4) through at the named hop, or clamp the TCP MSS on the narrow link.".into(),
+        ],
+        _ => Vec::new(),
+    }
+}

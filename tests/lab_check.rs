@@ -1,0 +1,347 @@
+//! End-to-end: `pathproof check` on the namespace lab, for every scenario of
+//! `shared/scenarios.md`, run inside conn with the lab's resolver and SNTP
+//! responder given explicitly (`--resolver 198.18.10.2 --ntp 198.18.10.2`):
+//! no packet leaves the lab. Each test asserts the verdict's class and hop,
+//! then reopens the run's `--save` file with `pathproof pcap --hops N` and
+//! asserts that the capture analysis agrees (resolv-perms excepted: a file
+//! permission is not on the wire).
+//!
+//! Needs root; skips loudly otherwise (`PATHPROOF_LAB_REQUIRED=1` makes a
+//! skip fail). The routers' kernel ICMP rate limit is off, as in the trace
+//! tests: the check probes several times a second.
+
+mod support;
+
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use support::CommandOutput;
+use support::lab::{self, Lab, LabOptions, Node, Scenario};
+use support::sntp::SntpResponder;
+
+fn pathproof() -> &'static str {
+    env!("CARGO_BIN_EXE_pathproof")
+}
+
+fn check_options() -> LabOptions {
+    let sysctls = [Node::R1, Node::R2, Node::R3]
+        .into_iter()
+        .map(|r| (r, "net.ipv4.icmp_ratelimit=0".to_owned()))
+        .collect();
+    LabOptions {
+        sysctls,
+        ..LabOptions::default()
+    }
+}
+
+struct Run {
+    out: CommandOutput,
+    json: Value,
+    took: Duration,
+}
+
+fn run_in_conn(lab: &Lab, args: &[&str]) -> Run {
+    let mut all = vec![pathproof()];
+    all.extend_from_slice(args);
+    let started = Instant::now();
+    let out = lab.try_exec(Node::Conn, &all);
+    let took = started.elapsed();
+    let out = CommandOutput::of(
+        format!("ip netns exec {} {}", lab.ns(Node::Conn), all.join(" ")),
+        &out,
+    );
+    let json = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    assert!(json.is_object(), "stdout is not JSON\n{}", out.context());
+    Run { out, json, took }
+}
+
+/// The SNTP responder's offset: in not-yet-valid the true time is 6 minutes
+/// ahead of conn's clock (the broker's certificate starts then).
+fn sntp_offset(s: Scenario) -> i64 {
+    match s {
+        Scenario::NotYetValid => i64::from(lab::NOT_YET_VALID_SECS),
+        _ => 0,
+    }
+}
+
+/// Runs `check` for `s` with `target` (a name or an address) and `extra`
+/// options; asserts the verdict and the agreement with `pcap`.
+fn check_scenario(s: Scenario, target: &str, extra: &[&str]) -> Run {
+    let lab = Lab::up(s, check_options());
+    let _sntp = SntpResponder::start(lab.ns(Node::Dns), lab.resolver_addr(), sntp_offset(s));
+    let resolver = lab.resolver_addr().to_string();
+    let save = lab.workdir().join("check.pcap");
+    let save_s = save.to_string_lossy().into_owned();
+    let mut args = vec![
+        "check",
+        target,
+        "--resolver",
+        &resolver,
+        "--ntp",
+        &resolver,
+        "--service-user",
+        "nobody",
+        "-n",
+        "--json",
+        "-i",
+        "0.2",
+        "--save",
+        &save_s,
+    ];
+    if !extra.contains(&"-c") {
+        args.extend_from_slice(&["-c", "10"]);
+    }
+    args.extend_from_slice(extra);
+    let run = run_in_conn(&lab, &args);
+    let ctx = run.out.context();
+    let want = s.check_expected();
+    let v = &run.json["verdict"];
+    eprintln!(
+        "lab_check: {} ({target}): {} hop {} in {:.1} s",
+        s.name(),
+        v["class"],
+        v["hop"],
+        run.took.as_secs_f64()
+    );
+    assert_eq!(v["class"], want.class, "{} verdict\n{ctx}", s.name());
+    assert_eq!(
+        v["hop"].as_u64(),
+        want.hop.map(u64::from),
+        "{} hop\n{ctx}",
+        s.name()
+    );
+    assert_eq!(
+        run.out.code,
+        Some(want.exit_code),
+        "{} exit code\n{ctx}",
+        s.name()
+    );
+    assert_eq!(run.json["command"], "check");
+    assert_eq!(run.json["schema_version"], 1);
+
+    // The same packets, reopened offline, give the same verdict.
+    if s != Scenario::ResolvPerms {
+        let hops = run.json["check"]["brokers"][0]["target_hop"]
+            .as_u64()
+            .unwrap_or(u64::from(lab::BROKER_HOP))
+            .to_string();
+        let pcap = std::process::Command::new(pathproof())
+            .args(["pcap", &save_s, "--hops", &hops, "--json"])
+            .output()
+            .expect("run pathproof pcap");
+        let pcap = CommandOutput::of(
+            format!("pathproof pcap {save_s} --hops {hops} --json"),
+            &pcap,
+        );
+        let pj: Value = serde_json::from_str(&pcap.stdout).unwrap_or(Value::Null);
+        assert_eq!(
+            pj["verdict"]["class"],
+            v["class"],
+            "{}: pcap of the check's packets disagrees\n{}\n{ctx}",
+            s.name(),
+            pcap.context()
+        );
+        assert_eq!(
+            pj["verdict"]["hop"],
+            v["hop"],
+            "{}: pcap hop disagrees\n{}",
+            s.name(),
+            pcap.context()
+        );
+    }
+    run
+}
+
+fn finding<'a>(run: &'a Run, kind: &str) -> &'a Value {
+    run.json["findings"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["kind"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} finding\n{}", run.out.context()))
+}
+
+#[test]
+fn check_healthy() {
+    require_root!();
+    let r = check_scenario(Scenario::Healthy, lab::BROKER_LOCATOR, &[]);
+    let c = &r.json["check"];
+    assert_eq!(
+        c["dns_lookups"][0]["cname_chain"][1],
+        lab::BROKER_NAME,
+        "{}",
+        r.out.context()
+    );
+    let b = &c["brokers"][0];
+    assert_eq!(b["address"], lab::broker_addr().to_string());
+    assert_eq!(b["target_hop"], 4, "{}", r.out.context());
+    assert!(
+        b["tls"]["chain"][0]["issuer"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Zscaler"),
+        "{}",
+        r.out.context()
+    );
+    assert_eq!(
+        c["resolv_conf"]["readable"]["state"],
+        "readable",
+        "{}",
+        r.out.context()
+    );
+    assert!(c["recording"]["frames"].as_u64().unwrap_or(0) > 20);
+}
+
+#[test]
+fn check_healthy_by_address() {
+    require_root!();
+    let addr = lab::broker_addr().to_string();
+    check_scenario(Scenario::Healthy, &addr, &["--sni", lab::BROKER_NAME]);
+}
+
+#[test]
+fn check_rst_hop1() {
+    require_root!();
+    let r = check_scenario(Scenario::RstHop1, lab::BROKER_LOCATOR, &[]);
+    assert_eq!(
+        r.json["verdict"]["address"],
+        lab::hop_addr(1).to_string(),
+        "{}",
+        r.out.context()
+    );
+}
+
+#[test]
+fn check_rst_hop2() {
+    require_root!();
+    let r = check_scenario(Scenario::RstHop2, lab::BROKER_LOCATOR, &[]);
+    assert_eq!(
+        r.json["verdict"]["address"],
+        lab::hop_addr(2).to_string(),
+        "{}",
+        r.out.context()
+    );
+}
+
+#[test]
+fn check_rst_hop2_by_address() {
+    require_root!();
+    let addr = lab::broker_addr().to_string();
+    check_scenario(Scenario::RstHop2, &addr, &[]);
+}
+
+#[test]
+fn check_broker_refuses() {
+    require_root!();
+    check_scenario(Scenario::BrokerRefuses, lab::BROKER_LOCATOR, &[]);
+}
+
+#[test]
+fn check_drop_443() {
+    require_root!();
+    check_scenario(Scenario::Drop443, lab::BROKER_LOCATOR, &[]);
+}
+
+#[test]
+fn check_tls_reset() {
+    require_root!();
+    let r = check_scenario(Scenario::TlsReset, lab::BROKER_LOCATOR, &[]);
+    let replay = &r.json["check"]["brokers"][0]["sni_replay"];
+    assert!(replay.is_object(), "no SNI replay\n{}", r.out.context());
+}
+
+#[test]
+fn check_tls_reset_by_address() {
+    require_root!();
+    let addr = lab::broker_addr().to_string();
+    check_scenario(Scenario::TlsReset, &addr, &["--sni", lab::BROKER_NAME]);
+}
+
+#[test]
+fn check_intercept_proxy() {
+    require_root!();
+    let r = check_scenario(Scenario::InterceptProxy, lab::BROKER_LOCATOR, &[]);
+    let s = r.json["verdict"]["summary"].as_str().unwrap_or("");
+    assert!(s.contains("Safemarch"), "{}", r.out.context());
+}
+
+#[test]
+fn check_intercept_issuer() {
+    require_root!();
+    check_scenario(Scenario::InterceptIssuer, lab::BROKER_LOCATOR, &[]);
+}
+
+#[test]
+fn check_not_yet_valid() {
+    require_root!();
+    let r = check_scenario(Scenario::NotYetValid, lab::BROKER_LOCATOR, &[]);
+    let f = finding(&r, "clock-offset");
+    assert!(
+        f["summary"].as_str().unwrap_or("").contains("behind"),
+        "{}",
+        r.out.context()
+    );
+}
+
+#[test]
+fn check_pmtu_icmp() {
+    require_root!();
+    let r = check_scenario(Scenario::PmtuIcmp, lab::BROKER_LOCATOR, &[]);
+    let p = &r.json["check"]["brokers"][0]["pmtu"];
+    assert_eq!(p["reported_mtu"], 1400, "{}", r.out.context());
+    assert_eq!(p["reported_hop"], 2, "{}", r.out.context());
+}
+
+#[test]
+fn check_pmtu_blackhole() {
+    require_root!();
+    let r = check_scenario(Scenario::PmtuBlackhole, lab::BROKER_LOCATOR, &[]);
+    let p = &r.json["check"]["brokers"][0]["pmtu"];
+    assert_eq!(p["blackhole"], true, "{}", r.out.context());
+    assert_eq!(p["largest_passing"], 1400, "{}", r.out.context());
+    assert_eq!(p["blackhole_after_hop"], 2, "{}", r.out.context());
+}
+
+#[test]
+fn check_icmp_ratelimit() {
+    require_root!();
+    let r = check_scenario(Scenario::IcmpRatelimit, lab::BROKER_LOCATOR, &[]);
+    assert_eq!(
+        finding(&r, "icmp-rate-limit")["hop"],
+        2,
+        "{}",
+        r.out.context()
+    );
+}
+
+#[test]
+fn check_real_loss() {
+    require_root!();
+    check_scenario(Scenario::RealLoss, lab::BROKER_LOCATOR, &["-c", "40"]);
+}
+
+#[test]
+fn check_dns_nxdomain() {
+    require_root!();
+    let r = check_scenario(Scenario::DnsNxdomain, lab::BROKER_LOCATOR, &[]);
+    assert!(
+        r.json["check"]["brokers"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+}
+
+#[test]
+fn check_dns_timeout() {
+    require_root!();
+    check_scenario(Scenario::DnsTimeout, lab::BROKER_LOCATOR, &[]);
+}
+
+#[test]
+fn check_resolv_perms() {
+    require_root!();
+    let r = check_scenario(Scenario::ResolvPerms, lab::BROKER_LOCATOR, &[]);
+    let f = finding(&r, "resolv-conf-unreadable");
+    assert!(
+        f["summary"].as_str().unwrap_or("").contains("nobody"),
+        "{}",
+        r.out.context()
+    );
+}
