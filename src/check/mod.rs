@@ -551,22 +551,26 @@ fn pmtu_live(
     pmtu::discover(&mut net, &clock, &cfg)
 }
 
-/// The broker's hop: the TCP trace's, or the ICMP control's when TCP
-/// never got through.
-pub fn target_hop_of(t: &LiveTrace) -> Option<u8> {
-    t.trace
-        .target_hop
-        .or_else(|| t.control.as_ref().and_then(|c| c.target_hop))
+/// The trace that shows the broker's real place: the TCP trace, unless the
+/// ICMP control reached the broker further away (TCP blocked on the way, or
+/// a middlebox answering TCP in the broker's name: a proxy's SYN-ACK at
+/// hop 1 must not make hop 1 the broker's hop).
+pub fn broker_trace(t: &LiveTrace) -> &Trace {
+    match (&t.trace.target_hop, &t.control) {
+        (None, Some(c)) if c.target_hop.is_some() => c,
+        (Some(h), Some(c)) if c.target_hop.is_some_and(|ch| ch > *h) => c,
+        _ => &t.trace,
+    }
 }
 
-/// The path the analysis uses: the TCP trace's hops, or the ICMP control's
-/// when the TCP trace did not reach the broker (it then stops where TCP is
-/// dropped, and the control shows the rest).
+/// The broker's hop (see [`broker_trace`]).
+pub fn target_hop_of(t: &LiveTrace) -> Option<u8> {
+    broker_trace(t).target_hop
+}
+
+/// The path the analysis uses: the hops of [`broker_trace`].
 pub fn path_of_trace(t: &LiveTrace) -> Path {
-    let chosen: &Trace = match (&t.trace.target_hop, &t.control) {
-        (None, Some(c)) if c.target_hop.is_some() => c,
-        _ => &t.trace,
-    };
+    let chosen = broker_trace(t);
     Path {
         source: PathSource::PathproofTrace,
         target: Some(chosen.target),

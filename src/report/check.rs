@@ -123,10 +123,7 @@ pub fn render_text(r: &CheckReport, names: &Names) -> String {
             }
         );
         if let Some(t) = &b.trace {
-            let shown = match (&t.trace.target_hop, &t.control) {
-                (None, Some(c)) if c.target_hop.is_some() => c,
-                _ => &t.trace,
-            };
+            let shown = crate::check::broker_trace(t);
             for line in super::trace::table(&shown.hops, b.address, names).lines() {
                 let _ = writeln!(out, "       {line}");
             }

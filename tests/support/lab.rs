@@ -481,10 +481,17 @@ impl Scenario {
 
     /// The verdict `pathproof check` must give (and `pathproof pcap` on the
     /// check's `--save` file): the capture's, except where the evidence is
-    /// in the traces (real-loss: loss from hop 3) or on the host
-    /// (resolv-perms).
+    /// in the traces (drop-443: TCP dropped after hop 2; real-loss: loss
+    /// from hop 3) or on the host (resolv-perms).
     pub fn check_expected(self) -> Expected {
         match self {
+            // The check's TCP trace stops after hop 2: r2 drops in its
+            // FORWARD chain, after answering the probes that expire there.
+            Scenario::Drop443 => Expected {
+                class: "tcp-blocked",
+                hop: Some(2),
+                exit_code: 1,
+            },
             Scenario::RealLoss => Expected {
                 class: "path-loss",
                 hop: Some(3),
