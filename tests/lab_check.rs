@@ -345,3 +345,52 @@ fn check_resolv_perms() {
         r.out.context()
     );
 }
+
+/// The human report: the verdict first, then one section per step.
+#[test]
+fn check_text_report_rst_hop2() {
+    require_root!();
+    let lab = Lab::up(Scenario::RstHop2, check_options());
+    let _sntp = SntpResponder::start(lab.ns(Node::Dns), lab.resolver_addr(), 0);
+    let resolver = lab.resolver_addr().to_string();
+    let mut all = vec![pathproof()];
+    all.extend_from_slice(&[
+        "check",
+        lab::BROKER_LOCATOR,
+        "--resolver",
+        &resolver,
+        "--ntp",
+        &resolver,
+        "-n",
+        "-c",
+        "5",
+        "-i",
+        "0.2",
+    ]);
+    let out = lab.try_exec(Node::Conn, &all);
+    let out = CommandOutput::of(all.join(" "), &out);
+    eprintln!("{}", out.stdout);
+    let ctx = out.context();
+    assert_eq!(out.code, Some(1), "{ctx}");
+    assert!(
+        out.stdout.starts_with(&format!(
+            "VERDICT: rst-injected at hop 2 ({})",
+            lab::hop_addr(2)
+        )),
+        "{ctx}"
+    );
+    for section in [
+        "\nDNS ", "\nPATH ", "\nTCP ", "\nTLS ", "\nMTU ", "\nCLOCK ",
+    ] {
+        assert!(
+            out.stdout.contains(section),
+            "no {section:?} section\n{ctx}"
+        );
+    }
+    assert!(
+        out.stdout.contains("co2br.lab1.test → broker1a.lab1.test"),
+        "{ctx}"
+    );
+    // Progress went to stderr, one line per step.
+    assert!(out.stderr.contains("tracing and TLS handshake to"), "{ctx}");
+}
