@@ -372,3 +372,207 @@ fn next_steps(class: VerdictClass, cfg: &CheckConfig) -> Vec<String> {
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{AnalysisOptions, Analyzer};
+    use crate::check::{NtpAnswer, sntp};
+    use std::net::{IpAddr, SocketAddr};
+
+    const NOW: i64 = 1_790_000_000;
+
+    fn resolv(readable: resolv::Readability) -> ResolvSection {
+        ResolvSection {
+            path: "/etc/resolv.conf".into(),
+            nameservers: vec!["198.18.10.2".parse().unwrap()],
+            search: vec![],
+            service_user: "zscaler".into(),
+            readable,
+            error: None,
+        }
+    }
+
+    fn clock(offset_secs: Option<f64>) -> ClockSection {
+        ClockSection {
+            local_time: String::new(),
+            ntp: offset_secs
+                .map(|o| NtpAnswer {
+                    server: "198.18.10.2".into(),
+                    sample: Some(sntp::SntpSample {
+                        server: "198.18.10.2:123".parse().unwrap(),
+                        offset_secs: o,
+                        delay_secs: 0.001,
+                        stratum: 2,
+                        reference_id: "LAB".into(),
+                        leap: 0,
+                        version: 4,
+                    }),
+                    error: None,
+                })
+                .into_iter()
+                .collect(),
+            ntp_source: "--ntp",
+        }
+    }
+
+    fn cert(issuer_org: &str, not_before: i64) -> tls::CertInfo {
+        tls::CertInfo {
+            subject: "CN=broker1a.lab1.test".into(),
+            subject_cn: Some("broker1a.lab1.test".into()),
+            issuer: format!("O={issuer_org}, CN={issuer_org} CA"),
+            issuer_org: Some(issuer_org.into()),
+            issuer_cn: None,
+            not_before: String::new(),
+            not_after: String::new(),
+            not_before_unix: not_before,
+            not_after_unix: NOW + 86_400,
+            key: "EC P-256".into(),
+            signature_algorithm: String::new(),
+            is_ca: false,
+            self_signed: false,
+            sha256: String::new(),
+            undecodable: None,
+        }
+    }
+
+    fn broker(issuer_org: &str, not_before: i64) -> BrokerCheck {
+        let addr: SocketAddr = "198.18.4.2:443".parse().unwrap();
+        let chain = vec![cert(issuer_org, not_before)];
+        BrokerCheck {
+            address: addr.ip(),
+            name: None,
+            trace: None,
+            tls: Some(tls::TlsProbe {
+                addr,
+                sni: Some("broker1a.lab1.test".into()),
+                connect: tls::ConnectOutcome::Connected,
+                outcome: Some(tls::HandshakeOutcome::Completed),
+                version: Some("TLS 1.2".into()),
+                cipher: None,
+                client_cert_requested: Some(false),
+                alpn: None,
+                issuer_class: tls::classify_issuer(&chain, "Zscaler"),
+                chain,
+                post_handshake_alert: None,
+                connect_ms: Some(0.3),
+                handshake_ms: Some(2.0),
+            }),
+            sni_replay: None,
+            pmtu: None,
+            errors: vec![],
+        }
+    }
+
+    fn run(
+        readable: resolv::Readability,
+        offset: Option<f64>,
+        brokers: &[BrokerCheck],
+        analysis: Option<&Analysis>,
+    ) -> (Verdict, Vec<Finding>) {
+        let cfg = CheckConfig::default();
+        let r = resolv(readable);
+        let c = clock(offset);
+        conclude(&Inputs {
+            cfg: &cfg,
+            resolv: &r,
+            lookups: &[],
+            brokers,
+            clock: &c,
+            analysis,
+            now_unix: NOW,
+        })
+    }
+
+    #[test]
+    fn genuine_broker_without_recording_is_healthy_with_low_confidence() {
+        let (v, f) = run(
+            resolv::Readability::Readable,
+            Some(0.2),
+            &[broker("Zscaler Inc", NOW - 3600)],
+            None,
+        );
+        assert_eq!(v.class, VerdictClass::Healthy);
+        assert_eq!(v.confidence, Confidence::Low);
+        assert!(
+            f.iter()
+                .any(|f| f.kind == "clock-offset" && f.severity == Severity::Info)
+        );
+    }
+
+    #[test]
+    fn unreadable_resolv_conf_outranks_everything() {
+        let (v, _) = run(
+            resolv::Readability::Unreadable {
+                reason: "mode 0600".into(),
+            },
+            Some(400.0),
+            &[broker("Safemarch Inc", NOW + 400)],
+            None,
+        );
+        assert_eq!(v.class, VerdictClass::DnsFailure);
+        assert!(
+            v.summary.contains("zscaler cannot read /etc/resolv.conf"),
+            "{}",
+            v.summary
+        );
+    }
+
+    #[test]
+    fn sntp_offset_over_the_threshold_is_clock_skew_and_says_which_way() {
+        let (v, f) = run(
+            resolv::Readability::Readable,
+            Some(360.0),
+            &[broker("Zscaler Inc", NOW + 350)],
+            None,
+        );
+        assert_eq!(v.class, VerdictClass::ClockSkew);
+        assert!(v.summary.contains("behind by 6 min 0 s"), "{}", v.summary);
+        // The certificate's notBefore is the other proof.
+        assert!(
+            f.iter().any(
+                |f| f.kind == "clock-skew" && f.summary.contains("not valid for another 350 s")
+            )
+        );
+        // Below the threshold the offset is only information.
+        let (v, _) = run(resolv::Readability::Readable, Some(-30.0), &[], None);
+        assert_eq!(v.class, VerdictClass::Inconclusive);
+    }
+
+    #[test]
+    fn foreign_issuer_from_the_probe_beats_a_healthy_capture() {
+        let empty = Analyzer::new(&AnalysisOptions::default()).finish(None);
+        assert_eq!(empty.verdict.class, VerdictClass::Inconclusive);
+        let (v, f) = run(
+            resolv::Readability::Readable,
+            None,
+            &[broker("Safemarch Inc", NOW - 3600)],
+            Some(&empty),
+        );
+        assert_eq!(v.class, VerdictClass::TlsIntercepted);
+        assert!(v.summary.contains("Safemarch Inc"), "{}", v.summary);
+        assert_eq!(v.address, Some(IpAddr::from([198, 18, 4, 2])));
+        assert!(f.iter().any(|f| f.kind == "tls-handshake"));
+    }
+
+    #[test]
+    fn a_capture_finding_is_not_repeated_by_the_probe() {
+        let mut a = Analyzer::new(&AnalysisOptions::default()).finish(None);
+        a.findings.push(Finding::new(
+            "tls-intercepted",
+            Severity::Critical,
+            "from the capture".into(),
+            vec![7],
+            None,
+        ));
+        let (_, f) = run(
+            resolv::Readability::Readable,
+            None,
+            &[broker("Safemarch Inc", NOW - 3600)],
+            Some(&a),
+        );
+        let n = f.iter().filter(|f| f.kind == "tls-intercepted").count();
+        assert_eq!(n, 1);
+        assert_eq!(f[0].frames, vec![7]);
+    }
+}

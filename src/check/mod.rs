@@ -376,7 +376,7 @@ pub fn run_check(
         }
         if cfg.pmtu && b.trace.is_some() {
             progress(&Step::Pmtu(b.address));
-            match pmtu_live(b.address, hop, cfg.pmtu_timeout) {
+            match pmtu_live(b.address, cfg.port, hop, cfg.pmtu_timeout) {
                 Ok(r) => b.pmtu = Some(r),
                 Err(e) => b.errors.push(format!("path MTU: {e}")),
             }
@@ -528,27 +528,39 @@ fn probe_broker(
     }
 }
 
-/// The path-MTU search toward `target` on raw sockets (ICMP echo probes:
-/// TCP probes would show in the recording as failed connections).
+/// The path-MTU search toward `target` on raw sockets: ICMP echo probes,
+/// and TCP SYNs to the broker port only when ICMP gets no answer at all (a
+/// filtered ICMP says nothing about the MTU). ICMP comes first because TCP
+/// probes are SYNs carrying padding: in the recording they look like
+/// connection attempts, some unanswered.
 fn pmtu_live(
     target: IpAddr,
+    port: u16,
     target_hop: Option<u8>,
     timeout: Duration,
 ) -> Result<pmtu::PmtuResult, crate::trace::TraceError> {
     let source = crate::trace::socket::source_for(target)?;
     let clock = crate::trace::SystemClock::new();
-    let cfg = pmtu::PmtuConfig {
-        target_hop,
-        timeout,
-        ..pmtu::PmtuConfig::new(target, source)
+    let run = |protocol: pmtu::PmtuProtocol| {
+        let cfg = pmtu::PmtuConfig {
+            protocol,
+            target_hop,
+            timeout,
+            ..pmtu::PmtuConfig::new(target, source)
+        };
+        let mut net = crate::trace::socket::RawNetwork::open(
+            target,
+            source,
+            cfg.protocol.trace_protocol(),
+            clock,
+        )?;
+        pmtu::discover(&mut net, &clock, &cfg)
     };
-    let mut net = crate::trace::socket::RawNetwork::open(
-        target,
-        source,
-        cfg.protocol.trace_protocol(),
-        clock,
-    )?;
-    pmtu::discover(&mut net, &clock, &cfg)
+    let icmp = run(pmtu::PmtuProtocol::Icmp)?;
+    if icmp.outcome == pmtu::PmtuOutcome::NoAnswer {
+        return run(pmtu::PmtuProtocol::Tcp { port });
+    }
+    Ok(icmp)
 }
 
 /// The trace that shows the broker's real place: the TCP trace, unless the
