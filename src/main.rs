@@ -41,6 +41,7 @@ fn main() -> ExitCode {
 
 fn check(args: cli::CheckArgs) -> ExitCode {
     use pathproof::check::{CheckConfig, run_check};
+    let resolvers = args.resolvers.clone();
     let cfg = CheckConfig {
         targets: args.targets,
         cloud: args.cloud,
@@ -74,7 +75,13 @@ fn check(args: cli::CheckArgs) -> ExitCode {
     if !args.numeric {
         for b in &report.brokers {
             if let Some(t) = &b.trace {
-                names.extend(rdns::lookup_all(t, std::time::Duration::from_millis(1500)));
+                // The check's resolver, not necessarily resolv.conf's.
+                let server = resolvers.first().copied();
+                names.extend(rdns::lookup_all_via(
+                    t,
+                    server,
+                    std::time::Duration::from_millis(1500),
+                ));
             }
         }
     }

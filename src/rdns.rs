@@ -27,8 +27,17 @@ fn query(id: u16, addr: IpAddr) -> Option<Vec<u8>> {
     m.to_vec().ok()
 }
 
-/// PTR names of every address that answered in `t` (and its control trace).
-pub fn lookup_all(t: &LiveTrace, timeout: Duration) -> Names {
+/// PTR names of every address that answered in `t` (and its control
+/// trace), asked of `server` (default: the first nameserver of resolv.conf).
+pub fn lookup_all_via(t: &LiveTrace, server: Option<IpAddr>, timeout: Duration) -> Names {
+    let addrs: Vec<IpAddr> = hop_addrs(t);
+    match server {
+        Some(server) if !addrs.is_empty() => lookup(&addrs, server, timeout),
+        _ => lookup_all(t, timeout),
+    }
+}
+
+fn hop_addrs(t: &LiveTrace) -> Vec<IpAddr> {
     let mut addrs: Vec<IpAddr> = t
         .trace
         .hops
@@ -38,6 +47,12 @@ pub fn lookup_all(t: &LiveTrace, timeout: Duration) -> Names {
         .collect();
     addrs.sort();
     addrs.dedup();
+    addrs
+}
+
+/// PTR names of every address that answered in `t` (and its control trace).
+pub fn lookup_all(t: &LiveTrace, timeout: Duration) -> Names {
+    let addrs = hop_addrs(t);
     let server = std::fs::read_to_string("/etc/resolv.conf")
         .ok()
         .and_then(|s| nameserver(&s));
