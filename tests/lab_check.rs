@@ -394,3 +394,61 @@ fn check_text_report_rst_hop2() {
     // Progress went to stderr, one line per step.
     assert!(out.stderr.contains("tracing and TLS handshake to"), "{ctx}");
 }
+
+/// Without raw sockets (as `nobody`): resolv.conf, DNS, TLS and the clock
+/// are still checked; the report says what could not be done, and a reset
+/// it cannot place is inconclusive rather than blamed on anyone.
+#[test]
+fn check_unprivileged() {
+    require_root!();
+    for (s, code, class) in [
+        (Scenario::Healthy, 0, "healthy"),
+        (Scenario::RstHop1, 3, "inconclusive"),
+    ] {
+        let lab = Lab::up(s, check_options());
+        let _sntp = SntpResponder::start(lab.ns(Node::Dns), lab.resolver_addr(), 0);
+        // The test binary may live under /root (not readable by nobody): copy it.
+        let bin = lab.workdir().join("pathproof-unpriv");
+        std::fs::copy(pathproof(), &bin).expect("copy the binary");
+        let _ = std::fs::set_permissions(
+            lab.workdir(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        );
+        let bin_s = bin.to_string_lossy().into_owned();
+        let resolver = lab.resolver_addr().to_string();
+        let all = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            &bin_s,
+            "check",
+            lab::BROKER_LOCATOR,
+            "--resolver",
+            &resolver,
+            "--ntp",
+            &resolver,
+            "-n",
+            "--json",
+        ];
+        let out = lab.try_exec(Node::Conn, &all);
+        let out = CommandOutput::of(all.join(" "), &out);
+        let ctx = out.context();
+        let json: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+        assert_eq!(out.code, Some(code), "{}: {ctx}", s.name());
+        assert_eq!(json["verdict"]["class"], class, "{}: {ctx}", s.name());
+        let rec = &json["check"]["recording"];
+        assert_eq!(rec["recorded"], false, "{ctx}");
+        assert!(
+            rec["error"].as_str().unwrap_or("").contains("setcap"),
+            "{ctx}"
+        );
+        let b = &json["check"]["brokers"][0];
+        assert_eq!(b["address"], lab::broker_addr().to_string(), "{ctx}");
+        assert!(!b["errors"].as_array().unwrap().is_empty(), "{ctx}");
+        if s == Scenario::Healthy {
+            assert_eq!(b["tls"]["outcome"]["result"], "completed", "{ctx}");
+            assert_eq!(json["verdict"]["confidence"], "low", "{ctx}");
+        }
+    }
+}

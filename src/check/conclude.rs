@@ -205,6 +205,42 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
                 .at(None, Some(addr)),
             );
         }
+        // Without a recording (no privilege) the connect result is all
+        // there is about TCP: a timeout is still a block; a refusal cannot
+        // be placed (the reset's TTL is not visible to connect()).
+        if i.analysis.is_none()
+            && let Some(t) = &b.tls
+        {
+            match &t.connect {
+                tls::ConnectOutcome::Timeout => out.push(
+                    Finding::new(
+                        "tcp-blocked",
+                        Severity::Critical,
+                        format!(
+                            "TCP to {}: the SYNs were not answered (connect timed out); without raw sockets the hop that drops them cannot be named.",
+                            t.addr
+                        ),
+                        Vec::new(),
+                        None,
+                    )
+                    .at(None, Some(addr)),
+                ),
+                tls::ConnectOutcome::Refused => out.push(
+                    Finding::new(
+                        "tcp-refused",
+                        Severity::Warning,
+                        format!(
+                            "TCP to {} was refused by a reset; whether the broker or a device on the way sent it needs the reset's TTL: run as root (or with cap_net_raw) to record it.",
+                            t.addr
+                        ),
+                        Vec::new(),
+                        None,
+                    )
+                    .at(None, Some(addr)),
+                ),
+                _ => {}
+            }
+        }
         if let Some(p) = &b.pmtu {
             if p.blackhole {
                 out.push(

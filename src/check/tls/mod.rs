@@ -28,7 +28,7 @@ mod tests;
 mod verifier;
 
 pub use cert::{CertInfo, IssuerClass, ValidityProblem, classify_issuer, validity_at};
-pub use records::ServerProgress;
+pub use records::{ServerProgress, server_progress};
 pub use replay::{
     ReplayAttempt, ReplayOutcome, SniReplay, SniReplayConclusion, SniReplayConfig,
     filter_hop_from_first_reset_ttl, sni_replay, sni_replay_conclusion,

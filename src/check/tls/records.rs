@@ -30,7 +30,7 @@ pub struct ServerProgress {
 }
 
 /// Walks the records at the start of the server's byte stream.
-pub(super) fn server_progress(stream: &[u8], total_bytes: u64) -> ServerProgress {
+pub fn server_progress(stream: &[u8], total_bytes: u64) -> ServerProgress {
     let mut p = ServerProgress {
         bytes: total_bytes,
         ..ServerProgress::default()
