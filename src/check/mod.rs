@@ -215,6 +215,13 @@ pub fn run_check(
     mut progress: impl FnMut(&Step),
 ) -> Result<CheckReport, CheckError> {
     let started = Instant::now();
+    // An unwritable --save file is found before a minute of probing, not after.
+    if let Some(file) = &cfg.save {
+        std::fs::File::create(file).map_err(|source| CheckError::Save {
+            path: file.display().to_string(),
+            source,
+        })?;
+    }
     let mut warnings = Vec::new();
     let resolv = read_resolv(cfg);
 
