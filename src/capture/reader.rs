@@ -374,11 +374,24 @@ impl CaptureReader {
         if file.metadata().map_err(open_err)?.is_dir() {
             return Err(open_err(io::Error::other("is a directory")));
         }
-        Self::from_reader(Box::new(file))
+        // A plain file is read straight into the parser's buffer: the
+        // analysis already runs on another thread than the reading
+        // (`app::analyse_capture`), and a read-ahead thread would add one
+        // more copy of every byte.
+        Self::from_input(Box::new(file), false)
     }
 
     /// Reads from any byte stream (gzip detected by its magic).
-    pub fn from_reader(mut input: Box<dyn Read + Send>) -> Result<CaptureReader, CaptureError> {
+    pub fn from_reader(input: Box<dyn Read + Send>) -> Result<CaptureReader, CaptureError> {
+        Self::from_input(input, true)
+    }
+
+    /// `read_ahead`: read (and inflate) on a second thread. Always done for
+    /// gzip, whose inflating costs more than parsing.
+    fn from_input(
+        mut input: Box<dyn Read + Send>,
+        read_ahead: bool,
+    ) -> Result<CaptureReader, CaptureError> {
         let mut magic = [0u8; 2];
         let n = read_full(&mut *input, &mut magic)
             .map_err(|source| CaptureError::Io { offset: 0, source })?;
@@ -390,7 +403,11 @@ impl CaptureReader {
         } else {
             Box::new(head)
         };
-        let stream: Box<dyn Read + Send> = Box::new(super::readahead::ReadAhead::new(stream));
+        let stream: Box<dyn Read + Send> = if read_ahead || gzip {
+            Box::new(super::readahead::ReadAhead::new(stream))
+        } else {
+            stream
+        };
         let status = Arc::new(Mutex::new(SourceStatus::default()));
         let source = Source {
             inner: stream,

@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 
 /// Stream bytes kept per direction (contiguous from offset 0).
 pub(super) const MAX_STREAM: usize = 64 * 1024;
+/// First allocation of a direction's contiguous bytes.
+const INITIAL_CAPACITY: usize = 4 * 1024;
 /// Out-of-order bytes kept ahead of a hole, and how many pieces.
 pub(super) const MAX_PENDING_BYTES: usize = 32 * 1024;
 const MAX_PENDING_PIECES: usize = 64;
@@ -138,7 +140,8 @@ impl Reassembler {
             from = b;
         }
         // Against the pieces waiting beyond a hole: collect the uncovered spans.
-        let mut spans: Vec<(u64, u64)> = Vec::new();
+        // Inline: nearly every segment leaves one span, and this runs per segment.
+        let mut spans: smallvec::SmallVec<[(u64, u64); 4]> = smallvec::SmallVec::new();
         let mut cursor = from;
         if from < end {
             for (&k, p) in self.pending.range(..end) {
@@ -176,6 +179,11 @@ impl Reassembler {
         for (a, b) in spans {
             let piece = &bytes[(a - start) as usize..(b - start) as usize];
             if a == self.data.len() as u64 {
+                if self.data.capacity() == 0 {
+                    // One allocation holds most handshakes (a ClientHello, a
+                    // server flight with a short chain) without regrowing.
+                    self.data.reserve(piece.len().max(INITIAL_CAPACITY));
+                }
                 self.data.extend_from_slice(piece);
             } else if self.pending.len() < MAX_PENDING_PIECES
                 && self.pending_bytes + piece.len() <= MAX_PENDING_BYTES
