@@ -66,7 +66,23 @@ fn sntp_offset(s: Scenario) -> i64 {
 /// Runs `check` for `s` with `target` (a name or an address) and `extra`
 /// options; asserts the verdict and the agreement with `pcap`.
 fn check_scenario(s: Scenario, target: &str, extra: &[&str]) -> Run {
-    let lab = Lab::up(s, check_options());
+    check_scenario_with(s, check_options(), target, extra)
+}
+
+/// Lab options for IPv6 checks: the path numbered in IPv6 too, the broker's
+/// TLS server on both families, ICMPv6 errors not rate limited.
+fn check_options_v6() -> LabOptions {
+    let mut o = check_options();
+    for r in [Node::R1, Node::R2, Node::R3] {
+        o.sysctls.push((r, "net.ipv6.icmp.ratelimit=0".to_owned()));
+    }
+    o.ipv6 = true;
+    o.dual_stack_tls = true;
+    o
+}
+
+fn check_scenario_with(s: Scenario, options: LabOptions, target: &str, extra: &[&str]) -> Run {
+    let lab = Lab::up(s, options);
     let _sntp = SntpResponder::start(lab.ns(Node::Dns), lab.resolver_addr(), sntp_offset(s));
     let resolver = lab.resolver_addr().to_string();
     let save = lab.workdir().join("check.pcap");
@@ -196,6 +212,52 @@ fn check_healthy_by_address() {
     check_scenario(Scenario::Healthy, &addr, &["--sni", lab::BROKER_NAME]);
 }
 
+/// The whole check over IPv6 (the resolver and NTP stay IPv4, as on a
+/// dual-stack connector): TCP and ICMPv6 traces, TLS, the ICMPv6 path-MTU
+/// search, the recording and its offline replay.
+#[test]
+fn check_ipv6_healthy() {
+    require_root!();
+    let addr = lab::broker_addr6().to_string();
+    let r = check_scenario_with(
+        Scenario::Healthy,
+        check_options_v6(),
+        &addr,
+        &["--sni", lab::BROKER_NAME],
+    );
+    let b = &r.json["check"]["brokers"][0];
+    assert_eq!(b["address"], addr, "{}", r.out.context());
+    assert_eq!(b["target_hop"], 4, "{}", r.out.context());
+    assert!(
+        b["tls"]["chain"][0]["issuer"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Zscaler"),
+        "{}",
+        r.out.context()
+    );
+}
+
+/// r2 resets TCP/443 over IPv6 too (ip6tables REJECT tcp-reset): the reset
+/// arrives with hop limit 63, hop 2, while the broker is at hop 4.
+#[test]
+fn check_ipv6_rst_hop2() {
+    require_root!();
+    let addr = lab::broker_addr6().to_string();
+    let r = check_scenario_with(
+        Scenario::RstHop2,
+        check_options_v6(),
+        &addr,
+        &["--sni", lab::BROKER_NAME],
+    );
+    assert_eq!(
+        r.json["verdict"]["address"],
+        lab::hop_addr6(2).to_string(),
+        "{}",
+        r.out.context()
+    );
+}
+
 #[test]
 fn check_rst_hop1() {
     require_root!();
@@ -287,6 +349,24 @@ fn check_pmtu_icmp() {
     let p = &r.json["check"]["brokers"][0]["pmtu"];
     assert_eq!(p["reported_mtu"], 1400, "{}", r.out.context());
     assert_eq!(p["reported_hop"], 2, "{}", r.out.context());
+}
+
+/// The r2–r3 link's MTU of 1400 seen over IPv6: r2 answers the 1500-byte
+/// echo with an ICMPv6 packet-too-big.
+#[test]
+fn check_ipv6_pmtu_icmp() {
+    require_root!();
+    let addr = lab::broker_addr6().to_string();
+    let r = check_scenario_with(
+        Scenario::PmtuIcmp,
+        check_options_v6(),
+        &addr,
+        &["--sni", lab::BROKER_NAME],
+    );
+    let p = &r.json["check"]["brokers"][0]["pmtu"];
+    assert_eq!(p["reported_mtu"], 1400, "{}", r.out.context());
+    assert_eq!(p["reported_hop"], 2, "{}", r.out.context());
+    assert_eq!(p["largest_passing"], 1400, "{}", r.out.context());
 }
 
 #[test]

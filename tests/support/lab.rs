@@ -745,6 +745,10 @@ pub struct LabOptions {
     /// and `::2`, /64, no DAD) and route them; off by default (no IPv6
     /// chatter in the captures). The resolver's link stays IPv4-only.
     pub ipv6: bool,
+    /// The TLS servers listen on IPv6 too (`s_server` without `-4`). Off by
+    /// default: the trace lab relies on the broker's kernel resetting
+    /// TCP/443 over IPv6.
+    pub dual_stack_tls: bool,
 }
 
 impl Default for LabOptions {
@@ -758,6 +762,7 @@ impl Default for LabOptions {
             keep_workdir: false,
             sysctls: Vec::new(),
             ipv6: false,
+            dual_stack_tls: false,
         }
     }
 }
@@ -1342,6 +1347,18 @@ impl Lab {
         for (node, cmd) in scenario.faults() {
             let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
             lab.exec(node, &args);
+            // With IPv6 on, the same filter rule for IPv6 (the TCP REJECT
+            // and DROP faults read the same in both; NAT and ICMPv4 rules
+            // have no twin).
+            if lab.options.ipv6
+                && args.first() == Some(&"iptables")
+                && !args.contains(&"nat")
+                && !args.contains(&"icmp")
+            {
+                let mut v6 = args.clone();
+                v6[0] = "ip6tables";
+                lab.exec(node, &v6);
+            }
         }
         // The connector trusts the Zscaler root; in not-yet-valid its leaf
         // starts in the future.
@@ -1736,16 +1753,21 @@ impl Lab {
         self.start_tls_server(Node::Broker, BROKER_PORT, certs, "s_server", true);
     }
 
-    /// `openssl s_server -4 -accept <port> -www` with `certs` (leaf + the
+    /// `openssl s_server -4 -accept <port> -www` (no `-4` with
+    /// [`LabOptions::dual_stack_tls`]) with `certs` (leaf + the
     /// chain file) in `node`, logged as `<name>.log`. With `sink`, no
     /// `-www`: the server reads and logs what the client sends until the
     /// client closes (its stdin is a pipe that never delivers anything).
     fn start_tls_server(&self, node: Node, port: u16, certs: &Certs, name: &str, sink: bool) {
         let s = |p: &Path| p.to_string_lossy().into_owned();
-        let mut args: Vec<String> = ["openssl", "s_server", "-4", "-accept"]
+        let mut args: Vec<String> = ["openssl", "s_server"]
             .iter()
             .map(|s| s.to_string())
             .collect();
+        if !self.options.dual_stack_tls {
+            args.push("-4".into());
+        }
+        args.push("-accept".into());
         args.push(port.to_string());
         if !sink {
             args.push("-www".into());
