@@ -750,22 +750,42 @@ fn wrong_magic_shows_the_bytes() {
     assert!(matches!(e, CaptureError::Unsupported { .. }), "{e}");
 }
 
+/// libpcap reads a record longer than the header's snapshot length (some
+/// writers put a wrong value there; tcpdump's own test captures have
+/// dozens): so does pathproof, with one warning.
 #[test]
-fn caplen_larger_than_snaplen() {
+fn caplen_larger_than_snaplen_is_read_with_a_warning() {
     let mut b = pcap_header(false, PCAP_US, 100, 1);
     b.extend(pcap_record(false, 1, 1, 100, 100, &payload(0, 100)));
     b.extend(pcap_record(false, 1, 1, 101, 101, &payload(0, 101)));
+    b.extend(pcap_record(false, 1, 1, 150, 150, &payload(0, 150)));
+    let out = read_bytes(&b);
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.frames.len(), 3);
+    assert_eq!(out.frames[1].data.len(), 101);
+    assert_eq!(out.frames[2].data, payload(0, 150));
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    let w = &out.warnings[0].message;
+    assert!(w.contains("frame 2 at byte offset 140"), "{w}");
+    assert!(
+        w.contains("snapshot length in the file header (100)"),
+        "{w}"
+    );
+}
+
+/// Above libpcap's own bound (262144) a caplen is corrupt: pcap has no other
+/// framing, so nothing after it can be trusted.
+#[test]
+fn caplen_larger_than_libpcap_accepts() {
+    let mut b = pcap_header(false, PCAP_US, 65535, 1);
+    b.extend(pcap_record(false, 1, 1, 100, 100, &payload(0, 100)));
+    b.extend(pcap_record(false, 1, 1, 262_145, 262_145, &payload(0, 10)));
     let (frames, e) = read_err(&b);
     assert_eq!(frames.len(), 1);
     assert!(matches!(e, CaptureError::CaplenTooLarge { .. }));
     assert_msg(
         &e,
-        &[
-            "frame 2 at byte offset 140",
-            "101",
-            "100",
-            "snapshot length",
-        ],
+        &["frame 2 at byte offset 140", "262145", "262144", "libpcap"],
     );
 }
 

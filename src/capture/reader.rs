@@ -138,6 +138,12 @@ struct PcapState {
     /// caplen above this is corrupt, with the reason for the message.
     caplen_limit: u32,
     caplen_why: &'static str,
+    /// The file header's snapshot length (0: none given). A record longer
+    /// than it is read in full with one warning, as libpcap and Wireshark
+    /// do: some writers put a wrong value there.
+    snaplen: u32,
+    /// Whether that warning was given.
+    warned_over_snaplen: bool,
 }
 
 #[derive(Default)]
@@ -548,6 +554,8 @@ impl CaptureReader {
                 link_type: LinkType::Ethernet,
                 caplen_limit: MAX_SNAPLEN,
                 caplen_why: "",
+                snaplen: 0,
+                warned_over_snaplen: false,
             },
             ng: NgState::default(),
             offset: 0,
@@ -592,11 +600,12 @@ impl CaptureReader {
         };
         // pcap has no framing besides caplen, so it is bounded before being
         // trusted (a garbage caplen would otherwise make us buffer up to 4 GiB).
-        let (caplen_limit, caplen_why) = if h.snaplen > 0 && h.snaplen <= MAX_SNAPLEN {
-            (h.snaplen, "the snapshot length in the file header")
-        } else {
-            (MAX_SNAPLEN, "the largest snapshot length libpcap accepts")
-        };
+        // The bound is libpcap's, not the header's snapshot length: libpcap
+        // reads longer records (tcpdump's own test captures have dozens).
+        let (caplen_limit, caplen_why) = (
+            MAX_SNAPLEN,
+            "the largest captured length libpcap and Wireshark accept",
+        );
         self.pcap = PcapState {
             big_endian: h.is_bigendian(),
             frac_ns: if h.is_nanosecond_precision() { 1 } else { 1000 },
@@ -605,6 +614,8 @@ impl CaptureReader {
             link_type: LinkType::from_number(h.network.0 as u32 & 0xffff),
             caplen_limit,
             caplen_why,
+            snaplen: h.snaplen,
+            warned_over_snaplen: false,
         };
         self.inner.it().consume(len);
         self.offset = len as u64;
@@ -785,6 +796,19 @@ impl CaptureReader {
                     });
                 }
                 let len = hdr + caplen as usize;
+                if caplen > st.snaplen && st.snaplen > 0 && !self.pcap.warned_over_snaplen {
+                    self.pcap.warned_over_snaplen = true;
+                    let frame = self.frames + 1;
+                    let at = self.here(Some(frame));
+                    self.warnings.push(CaptureWarning {
+                        offset: at.offset,
+                        frame: Some(frame),
+                        message: format!(
+                            "{at}: captured length of {caplen} bytes is larger than the snapshot length in the file header ({}); read in full, as libpcap and Wireshark do (later such records are not reported)",
+                            st.snaplen
+                        ),
+                    });
+                }
                 if rest.len() >= len {
                     let sec = i64::from(u32_at(rest, 0, st.big_endian));
                     let frac = i64::from(u32_at(rest, 4, st.big_endian));
