@@ -1,21 +1,21 @@
-//! Arbitrary bytes as a capture file: reader, decoder and analysis must not panic.
+//! Arbitrary bytes as a capture file: the whole `pathproof pcap` path (reader,
+//! decoding thread, analysis with payloads, conclusion) must not panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pathproof::analysis::{AnalysisOptions, Analyzer};
+use pathproof::analysis::AnalysisOptions;
 use pathproof::capture::CaptureReader;
-use pathproof::packet::decode;
 
 fuzz_target!(|data: &[u8]| {
     let input = Box::new(std::io::Cursor::new(data.to_vec()));
-    let Ok(mut reader) = CaptureReader::from_reader(input) else {
+    // Inline: a read-ahead thread per input would outlive it (LeakSanitizer).
+    let Ok(reader) = CaptureReader::from_reader_inline(input) else {
         return;
     };
-    let mut analyzer = Analyzer::new(&AnalysisOptions::default());
-    while let Ok(Some(frame)) = reader.next_frame() {
-        if let Ok(d) = decode(frame.link_type, frame.number, frame.ts_ns, frame.data) {
-            analyzer.push(&d.packet);
-        }
-    }
-    let _ = analyzer.finish(None);
+    let _ = pathproof::app::analyse_capture(
+        reader,
+        "fuzz".to_string(),
+        None,
+        &AnalysisOptions::default(),
+    );
 });

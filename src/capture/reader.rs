@@ -127,6 +127,14 @@ pub struct CaptureReader {
     done: bool,
 }
 
+/// When the input is read on a thread of its own.
+#[derive(Clone, Copy)]
+enum ReadAheadUse {
+    Always,
+    GzipOnly,
+    Never,
+}
+
 #[derive(Clone, Copy)]
 struct PcapState {
     big_endian: bool,
@@ -384,19 +392,25 @@ impl CaptureReader {
         // analysis already runs on another thread than the reading
         // (`app::analyse_capture`), and a read-ahead thread would add one
         // more copy of every byte.
-        Self::from_input(Box::new(file), false)
+        Self::from_input(Box::new(file), ReadAheadUse::GzipOnly)
     }
 
-    /// Reads from any byte stream (gzip detected by its magic).
+    /// Reads from any byte stream (gzip detected by its magic), a few
+    /// chunks ahead on a second thread.
     pub fn from_reader(input: Box<dyn Read + Send>) -> Result<CaptureReader, CaptureError> {
-        Self::from_input(input, true)
+        Self::from_input(input, ReadAheadUse::Always)
     }
 
-    /// `read_ahead`: read (and inflate) on a second thread. Always done for
-    /// gzip, whose inflating costs more than parsing.
+    /// Like [`CaptureReader::from_reader`], but every read happens on the
+    /// calling thread: for small in-memory inputs and the fuzz targets, where
+    /// a thread per input costs more than it saves (and outlives the input).
+    pub fn from_reader_inline(input: Box<dyn Read + Send>) -> Result<CaptureReader, CaptureError> {
+        Self::from_input(input, ReadAheadUse::Never)
+    }
+
     fn from_input(
         mut input: Box<dyn Read + Send>,
-        read_ahead: bool,
+        read_ahead: ReadAheadUse,
     ) -> Result<CaptureReader, CaptureError> {
         let mut magic = [0u8; 2];
         let n = read_full(&mut *input, &mut magic)
@@ -409,7 +423,13 @@ impl CaptureReader {
         } else {
             Box::new(head)
         };
-        let stream: Box<dyn Read + Send> = if read_ahead || gzip {
+        let ahead = match read_ahead {
+            ReadAheadUse::Always => true,
+            // Inflating costs more than parsing: worth its own thread.
+            ReadAheadUse::GzipOnly => gzip,
+            ReadAheadUse::Never => false,
+        };
+        let stream: Box<dyn Read + Send> = if ahead {
             Box::new(super::readahead::ReadAhead::new(stream))
         } else {
             stream
