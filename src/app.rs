@@ -60,6 +60,11 @@ pub struct InputSummary {
     pub undecodable_frames: u64,
     /// Frames of interfaces with a link type pathproof cannot decode.
     pub unsupported_link_frames: u64,
+    /// The first frame that could not be read when the capture is damaged
+    /// part-way (the analysis covers the frames before it); absent when the
+    /// whole capture was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damaged_from_frame: Option<u64>,
 }
 
 /// The result of `pathproof pcap`.
@@ -135,6 +140,8 @@ struct Decoding {
     undecodable: u64,
     unsupported: u64,
     first_unsupported: Option<(u64, LinkType, u32)>,
+    /// The error that stopped the reading after some frames were read.
+    damage: Option<CaptureError>,
 }
 
 /// Whether the analysis reads this packet's payload: DNS (port 53), TLS
@@ -170,7 +177,18 @@ fn decode_stage(
         let next = spent.try_recv().unwrap_or_default();
         batches.send(std::mem::replace(batch, next)).is_ok()
     };
-    while let Some(frame) = reader.next_frame()? {
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            // Damaged part-way: the frames before it are still evidence, as
+            // in tshark and tcpdump, which show them before complaining.
+            Err(e) if d.frames > 0 => {
+                d.damage = Some(e);
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         d.frames = frame.number;
         if !d.link_types.contains(&frame.link_type) {
             d.link_types.push(frame.link_type);
@@ -272,6 +290,7 @@ pub fn analyse_capture(
         undecodable,
         unsupported,
         first_unsupported,
+        damage,
     } = decoding;
     if let Some((frame, link, link_number)) = first_unsupported
         && analyzer.packets() == 0
@@ -284,6 +303,14 @@ pub fn analyse_capture(
         });
     }
     let mut warnings = reader.warnings().to_vec();
+    let damaged_from_frame = damage.as_ref().map(|_| frames + 1);
+    if let Some(e) = &damage {
+        warnings.push(CaptureWarning {
+            offset: e.location().map_or(reader.bytes_read(), |l| l.offset),
+            frame: damaged_from_frame,
+            message: format!("the capture is damaged and was read only up to frame {frames}: {e}"),
+        });
+    }
     if unsupported > 0 {
         warnings.push(CaptureWarning {
             offset: 0,
@@ -303,8 +330,12 @@ pub fn analyse_capture(
         non_ip_frames: non_ip,
         undecodable_frames: undecodable,
         unsupported_link_frames: unsupported,
+        damaged_from_frame,
     };
-    let analysis = analyzer.finish(path.as_ref());
+    let mut analysis = analyzer.finish(path.as_ref());
+    if let Some(from) = damaged_from_frame {
+        analysis.verdict.note_damage(frames, from);
+    }
     Ok(PcapReport {
         input,
         analysis,

@@ -225,8 +225,6 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
         ("empty.pcap", "empty"),
         ("short-header.pcap", "byte offset 10"),
         ("bad-magic.pcap", "3c 21 44 4f"),
-        ("caplen-too-big.pcap", "frame 2 at byte offset 100"),
-        ("bad-block-length.pcapng", "frame 2 at byte offset 180"),
         ("unknown-linktype.pcap", "link type"),
     ];
     for (file, needle) in cases {
@@ -252,6 +250,41 @@ fn truncated_last_frame_still_analyses_what_came_before() {
     let w = j["warnings"][0]["message"].as_str().unwrap();
     assert!(w.contains("frame 4 at byte offset 252"), "{w}");
     assert_ne!(out.status.code(), Some(2));
+}
+
+/// Damaged part-way (a corrupt record after good ones): the frames before
+/// the damage are analysed, the damage is a warning with its place, and a
+/// verdict that needs the whole capture ("healthy") becomes inconclusive.
+#[test]
+fn damaged_capture_is_analysed_up_to_the_damage() {
+    for (file, needle) in [
+        ("caplen-too-big.pcap", "frame 2 at byte offset 100"),
+        ("bad-block-length.pcapng", "frame 2 at byte offset 180"),
+    ] {
+        let path = captures().join("bad").join(file);
+        let out = run(&["pcap", path.to_str().unwrap(), "--json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let j = json_of(&out);
+        assert_eq!(j["input"]["frames"], 1, "{file}");
+        assert_eq!(j["input"]["damaged_from_frame"], 2, "{file}");
+        let w = j["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|w| w["message"].as_str())
+            .find(|m| m.contains("damaged"))
+            .unwrap_or_else(|| panic!("{file}: no damage warning: {}", j["warnings"]));
+        assert!(w.contains(needle), "{file}: {w}");
+        assert_eq!(out.status.code(), Some(3), "{file}: {stderr}");
+        // The text report also says it on stderr.
+        let text = run(&["pcap", path.to_str().unwrap()]);
+        let text_err = String::from_utf8_lossy(&text.stderr);
+        assert!(text_err.contains(needle), "{file}: {text_err}");
+        assert_eq!(text.status.code(), Some(3), "{file}");
+        assert_eq!(j["verdict"]["class"], "inconclusive", "{file}");
+        let steps = j["verdict"]["next_steps"].to_string();
+        assert!(steps.contains("undamaged copy"), "{file}: {steps}");
+    }
 }
 
 #[test]

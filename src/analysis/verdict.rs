@@ -169,3 +169,57 @@ pub struct Verdict {
     pub summary: String,
     pub next_steps: Vec<String>,
 }
+
+impl Verdict {
+    /// The capture could be read only up to frame `read` (it is damaged
+    /// from frame `from` on). Evidence of a failure in the frames read still
+    /// stands; "healthy" does not, since the rest was not seen.
+    pub fn note_damage(&mut self, read: u64, from: u64) {
+        let step = format!(
+            "Get an undamaged copy of the capture: frames from {from} on could not be read (a copy cut short or altered in transit?)."
+        );
+        if self.class == VerdictClass::Healthy {
+            self.class = VerdictClass::Inconclusive;
+            self.confidence = Confidence::Low;
+            self.summary = format!(
+                "Nothing wrong in the {read} frames that could be read, but the capture is damaged from frame {from} on and the rest was not analysed."
+            );
+            self.next_steps.insert(0, step);
+        } else {
+            self.next_steps.push(step);
+        }
+    }
+}
+
+#[cfg(test)]
+mod damage_tests {
+    use super::*;
+
+    fn verdict(class: VerdictClass) -> Verdict {
+        Verdict {
+            class,
+            hop: Some(2),
+            address: None,
+            confidence: Confidence::High,
+            summary: "s".into(),
+            next_steps: vec![],
+        }
+    }
+
+    #[test]
+    fn healthy_becomes_inconclusive_and_failures_stand() {
+        let mut v = verdict(VerdictClass::Healthy);
+        v.note_damage(10, 11);
+        assert_eq!(v.class, VerdictClass::Inconclusive);
+        assert_eq!(v.confidence, Confidence::Low);
+        assert!(v.summary.contains("10 frames"), "{}", v.summary);
+        assert!(v.next_steps[0].contains("from 11 on"));
+
+        let mut v = verdict(VerdictClass::RstInjected);
+        v.note_damage(10, 11);
+        assert_eq!(v.class, VerdictClass::RstInjected);
+        assert_eq!(v.hop, Some(2));
+        assert_eq!(v.summary, "s");
+        assert_eq!(v.next_steps.len(), 1);
+    }
+}

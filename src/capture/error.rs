@@ -105,6 +105,27 @@ pub enum CaptureError {
     Malformed { at: Location, why: String },
 }
 
+impl CaptureError {
+    /// Where in the stream the error is, for errors met while reading records.
+    pub fn location(&self) -> Option<Location> {
+        match self {
+            CaptureError::CaplenTooLarge { at, .. }
+            | CaptureError::BadBlockLength { at, .. }
+            | CaptureError::BlockLengthMismatch { at, .. }
+            | CaptureError::BadBlock { at, .. }
+            | CaptureError::UnknownInterface { at, .. }
+            | CaptureError::Malformed { at, .. } => Some(*at),
+            CaptureError::Io { offset, .. } | CaptureError::Unsupported { offset, .. } => {
+                Some(Location {
+                    offset: *offset,
+                    frame: None,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Something odd that does not stop the analysis (e.g. a truncated last frame).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CaptureWarning {
