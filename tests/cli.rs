@@ -131,6 +131,11 @@ fn hop1_address_comes_from_arp_without_a_path() {
             .unwrap()
             .starts_with("frame.number in {")
     );
+    // Every reset is listed: the capture is far below the kept-flow bound.
+    assert_eq!(
+        j["rsts_total"].as_u64(),
+        Some(j["rsts"].as_array().unwrap().len() as u64)
+    );
     for r in j["rsts"].as_array().unwrap() {
         assert_eq!(r["ttl"], 64);
         assert_eq!(r["hop"], 1);
@@ -172,6 +177,7 @@ fn json_schema_has_the_documented_fields() {
     );
     assert_eq!(j["input"]["link_types"][0], "LINUX_SLL2");
     assert_eq!(j["schema_version"], 1);
+    assert_eq!(j["rsts_total"], 0);
 }
 
 #[test]

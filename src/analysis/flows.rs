@@ -396,6 +396,9 @@ pub struct FlowTable {
     pub finished: Vec<FlowRecord>,
     /// Flows not kept in `finished` (counted only).
     pub flows_not_kept: u64,
+    /// Resets toward the client on the judged ports, in every flow (kept
+    /// or not), up to the per-flow bound.
+    pub server_rsts_total: u64,
     pub flows_total: u64,
     /// Genuine (non-reset) packets seen from each remote address: TCP from
     /// servers and ICMP echo replies.
@@ -426,6 +429,7 @@ impl FlowTable {
             // Reserved once: growing a vector of 600-byte records copies them.
             finished: Vec::with_capacity((limits.max_kept * 2).min(1 << 15)),
             flows_not_kept: 0,
+            server_rsts_total: 0,
             flows_total: 0,
             remotes: FxHashMap::default(),
             delivering_mac: FxHashMap::default(),
@@ -616,6 +620,9 @@ impl FlowTable {
     }
 
     fn retire(&mut self, mut f: FlowRecord) {
+        if self.is_server_port(f.server.port()) {
+            self.server_rsts_total += f.rsts.iter().filter(|r| r.from_server).count() as u64;
+        }
         self.note_mac(f.server.ip(), f.server_mac);
         if f.server_ttls.total() > 0 {
             let frame = f.syn_ack.map_or(f.first_frame, |s| s.frame);
@@ -786,5 +793,25 @@ mod tests {
         assert!(t.finished.len() <= 100);
         assert_eq!(t.flows_total, 10_000);
         assert_eq!(t.finished.len() as u64 + t.flows_not_kept, 10_000);
+    }
+
+    /// Flows beyond the kept bound still count their resets.
+    #[test]
+    fn resets_counted_in_flows_not_kept() {
+        let limits = FlowLimits {
+            max_active: 100,
+            max_kept: 10,
+            max_remotes: 10,
+        };
+        let mut t = FlowTable::new(vec![443], limits);
+        for i in 0..500u32 {
+            let c = format!("10.1.{}.{}:{}", i / 250, i % 250, 2000 + i);
+            let (f, ts) = (u64::from(i) * 2, i64::from(i) * 1_000_000_000);
+            t.push(&tcp(f + 1, ts, &c, S, 64, SYN, i), &[]);
+            t.push(&tcp(f + 2, ts + 1, S, &c, 63, RSTACK, 0), &[]);
+        }
+        t.finish();
+        assert!(t.finished.len() <= 20, "{}", t.finished.len());
+        assert_eq!(t.server_rsts_total, 500);
     }
 }

@@ -215,6 +215,7 @@ impl Analyzer {
             rsts: conclusion.rsts,
             flows_total: self.table.flows_total,
             flows_not_kept: self.table.flows_not_kept,
+            rsts_total: self.table.server_rsts_total,
             flows: std::mem::take(&mut self.table.finished),
             packets: self.packets,
             first_ts_ns: self.first_ts_ns,
@@ -232,8 +233,12 @@ impl Analyzer {
 pub struct Analysis {
     pub verdict: Verdict,
     pub findings: Vec<Finding>,
-    /// Every reset sent toward the connector on the judged ports, classified.
+    /// Every reset sent toward the connector on the judged ports in the
+    /// kept flows, classified.
     pub rsts: Vec<RstEvidence>,
+    /// Such resets in all flows, kept or not (`rsts` is complete when the
+    /// two agree).
+    pub rsts_total: u64,
     /// Kept flow records (all flows up to the table's bound).
     pub flows: Vec<FlowRecord>,
     pub flows_total: u64,

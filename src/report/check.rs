@@ -17,7 +17,7 @@ pub fn render_json(r: &CheckReport, names: &Names) -> String {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "pathproof", "version": env!("CARGO_PKG_VERSION")},
             "input": null, "capture_start": null, "capture_end": null,
-            "rsts": [], "dns": null, "flows": [], "flows_total": 0, "flows_listed": 0,
+            "rsts": [], "rsts_total": 0, "dns": null, "flows": [], "flows_total": 0, "flows_listed": 0,
             "warnings": [],
         }),
     };

@@ -27,6 +27,9 @@ pub struct JsonReport<'a> {
     pub verdict: &'a Verdict,
     pub findings: &'a [Finding],
     pub rsts: &'a [RstEvidence],
+    /// Resets toward the connector on the judged ports in all flows; more
+    /// than `rsts` lists when the capture had more flows than are kept.
+    pub rsts_total: u64,
     /// DNS lookups of the broker names: `names[]` per name, `exchanges[]`, `counters`.
     pub dns: &'a crate::analysis::dns::DnsSummary,
     pub flows: Vec<JsonFlow<'a>>,
@@ -135,6 +138,7 @@ pub fn pcap_report(r: &PcapReport) -> JsonReport<'_> {
         verdict: &a.verdict,
         findings: &a.findings,
         rsts: &a.rsts,
+        rsts_total: a.rsts_total.max(a.rsts.len() as u64),
         dns: &a.dns,
         flows_listed: flows.len(),
         flows,

@@ -26,7 +26,16 @@ pub fn render_pcap(r: &PcapReport) -> String {
     let _ = writeln!(out, "{}", v.summary);
 
     if !a.rsts.is_empty() {
-        let _ = writeln!(out, "\nResets sent toward the connector:");
+        if a.rsts_total > a.rsts.len() as u64 {
+            let _ = writeln!(
+                out,
+                "\nResets sent toward the connector ({} in the kept flows of {} in all):",
+                a.rsts.len(),
+                a.rsts_total
+            );
+        } else {
+            let _ = writeln!(out, "\nResets sent toward the connector:");
+        }
         let _ = writeln!(
             out,
             "  {:>7} {:<7}  {:>3} {:>4} {:>3} {:>9} {:>6} {:<12} {:>6}  origin",
