@@ -144,7 +144,7 @@ for s in small:
 print("\n## Counts: pathproof's report against the generator's summary\n")
 print(
     "| input | frames (gen / pathproof) | TCP flows (gen / pathproof) | RSTs in file (gen / tcpdump) "
-    "| resets to client on 443 (gen / pathproof `rsts[]`) | pathproof origin injected / target / unclear "
+    "| resets to client on 443 (gen / pathproof `rsts_total`; `rsts[]` lists the kept flows') | pathproof origin injected / target / unclear "
     "| gen injected / genuine | verdict (exit) |"
 )
 print("|---|---|---|---|---|---|---|---|")
@@ -167,7 +167,7 @@ for f in files:
     mark = lambda a, b: f"{fmt_int(a)} / {fmt_int(b)}" + ("" if a == b else " ≠")
     print(
         f"| {f} | {mark(g['frames'], r['input']['frames'])} | {mark(g['tcp_flows'], r['flows_total'])} "
-        f"| {fmt_int(gen_rsts)} / {td} | {mark(g['rst_toward_client_443'], len(r['rsts']))} "
+        f"| {fmt_int(gen_rsts)} / {td} | {mark(g['rst_toward_client_443'], r.get('rsts_total', len(r['rsts'])))} ({fmt_int(len(r['rsts']))} listed) "
         f"| {origins['injected']} / {origins['target']} / {origins['unclear']} "
         f"| {g['rst_injected_443']} / {g['rst_genuine_443']} | {r['verdict']['class']} ({code}) |"
     )
