@@ -426,8 +426,7 @@ impl FlowTable {
             limits,
             server_ports,
             active: FxHashMap::default(),
-            // Reserved once: growing a vector of 600-byte records copies them.
-            finished: Vec::with_capacity((limits.max_kept * 2).min(1 << 15)),
+            finished: Vec::new(),
             flows_not_kept: 0,
             server_rsts_total: 0,
             flows_total: 0,
