@@ -36,7 +36,7 @@
 use super::verdict::{Confidence, Finding, Severity, Verdict, VerdictClass};
 use crate::packet::emit::{seq_from_tcp_seq, udp_len, udp_probe_id};
 use crate::packet::{IcmpKind, Packet, TcpFlags, Transport};
-use crate::path::{self, Path, PathSource};
+use crate::path::{Path, PathSource};
 use crate::trace::probe::{Matcher, ProbeRef, ttl_of_seq};
 use crate::trace::stats::hop_stats;
 use crate::trace::{
@@ -656,25 +656,7 @@ impl CaptureTraces {
             source: PathSource::CaptureTrace,
             target: Some(target),
             target_hop: user.and_then(|p| p.target_hop).or(chosen.target_hop),
-            hops: chosen
-                .hops
-                .iter()
-                .map(|h| path::Hop {
-                    hop: h.hop,
-                    addresses: h.addrs.iter().map(|a| a.addr).collect(),
-                    names: Vec::new(),
-                    asn: None,
-                    stats: h.rtt.map(|r| path::HopStats {
-                        loss_pct: h.loss_pct,
-                        sent: h.sent,
-                        last_ms: r.last_ms,
-                        avg_ms: r.avg_ms,
-                        best_ms: r.best_ms,
-                        worst_ms: r.worst_ms,
-                        stdev_ms: r.stdev_ms,
-                    }),
-                })
-                .collect(),
+            hops: chosen.hops.iter().map(|h| h.path_hop()).collect(),
         })
     }
 }

@@ -22,7 +22,7 @@ pub mod tls;
 use crate::analysis::{AnalysisOptions, Finding, Verdict};
 use crate::app::{self, PcapReport};
 use crate::capture::CaptureReader;
-use crate::path::{Hop, HopStats, Path, PathSource};
+use crate::path::{Path, PathSource};
 use crate::trace::live::{LiveJob, LiveTrace, run_live};
 use crate::trace::{Trace, TraceConfig, TraceProtocol};
 use serde::Serialize;
@@ -594,25 +594,7 @@ pub fn path_of_trace(t: &LiveTrace) -> Path {
         source: PathSource::PathproofTrace,
         target: Some(chosen.target),
         target_hop: chosen.target_hop,
-        hops: chosen
-            .hops
-            .iter()
-            .map(|h| Hop {
-                hop: h.hop,
-                addresses: h.addrs.iter().map(|a| a.addr).collect(),
-                names: Vec::new(),
-                asn: None,
-                stats: h.rtt.as_ref().map(|r| HopStats {
-                    loss_pct: h.loss_pct,
-                    sent: h.sent,
-                    last_ms: r.last_ms,
-                    avg_ms: r.avg_ms,
-                    best_ms: r.best_ms,
-                    worst_ms: r.worst_ms,
-                    stdev_ms: r.stdev_ms,
-                }),
-            })
-            .collect(),
+        hops: chosen.hops.iter().map(|h| h.path_hop()).collect(),
     }
 }
 

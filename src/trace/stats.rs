@@ -84,6 +84,25 @@ pub struct HopStats {
 }
 
 impl HopStats {
+    /// This hop as a hop of a [`crate::path::Path`] (names and ASN unknown).
+    pub fn path_hop(&self) -> crate::path::Hop {
+        crate::path::Hop {
+            hop: self.hop,
+            addresses: self.addrs.iter().map(|a| a.addr).collect(),
+            names: Vec::new(),
+            asn: None,
+            stats: self.rtt.as_ref().map(|r| crate::path::HopStats {
+                loss_pct: self.loss_pct,
+                sent: self.sent,
+                last_ms: r.last_ms,
+                avg_ms: r.avg_ms,
+                best_ms: r.best_ms,
+                worst_ms: r.worst_ms,
+                stdev_ms: r.stdev_ms,
+            }),
+        }
+    }
+
     pub fn lost(&self) -> u32 {
         self.sent - self.received
     }
