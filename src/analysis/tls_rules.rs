@@ -142,7 +142,7 @@ pub(super) fn judge(
         // (the connector's clock stamped the capture).
         if let Some(cert_frame) = obs.certificate {
             let now = cert_frame.ts_ns.div_euclid(1_000_000_000);
-            for c in &obs.certificates {
+            for c in obs.certificates.iter() {
                 let text = if c.not_before > now {
                     Some(format!(
                         "the certificate \"{}\" is not yet valid at the capture's time: notBefore {} is {} after it; the connector's clock is behind",

@@ -110,7 +110,7 @@ pub fn render_pcap(r: &PcapReport) -> String {
             let version = o
                 .server_hello
                 .as_ref()
-                .map_or("no ServerHello".to_string(), |s| s.version.clone());
+                .map_or("no ServerHello".to_string(), |s| s.version.to_string());
             let issuer = o.certificates.first().map_or_else(
                 || {
                     if o.certificates_encrypted {

@@ -7,15 +7,19 @@
 //! segment whose arrival completed it.
 
 use super::reassembly::MAX_STREAM;
+use super::shared::ByBytes;
 use super::{
-    AlertInfo, ClientCertificate, ClientHelloInfo, DowngradeSentinel, FrameRef, HandshakeStep,
-    LastStep, NonTlsBytes, ServerHelloInfo, Side, StopReason, TlsObservation, bounded, cert,
+    AlertInfo, CertSummary, ClientCertificate, ClientHelloInfo, DowngradeSentinel, FrameRef,
+    HandshakeStep, LastStep, NonTlsBytes, ServerHelloInfo, Side, StopReason, TlsObservation,
+    UndecodableCert, bounded, cert,
 };
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::Arc;
 use tls_parser::{
-    MAX_RECORD_LEN, SNIType, TlsAlertDescription, TlsAlertSeverity, TlsExtension, TlsMessage,
-    TlsMessageHandshake, TlsRawRecord, TlsRecordType, TlsServerHelloContents,
-    parse_tls_client_hello_extensions, parse_tls_message_handshake, parse_tls_raw_record,
-    parse_tls_record_header, parse_tls_record_with_header, parse_tls_server_hello_extensions,
+    MAX_RECORD_LEN, TlsAlertDescription, TlsAlertSeverity, TlsMessage, TlsMessageHandshake,
+    TlsRawRecord, TlsRecordType, TlsServerHelloContents, parse_tls_message_handshake,
+    parse_tls_raw_record, parse_tls_record_header, parse_tls_record_with_header,
 };
 
 /// Certificates decoded per chain; the chain length is always counted.
@@ -339,13 +343,35 @@ pub(crate) fn alert_name(code: TlsAlertDescription) -> Option<String> {
 }
 
 fn handshake_fragment(side: Side, data: &[u8], p: &mut RecordParser, st: &mut State, at: FrameRef) {
-    p.hs.extend_from_slice(data);
+    // Messages are read straight from the record; only a message that
+    // continues in the next record is copied (most records hold whole
+    // messages: no copy, no allocation).
+    let (used, too_large) = if p.hs.is_empty() {
+        let (used, too_large) = messages(side, data, st, at);
+        p.hs.extend_from_slice(&data[used..]);
+        (0, too_large)
+    } else {
+        p.hs.extend_from_slice(data);
+        let hs = std::mem::take(&mut p.hs);
+        let result = messages(side, &hs, st, at);
+        p.hs = hs;
+        result
+    };
+    p.hs.drain(..used);
+    if too_large {
+        p.stop(StopReason::TooLarge);
+    }
+}
+
+/// Reads the whole handshake messages at the start of `bytes`: how many
+/// bytes they took, and whether a message announced is larger than the
+/// stream window.
+fn messages(side: Side, bytes: &[u8], st: &mut State, at: FrameRef) -> (usize, bool) {
     let mut used = 0;
-    let mut too_large = false;
     loop {
-        let rest = &p.hs[used..];
+        let rest = &bytes[used..];
         if rest.len() < 4 {
-            break;
+            return (used, false);
         }
         // Message framing (type: u8, length: u24) is read by hand: tls-parser's
         // streaming parsers answer "incomplete" both for a message cut by a
@@ -353,24 +379,30 @@ fn handshake_fragment(side: Side, data: &[u8], p: &mut RecordParser, st: &mut St
         // whether to wait for the next record or to skip the message.
         let len = usize::from(rest[1]) << 16 | usize::from(rest[2]) << 8 | usize::from(rest[3]);
         if len > MAX_STREAM {
-            too_large = true;
-            break;
+            return (used, true);
         }
         if rest.len() < 4 + len {
-            break;
+            return (used, false);
         }
-        match parse_tls_message_handshake(&rest[..4 + len]) {
-            Ok((_, TlsMessage::Handshake(m))) => message(side, &m, st, at),
-            _ => st.error(format!(
+        let msg = &rest[..4 + len];
+        let read = match (msg[0], side) {
+            (1, Side::Client) => client_hello_message(&msg[4..], st, at),
+            (11, Side::Server) => server_certificate(msg, st, at),
+            _ => match parse_tls_message_handshake(msg) {
+                Ok((_, TlsMessage::Handshake(m))) => {
+                    message(side, &m, st, at);
+                    true
+                }
+                _ => false,
+            },
+        };
+        if !read {
+            st.error(format!(
                 "{side:?} handshake message type {} ({len} bytes): unreadable",
-                rest[0]
-            )),
+                msg[0]
+            ));
         }
         used += 4 + len;
-    }
-    p.hs.drain(..used);
-    if too_large {
-        p.stop(StopReason::TooLarge);
     }
 }
 
@@ -378,13 +410,6 @@ fn message(side: Side, m: &TlsMessageHandshake<'_>, st: &mut State, at: FrameRef
     use HandshakeStep as S;
     use TlsMessageHandshake as M;
     let step = match (m, side) {
-        (M::ClientHello(ch), Side::Client) => {
-            st.obs.client_hellos = st.obs.client_hellos.saturating_add(1);
-            if st.obs.client_hello.is_none() {
-                st.obs.client_hello = Some(client_hello(ch, st, at));
-            }
-            S::ClientHello
-        }
         (M::ServerHello(sh), Side::Server) => server_hello(sh, st, at),
         (M::ServerHelloV13Draft18(sh), Side::Server) => {
             // A TLS 1.3 draft server: encrypted from here on.
@@ -396,7 +421,7 @@ fn message(side: Side, m: &TlsMessageHandshake<'_>, st: &mut State, at: FrameRef
                     version: version_name(sh.version.0),
                     version_code: sh.version.0,
                     cipher_suite: sh.cipher.0,
-                    cipher_name: sh.cipher.get_ciphersuite().map(|c| c.name.to_string()),
+                    cipher_name: sh.cipher.get_ciphersuite().map(|c| c.name),
                     downgrade_sentinel: None,
                 });
             }
@@ -405,19 +430,6 @@ fn message(side: Side, m: &TlsMessageHandshake<'_>, st: &mut State, at: FrameRef
         (M::HelloRetryRequest(_), Side::Server) => {
             st.obs.hello_retry_request.get_or_insert(at);
             S::HelloRetryRequest
-        }
-        (M::Certificate(c), Side::Server) => {
-            if st.obs.certificate.is_none() {
-                st.obs.certificate = Some(at);
-                st.obs.certificates_total = c.cert_chain.len();
-                for (i, raw) in c.cert_chain.iter().take(MAX_CERTS).enumerate() {
-                    match cert::decode(i, raw.data) {
-                        Ok(s) => st.obs.certificates.push(s),
-                        Err(e) => st.obs.undecodable_certificates.push(e),
-                    }
-                }
-            }
-            S::Certificate
         }
         (M::Certificate(c), Side::Client) => {
             st.obs.client_certificate.get_or_insert(ClientCertificate {
@@ -444,57 +456,205 @@ fn message(side: Side, m: &TlsMessageHandshake<'_>, st: &mut State, at: FrameRef
     st.step(step, side, at);
 }
 
+/// A chain as decoded from one Certificate message.
+#[derive(Clone)]
+struct DecodedChain {
+    total: usize,
+    certificates: Arc<[CertSummary]>,
+    undecodable: Arc<[UndecodableCert]>,
+}
+
+thread_local! {
+    /// Chains by their Certificate message bytes (at most 4 MiB of them).
+    static CHAINS: RefCell<ByBytes<Option<DecodedChain>>> = RefCell::new(ByBytes::new(4 << 20));
+    /// ALPN lists and offered versions by their extension bytes.
+    static ALPNS: RefCell<ByBytes<Arc<[String]>>> = RefCell::new(ByBytes::new(64 << 10));
+    static VERSIONS: RefCell<ByBytes<Arc<[String]>>> = RefCell::new(ByBytes::new(64 << 10));
+}
+
+/// The server's Certificate message (whole, with its header): decoded once
+/// per distinct chain in the capture. False when it cannot be read.
+fn server_certificate(msg: &[u8], st: &mut State, at: FrameRef) -> bool {
+    let chain = CHAINS.with(|c| {
+        c.borrow_mut().get_or_build(msg, || {
+            let Ok((_, TlsMessage::Handshake(TlsMessageHandshake::Certificate(c)))) =
+                parse_tls_message_handshake(msg)
+            else {
+                return None;
+            };
+            let mut certificates = Vec::new();
+            let mut undecodable = Vec::new();
+            for (i, raw) in c.cert_chain.iter().take(MAX_CERTS).enumerate() {
+                match cert::decode(i, raw.data) {
+                    Ok(s) => certificates.push(s),
+                    Err(e) => undecodable.push(e),
+                }
+            }
+            Some(DecodedChain {
+                total: c.cert_chain.len(),
+                certificates: certificates.into(),
+                undecodable: undecodable.into(),
+            })
+        })
+    });
+    let Some(chain) = chain else { return false };
+    if st.obs.certificate.is_none() {
+        st.obs.certificate = Some(at);
+        st.obs.certificates_total = chain.total;
+        st.obs.certificates = chain.certificates;
+        st.obs.undecodable_certificates = chain.undecodable;
+    }
+    st.step(HandshakeStep::Certificate, Side::Server, at);
+    true
+}
+
+/// Big-endian reads over a message body: the ClientHello is read by hand
+/// because tls-parser builds a vector of every cipher suite and every
+/// extension of each one (all decoded) where pathproof keeps three
+/// extensions; this runs once per connection.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+    /// A vector with a `u8` length prefix.
+    fn vec8(&mut self) -> Option<&'a [u8]> {
+        let n = self.u8()?;
+        self.take(usize::from(n))
+    }
+    /// A vector with a `u16` length prefix.
+    fn vec16(&mut self) -> Option<&'a [u8]> {
+        let n = self.u16()?;
+        self.take(usize::from(n))
+    }
+}
+
+/// A ClientHello body (after the 4-byte message header), with the framing
+/// tls-parser checks: false when it is cut short.
+fn client_hello_message(body: &[u8], st: &mut State, at: FrameRef) -> bool {
+    let mut c = Cursor(body);
+    let Some((version, cipher_bytes)) = (|| {
+        let version = c.u16()?;
+        c.take(32)?; // random
+        c.vec8()?; // session id
+        let ciphers = c.vec16()?;
+        c.vec8()?; // compression methods
+        Some((version, ciphers.len()))
+    })() else {
+        return false;
+    };
+    // Extensions are optional (absent in SSL 3.0-style hellos); bytes that
+    // do not form a length-prefixed block are ignored, as tls-parser does.
+    let ext = if c.0.is_empty() { None } else { c.vec16() };
+    st.obs.client_hellos = st.obs.client_hellos.saturating_add(1);
+    if st.obs.client_hello.is_none() {
+        st.obs.client_hello = Some(client_hello(version, cipher_bytes / 2, ext, st, at));
+    }
+    st.step(HandshakeStep::ClientHello, Side::Client, at);
+    true
+}
+
 fn client_hello(
-    ch: &tls_parser::TlsClientHelloContents<'_>,
+    legacy_version: u16,
+    cipher_count: usize,
+    ext: Option<&[u8]>,
     st: &mut State,
     at: FrameRef,
 ) -> ClientHelloInfo {
-    let mut info = ClientHelloInfo {
-        frame: at.frame,
-        sni: None,
-        offered_versions: Vec::new(),
-        cipher_count: ch.ciphers.len(),
-        alpn: Vec::new(),
-    };
-    let mut versions: Option<Vec<u16>> = None;
-    if let Some(ext) = ch.ext {
-        match parse_tls_client_hello_extensions(ext) {
-            Ok((rest, exts)) => {
-                if !rest.is_empty() {
-                    st.error("ClientHello: extensions partly unreadable".to_string());
-                }
-                for e in &exts {
-                    match e {
-                        TlsExtension::SNI(names) => {
-                            info.sni = names.iter().find(|(t, _)| *t == SNIType::HostName).map(
-                                |(_, n)| bounded(String::from_utf8_lossy(n).into_owned(), MAX_NAME),
-                            );
-                        }
-                        TlsExtension::SupportedVersions(v) => {
-                            versions = Some(v.iter().map(|x| x.0).collect());
-                        }
-                        TlsExtension::ALPN(protos) => {
-                            info.alpn = protos
-                                .iter()
-                                .take(MAX_ALPN)
-                                .map(|a| bounded(String::from_utf8_lossy(a).into_owned(), 64))
-                                .collect();
-                        }
-                        _ => {}
+    let mut sni = None;
+    let mut versions: Option<&[u8]> = None;
+    let mut alpn: Option<&[u8]> = None;
+    let mut c = Cursor(ext.unwrap_or_default());
+    let mut readable = true;
+    while !c.0.is_empty() {
+        let Some((kind, data)) = c.u16().zip(c.vec16()) else {
+            readable = false;
+            break;
+        };
+        let mut d = Cursor(data);
+        let ok = match kind {
+            // server_name (RFC 6066 §3): the first host_name entry.
+            0 if data.is_empty() => true,
+            0 => d.vec16().is_some_and(|list| {
+                let mut l = Cursor(list);
+                while let Some(name_type) = l.u8() {
+                    let Some(name) = l.vec16() else { return false };
+                    if name_type == 0 && sni.is_none() {
+                        sni = Some(name);
                     }
                 }
-            }
-            Err(_) => st.error("ClientHello: extensions unreadable".to_string()),
+                true
+            }),
+            // application_layer_protocol_negotiation (RFC 7301 §3.1).
+            16 => d.vec16().map(|list| alpn = Some(list)).is_some(),
+            // supported_versions (RFC 8446 §4.2.1).
+            43 => d.vec8().map(|list| versions = Some(list)).is_some(),
+            _ => true,
+        };
+        if !ok {
+            readable = false;
+            break;
         }
     }
-    info.offered_versions = versions
-        .unwrap_or_else(|| vec![ch.version.0])
-        .into_iter()
-        .filter(|&v| v & 0x0f0f != 0x0a0a) // GREASE (RFC 8701)
-        .take(8)
-        .map(version_name)
-        .collect();
-    info
+    if !readable {
+        st.error("ClientHello: extensions partly unreadable".to_string());
+    }
+    let legacy = legacy_version.to_be_bytes();
+    let offered_versions = VERSIONS.with(|v| {
+        // The legacy version stands in when the extension is absent; its
+        // two bytes cannot be mistaken for a list (odd length marker).
+        let key: &[u8] = match versions {
+            Some(list) => list,
+            None => &[legacy[0], legacy[1], 0],
+        };
+        v.borrow_mut().get_or_build(key, || {
+            let codes: Vec<u16> = match versions {
+                Some(list) => list
+                    .chunks_exact(2)
+                    .map(|p| u16::from_be_bytes([p[0], p[1]]))
+                    .collect(),
+                None => vec![legacy_version],
+            };
+            codes
+                .into_iter()
+                .filter(|&v| v & 0x0f0f != 0x0a0a) // GREASE (RFC 8701)
+                .take(8)
+                .map(|v| version_name(v).into_owned())
+                .collect()
+        })
+    });
+    let alpn = match alpn {
+        None => Arc::from([]),
+        Some(list) => ALPNS.with(|a| {
+            a.borrow_mut().get_or_build(list, || {
+                let mut names = Vec::new();
+                let mut l = Cursor(list);
+                while let Some(name) = l.vec8() {
+                    if names.len() == MAX_ALPN {
+                        break;
+                    }
+                    names.push(bounded(String::from_utf8_lossy(name).into_owned(), 64));
+                }
+                names.into()
+            })
+        }),
+    };
+    ClientHelloInfo {
+        frame: at.frame,
+        sni: sni.map(|n| bounded(String::from_utf8_lossy(n).into_owned(), MAX_NAME)),
+        offered_versions,
+        cipher_count,
+        alpn,
+    }
 }
 
 fn server_hello(sh: &TlsServerHelloContents<'_>, st: &mut State, at: FrameRef) -> HandshakeStep {
@@ -506,18 +666,18 @@ fn server_hello(sh: &TlsServerHelloContents<'_>, st: &mut State, at: FrameRef) -
         return HandshakeStep::ServerHello;
     }
     let mut version = sh.version.0;
-    if let Some(ext) = sh.ext {
-        match parse_tls_server_hello_extensions(ext) {
-            Ok((_, exts)) => {
-                for e in &exts {
-                    if let TlsExtension::SupportedVersions(v) = e
-                        && let Some(sel) = v.first()
-                    {
-                        version = sel.0;
-                    }
-                }
-            }
-            Err(_) => st.error("ServerHello: extensions unreadable".to_string()),
+    // The selected version is the only extension read (by hand, like the
+    // ClientHello's: tls-parser would decode and collect all of them).
+    let mut c = Cursor(sh.ext.unwrap_or_default());
+    while !c.0.is_empty() {
+        let Some((kind, data)) = c.u16().zip(c.vec16()) else {
+            st.error("ServerHello: extensions unreadable".to_string());
+            break;
+        };
+        if kind == 43
+            && let [hi, lo] = *data
+        {
+            version = u16::from_be_bytes([hi, lo]);
         }
     }
     // 0x7fXX: TLS 1.3 drafts.
@@ -536,21 +696,21 @@ fn server_hello(sh: &TlsServerHelloContents<'_>, st: &mut State, at: FrameRef) -
         version: version_name(version),
         version_code: version,
         cipher_suite: sh.cipher.0,
-        cipher_name: sh.cipher.get_ciphersuite().map(|c| c.name.to_string()),
+        cipher_name: sh.cipher.get_ciphersuite().map(|c| c.name),
         downgrade_sentinel,
     });
     HandshakeStep::ServerHello
 }
 
-pub(super) fn version_name(v: u16) -> String {
+pub(super) fn version_name(v: u16) -> Cow<'static, str> {
     match v {
-        0x0300 => "SSL 3.0".to_string(),
-        0x0301 => "TLS 1.0".to_string(),
-        0x0302 => "TLS 1.1".to_string(),
-        0x0303 => "TLS 1.2".to_string(),
-        0x0304 => "TLS 1.3".to_string(),
-        v if v >> 8 == 0x7f => format!("TLS 1.3 draft {}", v & 0xff),
-        v => format!("0x{v:04x}"),
+        0x0300 => "SSL 3.0".into(),
+        0x0301 => "TLS 1.0".into(),
+        0x0302 => "TLS 1.1".into(),
+        0x0303 => "TLS 1.2".into(),
+        0x0304 => "TLS 1.3".into(),
+        v if v >> 8 == 0x7f => format!("TLS 1.3 draft {}", v & 0xff).into(),
+        v => format!("0x{v:04x}").into(),
     }
 }
 

@@ -18,6 +18,7 @@
 mod cert;
 mod handshake;
 mod reassembly;
+mod shared;
 #[cfg(test)]
 mod tests;
 
@@ -28,6 +29,8 @@ use crate::packet::TcpInfo;
 use handshake::{RecordParser, State};
 use reassembly::Reassembler;
 use serde::Serialize;
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Which end of the connection sent something.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -160,10 +163,11 @@ pub struct ClientHelloInfo {
     pub sni: Option<String>,
     /// Versions offered (supported_versions, GREASE left out), or the legacy
     /// version when the extension is absent: `TLS 1.3`, `TLS 1.2`, ...
-    pub offered_versions: Vec<String>,
+    /// (Shared: one list per distinct extension in the capture.)
+    pub offered_versions: Arc<[String]>,
     pub cipher_count: usize,
     /// ALPN protocols offered (first few).
-    pub alpn: Vec<String>,
+    pub alpn: Arc<[String]>,
 }
 
 /// A TLS 1.3 server's downgrade sentinel (RFC 8446 §4.1.3): the server
@@ -182,11 +186,11 @@ pub enum DowngradeSentinel {
 pub struct ServerHelloInfo {
     pub frame: u64,
     /// Selected version (supported_versions for TLS 1.3), e.g. `TLS 1.2`.
-    pub version: String,
+    pub version: Cow<'static, str>,
     pub version_code: u16,
     pub cipher_suite: u16,
     /// IANA-style name when tls-parser knows it.
-    pub cipher_name: Option<String>,
+    pub cipher_name: Option<&'static str>,
     pub downgrade_sentinel: Option<DowngradeSentinel>,
 }
 
@@ -231,8 +235,9 @@ pub struct TlsObservation {
     /// Certificates in the server's chain as sent.
     pub certificates_total: usize,
     /// Decoded certificates, in chain order (leaf first); at most 10.
-    pub certificates: Vec<CertSummary>,
-    pub undecodable_certificates: Vec<UndecodableCert>,
+    /// (Shared by every connection that showed the same chain.)
+    pub certificates: Arc<[CertSummary]>,
+    pub undecodable_certificates: Arc<[UndecodableCert]>,
     pub certificate_request: Option<FrameRef>,
     pub client_certificate: Option<ClientCertificate>,
     pub server_hello_done: Option<FrameRef>,
