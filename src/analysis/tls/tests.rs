@@ -518,7 +518,7 @@ fn tls13_certificates_are_encrypted() {
     let sh = o.server_hello.as_ref().unwrap();
     assert_eq!(sh.version, "TLS 1.3");
     assert_eq!(sh.version_code, 0x0304);
-    assert!(sh.cipher_name.as_deref().unwrap().contains("AES"), "{sh:?}");
+    assert!(sh.cipher_name.unwrap().contains("AES"), "{sh:?}");
     assert!(
         o.client_hello
             .unwrap()
@@ -646,7 +646,7 @@ fn downgrade_sentinel_in_server_random() {
         assert_eq!(sh.version, "TLS 1.2");
         assert_eq!(sh.cipher_suite, 0xc02f);
         assert_eq!(
-            sh.cipher_name.as_deref(),
+            sh.cipher_name,
             Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
         );
         assert!(!o.certificates_encrypted);
