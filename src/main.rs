@@ -260,12 +260,12 @@ fn pcap(args: cli::PcapArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
-    let text = if args.json {
-        report::json::render_pcap(&report)
+    if args.json {
+        let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        report_write_error(report::json::write_pcap(&report, out));
     } else {
-        report::text::render_pcap(&report)
-    };
-    print(&text);
+        print(&report::text::render_pcap(&report));
+    }
     if !args.json {
         for w in &report.warnings {
             eprintln!("pathproof: warning: {}", w.message);
@@ -281,10 +281,20 @@ fn pcap(args: cli::PcapArgs) -> ExitCode {
     })
 }
 
-/// Prints the report; a closed pipe (`| head`) is not an error.
+/// Prints the report, ending with a newline; a closed pipe (`| head`) is
+/// not an error.
 fn print(text: &str) {
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush())
+    let end: &[u8] = if text.ends_with('\n') { b"" } else { b"\n" };
+    report_write_error(
+        out.write_all(text.as_bytes())
+            .and_then(|_| out.write_all(end))
+            .and_then(|_| out.flush()),
+    );
+}
+
+fn report_write_error(result: std::io::Result<()>) {
+    if let Err(e) = result
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
         eprintln!("pathproof: cannot write the report: {e}");

@@ -151,3 +151,12 @@ pub fn pcap_report(r: &PcapReport) -> JsonReport<'_> {
 pub fn render_pcap(r: &PcapReport) -> String {
     serde_json::to_string_pretty(&pcap_report(r)).expect("report types serialize")
 }
+
+/// Writes the JSON report to `out` while it is serialised, and a final
+/// newline: a report of tens of megabytes (every reset of a long capture)
+/// is not built in memory first.
+pub fn write_pcap(r: &PcapReport, mut out: impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut out, &pcap_report(r))?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
