@@ -138,6 +138,12 @@ pub struct FlowRecord {
     pub server_mac: Option<[u8; 6]>,
     /// TLS handshake tracking while the flow is active (broker ports only).
     tls: Option<Box<TlsTracker>>,
+    /// The tracker still wants segments (see [`TlsTracker::listening`]).
+    tls_listening: bool,
+    /// Last client / server segment carrying data (what a reset answers;
+    /// kept here so that the TLS tracker need not see every segment).
+    last_client_data_frame: Option<u64>,
+    last_server_data_frame: Option<u64>,
     /// What the TLS handshake showed, once the flow is finished.
     pub tls_observation: Option<Box<TlsObservation>>,
     last_client: Option<Trigger>,
@@ -177,6 +183,9 @@ impl FlowRecord {
             server_max_ack: None,
             server_mac: None,
             tls: None,
+            tls_listening: false,
+            last_client_data_frame: None,
+            last_server_data_frame: None,
             tls_observation: None,
             last_client: None,
             last_server: None,
@@ -237,8 +246,18 @@ impl FlowRecord {
 
     fn on_packet(&mut self, p: &Packet, t: &TcpInfo, from_client: bool, payload: &[u8]) {
         self.last_ts_ns = p.ts_ns;
-        if let Some(tls) = &mut self.tls {
+        if t.payload_len > 0 && !t.flags.rst() {
+            if from_client {
+                self.last_client_data_frame = Some(p.frame);
+            } else {
+                self.last_server_data_frame = Some(p.frame);
+            }
+        }
+        if self.tls_listening
+            && let Some(tls) = &mut self.tls
+        {
             tls.on_segment(from_client, p.frame, p.ts_ns, t, payload);
+            self.tls_listening = tls.listening();
         }
         let kind = SegmentKind::of(t);
         if t.flags.rst() {
@@ -540,6 +559,7 @@ impl FlowTable {
             let mut flow = Box::new(FlowRecord::new(client, server, p));
             if ports.contains(&server.port()) {
                 flow.tls = Some(Box::default());
+                flow.tls_listening = true;
             }
             flow
         });
@@ -678,7 +698,10 @@ impl FlowTable {
         let Some(slot) = slot else { return };
         // The TLS observation is built only for flows that are kept.
         if let Some(tls) = f.tls.take() {
-            f.tls_observation = Some(Box::new(tls.observation()));
+            let mut obs = tls.observation();
+            obs.last_client_data_frame = f.last_client_data_frame;
+            obs.last_server_data_frame = f.last_server_data_frame;
+            f.tls_observation = Some(Box::new(obs));
         }
         if slot == self.finished.len() {
             self.finished.push(f);

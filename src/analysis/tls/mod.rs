@@ -418,7 +418,15 @@ impl TlsTracker {
         }
     }
 
-    /// What the handshake showed so far.
+    /// Whether later segments can still change the evidence (beyond the
+    /// last data frames, which the flow keeps itself): false once both
+    /// directions stopped parsing and no TLS 1.3 alert guess is pending.
+    /// The flow then stops handing segments over, and the tracker's memory
+    /// is not touched again per packet.
+    pub fn listening(&self) -> bool {
+        self.active || self.state.alert_candidate.is_some()
+    }
+
     /// The handshake completed without an alert: nothing to report, so the
     /// flow table need not build (and keep) an observation for it.
     pub fn completed_cleanly(&self) -> bool {
