@@ -31,6 +31,13 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_INCONCLUSIVE: u8 = 3;
 
 fn main() -> ExitCode {
+    // No transparent huge pages for this process: the allocator asks for
+    // them, and then the first touch of any byte of a 2 MiB region zeroes
+    // all of it. pathproof's memory is ~100 MB of scattered records, so that
+    // zeroed (and, in a VM, had the host back) up to four times the memory
+    // used; on the 2 GB benchmark it was the largest single cost of the
+    // analysis thread. Failure only means huge pages stay on.
+    let _ = nix::sys::prctl::set_thp_disable(true);
     let cli = Cli::parse();
     match cli.command {
         Command::Pcap(args) => pcap(args),
