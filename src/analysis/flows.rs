@@ -705,6 +705,12 @@ impl FlowTable {
             f.tls_observation = Some(Box::new(obs));
         }
         if slot == self.finished.len() {
+            if self.finished.len() == self.finished.capacity() {
+                // Doubling, but never past the bound: the kept list is the
+                // largest allocation of a long capture.
+                let want = (2 * self.finished.capacity()).clamp(64, room.max(64));
+                self.finished.reserve_exact(want - self.finished.len());
+            }
             self.finished.push(f);
         } else {
             self.finished[slot] = f;
@@ -713,12 +719,34 @@ impl FlowTable {
 
     /// Ends the capture: every active flow is retired, in order of first frame.
     pub fn finish(&mut self) {
-        let mut rest: Vec<FlowRecord> = self.active.drain().map(|(_, f)| f).collect();
-        rest.sort_unstable_by_key(|f| f.first_frame);
-        for f in rest {
-            self.retire(f);
+        // Records are large: they are ordered by their keys, then each is
+        // moved once (sorting the records would move each many times).
+        let mut rest: Vec<(u64, FlowKey)> = self
+            .active
+            .iter()
+            .map(|(k, f)| (f.first_frame, *k))
+            .collect();
+        rest.sort_unstable_by_key(|r| r.0);
+        for (_, k) in rest {
+            if let Some(f) = self.active.remove(&k) {
+                self.retire(f);
+            }
         }
-        self.finished.sort_by_key(|f| f.first_frame);
+        let mut order: Vec<(u64, usize)> = self
+            .finished
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.first_frame, i))
+            .collect();
+        if !order.is_sorted() {
+            order.sort_unstable();
+            let mut records: Vec<Option<FlowRecord>> =
+                std::mem::take(&mut self.finished).into_iter().map(Some).collect();
+            self.finished = order
+                .iter()
+                .filter_map(|&(_, i)| records[i].take())
+                .collect();
+        }
     }
 }
 
