@@ -279,6 +279,9 @@ fn pcap(args: cli::PcapArgs) -> ExitCode {
         }
     }
     let class = report.analysis.verdict.class;
+    // The process ends here: freeing tens of thousands of flow records one
+    // by one would only delay the exit.
+    std::mem::forget(report);
     ExitCode::from(if class.is_failure() {
         EXIT_FAILURE_FOUND
     } else if class == pathproof::analysis::VerdictClass::Inconclusive {

@@ -732,6 +732,8 @@ impl FlowTable {
                 self.retire(f);
             }
         }
+        // The table's memory goes back to the allocator for what follows.
+        self.active = FxHashMap::default();
         let mut order: Vec<(u64, usize)> = self
             .finished
             .iter()
@@ -740,12 +742,27 @@ impl FlowTable {
             .collect();
         if !order.is_sorted() {
             order.sort_unstable();
-            let mut records: Vec<Option<FlowRecord>> =
-                std::mem::take(&mut self.finished).into_iter().map(Some).collect();
-            self.finished = order
-                .iter()
-                .filter_map(|&(_, i)| records[i].take())
-                .collect();
+            let source: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
+            apply_permutation(&mut self.finished, source);
+        }
+    }
+}
+
+/// Reorders `items` in place so that position `i` holds what was at
+/// `source[i]` (`source` is a permutation): each cycle of the permutation is
+/// followed with swaps, so no second list of records is allocated.
+fn apply_permutation<T>(items: &mut [T], mut source: Vec<usize>) {
+    const DONE: usize = usize::MAX;
+    for start in 0..items.len() {
+        let mut at = start;
+        while source[at] != DONE {
+            let from = source[at];
+            source[at] = DONE;
+            if from == start {
+                break;
+            }
+            items.swap(at, from);
+            at = from;
         }
     }
 }
@@ -803,6 +820,17 @@ mod tests {
     const SYNACK: u8 = TcpFlags::SYN | TcpFlags::ACK;
     const ACK: u8 = TcpFlags::ACK;
     const RSTACK: u8 = TcpFlags::RST | TcpFlags::ACK;
+
+    #[test]
+    fn permutation_applied_in_place() {
+        let mut items = vec!['a', 'b', 'c', 'd', 'e', 'f'];
+        // Two cycles (0 2 4) and (1 5), and a fixed point.
+        apply_permutation(&mut items, vec![2, 5, 4, 3, 0, 1]);
+        assert_eq!(items, vec!['c', 'f', 'e', 'd', 'a', 'b']);
+        let mut one = vec![1];
+        apply_permutation(&mut one, vec![0]);
+        assert_eq!(one, vec![1]);
+    }
 
     #[test]
     fn refused_syn_with_retransmission() {
