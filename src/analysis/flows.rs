@@ -136,15 +136,23 @@ pub struct FlowRecord {
     pub server_max_ack: Option<u32>,
     /// Link-layer sender of the server's first packet: the gateway (hop 1).
     pub server_mac: Option<[u8; 6]>,
-    /// TLS handshake tracking while the flow is active (broker ports only).
+    /// The flow is to a broker port: its TLS handshake is tracked.
+    tls_wanted: bool,
+    /// TLS handshake tracking, from the first data segment until the
+    /// tracker can learn nothing more; then its observation is kept in
+    /// `tls_observation` and the tracker (ten times larger) freed.
     tls: Option<Box<TlsTracker>>,
-    /// The tracker still wants segments (see [`TlsTracker::listening`]).
+    /// The handshake may still show something (see [`TlsTracker::listening`]).
     tls_listening: bool,
+    /// Sequence numbers of the client's SYN and the server's SYN-ACK
+    /// before the tracker exists (stream offsets count from them).
+    tls_syn: [Option<u32>; 2],
     /// Last client / server segment carrying data (what a reset answers;
     /// kept here so that the TLS tracker need not see every segment).
     last_client_data_frame: Option<u64>,
     last_server_data_frame: Option<u64>,
-    /// What the TLS handshake showed, once the flow is finished.
+    /// What the TLS handshake showed, once the tracker is done (and for
+    /// every kept flow to a broker port).
     pub tls_observation: Option<Box<TlsObservation>>,
     last_client: Option<Trigger>,
     last_server: Option<Trigger>,
@@ -182,8 +190,10 @@ impl FlowRecord {
             client_sends: SendHistory::default(),
             server_max_ack: None,
             server_mac: None,
+            tls_wanted: false,
             tls: None,
             tls_listening: false,
+            tls_syn: [None; 2],
             last_client_data_frame: None,
             last_server_data_frame: None,
             tls_observation: None,
@@ -244,6 +254,35 @@ impl FlowRecord {
         }
     }
 
+    /// A segment for the TLS tracker, created with the first data segment
+    /// (connections that carry no data never get one).
+    fn tls_segment(&mut self, p: &Packet, t: &TcpInfo, from_client: bool, payload: &[u8]) {
+        let data = t.payload_len > 0 && !t.flags.rst();
+        if self.tls.is_none() && !data {
+            if t.flags.syn() {
+                self.tls_syn[usize::from(!from_client)] = Some(t.seq);
+            }
+            return;
+        }
+        let syns = self.tls_syn;
+        let tls = self.tls.get_or_insert_with(|| tracker_after(syns));
+        tls.on_segment(from_client, p.frame, p.ts_ns, t, payload);
+        if !tls.listening() {
+            self.tls_listening = false;
+            self.finish_tls();
+        }
+    }
+
+    /// Turns the tracker (or, when no data came, what a tracker would have
+    /// seen) into the flow's TLS observation.
+    fn finish_tls(&mut self) {
+        if !self.tls_wanted || self.tls_observation.is_some() {
+            return;
+        }
+        let tls = self.tls.take().unwrap_or_else(|| tracker_after(self.tls_syn));
+        self.tls_observation = Some(Box::new(tls.into_observation()));
+    }
+
     fn on_packet(&mut self, p: &Packet, t: &TcpInfo, from_client: bool, payload: &[u8]) {
         self.last_ts_ns = p.ts_ns;
         if t.payload_len > 0 && !t.flags.rst() {
@@ -253,11 +292,8 @@ impl FlowRecord {
                 self.last_server_data_frame = Some(p.frame);
             }
         }
-        if self.tls_listening
-            && let Some(tls) = &mut self.tls
-        {
-            tls.on_segment(from_client, p.frame, p.ts_ns, t, payload);
-            self.tls_listening = tls.listening();
+        if self.tls_listening {
+            self.tls_segment(p, t, from_client, payload);
         }
         let kind = SegmentKind::of(t);
         if t.flags.rst() {
@@ -337,6 +373,18 @@ impl FlowRecord {
             self.last_server = Some(trigger);
         }
     }
+}
+
+/// A TLS tracker that has seen these SYN (client) and SYN-ACK (server)
+/// sequence numbers.
+fn tracker_after(syns: [Option<u32>; 2]) -> Box<TlsTracker> {
+    let mut tls = Box::new(TlsTracker::new());
+    for (from_client, seq) in [(true, syns[0]), (false, syns[1])] {
+        if let Some(seq) = seq {
+            tls.syn(from_client, seq);
+        }
+    }
+    tls
 }
 
 /// What the capture shows of a remote address's genuine packets (anything
@@ -559,7 +607,7 @@ impl FlowTable {
             let (client, server) = roles(ports, p, t, src, dst);
             let mut flow = FlowRecord::new(client, server, p);
             if ports.contains(&server.port()) {
-                flow.tls = Some(Box::default());
+                flow.tls_wanted = true;
                 flow.tls_listening = true;
             }
             flow
@@ -668,7 +716,11 @@ impl FlowTable {
             let frame = f.syn_ack.map_or(f.first_frame, |s| s.frame);
             self.note_genuine(f.server.ip(), &f.server_ttls, frame, false);
         }
-        let tls_problem = f.tls.as_ref().is_some_and(|t| !t.completed_cleanly());
+        f.finish_tls();
+        let tls_problem = f
+            .tls_observation
+            .as_ref()
+            .is_some_and(|o| !o.completed_cleanly());
         let problem =
             !f.rsts.is_empty() || f.syn_unanswered() || !f.icmp_errors.is_empty() || tls_problem;
         let room = if problem {
@@ -697,12 +749,9 @@ impl FlowTable {
             None
         };
         let Some(slot) = slot else { return };
-        // The TLS observation is built only for flows that are kept.
-        if let Some(tls) = f.tls.take() {
-            let mut obs = tls.observation();
+        if let Some(obs) = &mut f.tls_observation {
             obs.last_client_data_frame = f.last_client_data_frame;
             obs.last_server_data_frame = f.last_server_data_frame;
-            f.tls_observation = Some(Box::new(obs));
         }
         if slot == self.finished.len() {
             if self.finished.len() == self.finished.capacity() {

@@ -433,12 +433,43 @@ impl TlsTracker {
         self.state.handshake_complete() && self.state.obs.alerts.is_empty()
     }
 
+    /// A SYN (`from_client`) or SYN-ACK seen before the tracker was created
+    /// (trackers are created with a connection's first data).
+    pub fn syn(&mut self, from_client: bool, seq: u32) {
+        let side = if from_client {
+            Side::Client
+        } else {
+            Side::Server
+        };
+        self.dirs[side as usize].reasm.syn(seq);
+    }
+
+    /// What the handshake showed, the tracker being done with.
+    pub fn into_observation(mut self) -> TlsObservation {
+        let client_stream = facts(&self.dirs[Side::Client as usize]);
+        let server_stream = facts(&self.dirs[Side::Server as usize]);
+        let handshake_complete = self.state.handshake_complete();
+        TlsObservation {
+            client_stream,
+            server_stream,
+            handshake_complete,
+            ..std::mem::take(&mut self.state.obs)
+        }
+    }
+
     pub fn observation(&self) -> TlsObservation {
         let mut obs = self.state.obs.clone();
         obs.client_stream = facts(&self.dirs[Side::Client as usize]);
         obs.server_stream = facts(&self.dirs[Side::Server as usize]);
         obs.handshake_complete = self.state.handshake_complete();
         obs
+    }
+}
+
+impl TlsObservation {
+    /// The handshake completed without an alert (nothing to report).
+    pub fn completed_cleanly(&self) -> bool {
+        self.handshake_complete && self.alerts.is_empty()
     }
 }
 
