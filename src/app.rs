@@ -239,18 +239,20 @@ fn decode_stage(
 /// Stage 2: the analysis, batch by batch, in frame order.
 fn analysis_stage(analyzer: &mut Analyzer, batches: Receiver<Batch>, spent: SyncSender<Batch>) {
     for mut batch in batches {
-        for item in batch.items.drain(..) {
+        // By reference: moving each item out would copy it once more.
+        for item in &batch.items {
             match item {
                 Item::Ip { packet, payload } => {
                     let bytes = batch
                         .payloads
                         .get(payload.start as usize..payload.end as usize)
                         .unwrap_or_default();
-                    analyzer.push_with_payload(&packet, bytes);
+                    analyzer.push_with_payload(packet, bytes);
                 }
-                Item::Arp(s) => analyzer.note_arp(&s),
+                Item::Arp(s) => analyzer.note_arp(s),
             }
         }
+        batch.items.clear();
         batch.payloads.clear();
         // Recycled so the steady state allocates nothing.
         let _ = spent.try_send(batch);
