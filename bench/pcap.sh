@@ -18,7 +18,11 @@
 #   BENCH_SIZE_MB     size of the big captures (default 2000)
 #   BENCH_SMALL_MB    size of the small capture (default 100)
 #   BENCH_SEED        generator seed (default 1)
-#   BENCH_RUNS        timed runs per command (default 5; 1 warm-up run before)
+#   BENCH_RUNS        timed runs per command and round (default 3; 1 warm-up run before)
+#   BENCH_ROUNDS      rounds (default 4): each round times every command on every
+#                     file in turn, so that a machine whose speed drifts during the
+#                     run (a shared VM) treats all tools alike; medians are over
+#                     all rounds' runs
 #   BENCH_TSHARK_BIG  1: run tshark on the big files too (minutes and GBs each)
 #   BENCH_TSHARK_RUNS timed tshark runs (default 3)
 #   BENCH_FILES       which captures to time (default "big.pcap big.pcapng big_sll.pcap small.pcap")
@@ -32,7 +36,8 @@ BENCH_DIR=${BENCH_DIR:-/tmp/pathproof-bench}
 SIZE_MB=${BENCH_SIZE_MB:-2000}
 SMALL_MB=${BENCH_SMALL_MB:-100}
 SEED=${BENCH_SEED:-1}
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-3}
+ROUNDS=${BENCH_ROUNDS:-4}
 TSHARK_RUNS=${BENCH_TSHARK_RUNS:-3}
 FILES=${BENCH_FILES:-big.pcap big.pcapng big_sll.pcap small.pcap}
 OUT=${BENCH_OUT:-$repo/bench/results-$(date +%F).md}
@@ -77,36 +82,56 @@ ps -eo pcpu=,comm= --sort=-pcpu | head -5 | sed 's/^/  /' >>"$BENCH_DIR/raw/cont
 
 # ---------------------------------------------------------------- timing
 # measure NAME FILE RUNS COMMAND: wall/CPU per run (hyperfine, or a loop with
-# /usr/bin/time), then one more run under /usr/bin/time for the peak RSS.
+# /usr/bin/time), appended to the runs of earlier rounds; in the first round,
+# one more run under /usr/bin/time for the peak RSS.
 # COMMAND is one string, split like a shell would (paths must have no spaces).
 measure() {
   local name=$1 file=$2 runs=$3 cmd=$4
   local raw=$BENCH_DIR/raw/$name
-  echo "== $name: $cmd" >&2
+  echo "== round $round: $name: $cmd" >&2
   echo "$file" >"$raw.file"
   echo "$cmd" >"$raw.cmd"
   local -a argv
   eval "argv=($cmd)"
   if command -v hyperfine >/dev/null; then
-    hyperfine -N -i --style none --warmup 1 --runs "$runs" --export-json "$raw.hyperfine.json" -- "$cmd" >&2
+    hyperfine -N -i --style none --warmup 1 --runs "$runs" --export-json "$raw.round$round.json" -- "$cmd" >&2
+    python3 - "$raw" <<'PY'
+import glob, json, sys
+raw = sys.argv[1]
+times, cpu = [], []
+for f in sorted(glob.glob(raw + ".round*.json")):
+    r = json.load(open(f))["results"][0]
+    times += r["times"]
+    cpu += [r["user"] + r["system"]] * len(r["times"])
+merged = {"results": [{"times": times, "user": sum(cpu) / len(cpu), "system": 0.0}]}
+json.dump(merged, open(raw + ".hyperfine.json", "w"))
+PY
   else
     "${argv[@]}" >/dev/null 2>&1 || true # warm-up
-    : >"$raw.loop"
     for _ in $(seq "$runs"); do
       /usr/bin/time -f '%e %U %S' -a -o "$raw.loop" "${argv[@]}" >/dev/null 2>&1 || true
     done
   fi
-  # Peak RSS (KiB) and the exit code, from one more run.
-  /usr/bin/time -f '%M %x' -o "$raw.rss" "${argv[@]}" >/dev/null 2>&1 || true
+  if [[ $round == 1 ]]; then
+    # Peak RSS (KiB) and the exit code, from one more run.
+    /usr/bin/time -f '%M %x' -o "$raw.rss" "${argv[@]}" >/dev/null 2>&1 || true
+  fi
 }
 
 cd "$BENCH_DIR"
 for f in $FILES; do
   [[ -s $f ]] || { echo "missing $BENCH_DIR/$f" >&2; exit 1; }
-  cat "$f" >/dev/null # warm the page cache
-  measure "cat--$f" "$f" "$RUNS" "cat $f"
-  measure "pathproof--$f" "$f" "$RUNS" "$PP pcap $f --json"
-  measure "tcpdump--$f" "$f" "$RUNS" "tcpdump -nr $f 'tcp[tcpflags] & tcp-rst != 0'"
+done
+for round in $(seq "$ROUNDS"); do
+  for f in $FILES; do
+    cat "$f" >/dev/null # warm the page cache
+    measure "cat--$f" "$f" "$RUNS" "cat $f"
+    measure "pathproof--$f" "$f" "$RUNS" "$PP pcap $f --json"
+    measure "tcpdump--$f" "$f" "$RUNS" "tcpdump -nr $f 'tcp[tcpflags] & tcp-rst != 0'"
+  done
+done
+round=1
+for f in $FILES; do
   if command -v tshark >/dev/null && { [[ $f == small.* ]] || [[ ${BENCH_TSHARK_BIG:-0} == 1 ]]; }; then
     measure "tshark--$f" "$f" "$TSHARK_RUNS" "tshark -r $f -Y 'tcp.flags.reset==1' -T fields -e frame.number -e ip.ttl"
   fi
