@@ -279,7 +279,10 @@ impl FlowRecord {
         if !self.tls_wanted || self.tls_observation.is_some() {
             return;
         }
-        let tls = self.tls.take().unwrap_or_else(|| tracker_after(self.tls_syn));
+        let tls = self
+            .tls
+            .take()
+            .unwrap_or_else(|| tracker_after(self.tls_syn));
         self.tls_observation = Some(Box::new(tls.into_observation()));
     }
 
@@ -462,7 +465,11 @@ impl FlowKey {
             IpAddr::V6(v6) => (u128::from(v6), s.port(), true),
         };
         let (a, b) = (packed(a), packed(b));
-        let (lo, hi) = if (a.0, a.1) <= (b.0, b.1) { (a, b) } else { (b, a) };
+        let (lo, hi) = if (a.0, a.1) <= (b.0, b.1) {
+            (a, b)
+        } else {
+            (b, a)
+        };
         FlowKey {
             lo: lo.0,
             hi: hi.0,
@@ -910,6 +917,43 @@ mod tests {
         assert_eq!(f.state(), FlowState::Established);
         assert_eq!(f.server_ttls.mode(), Some(61));
         assert_eq!(f.syn_ack.unwrap().frame, 2);
+    }
+
+    fn data(frame: u64, ms: i64, src: &str, dst: &str, seq: u32, len: u32) -> Packet {
+        let t = testing::tcp_info(src, dst, ACK, seq, len);
+        testing::packet(frame, ms, src, dst, 64, Transport::Tcp(t))
+    }
+
+    #[test]
+    fn tls_tracker_only_while_it_can_learn() {
+        let mut t = FlowTable::new(vec![443], FlowLimits::default());
+        // A connection without data: no tracker, but an observation at the
+        // end that knows both SYNs (what a tracker from the SYN would say).
+        t.push(&tcp(1, 0, C, S, 64, SYN, 7), &[]);
+        t.push(&tcp(2, 5, S, C, 61, SYNACK, 100), &[]);
+        t.push(&tcp(3, 6, C, S, 64, ACK, 8), &[]);
+        let key = FlowKey::new(C.parse().unwrap(), S.parse().unwrap());
+        assert!(t.active[&key].tls.is_none());
+        // Plain text from the client: not TLS, the tracker is done at once
+        // and freed; later data does not bring it back.
+        t.push(&data(4, 7, C, S, 8, 5), b"GET /");
+        let f = &t.active[&key];
+        assert!(f.tls.is_none() && !f.tls_listening);
+        assert!(f.tls_observation.as_ref().is_some_and(|o| o.not_tls));
+        t.push(&data(5, 8, S, C, 101, 4), b"HTTP");
+        assert!(t.active[&key].tls.is_none());
+        t.push(&tcp(6, 9, "10.0.0.2:40001", S, 64, SYN, 70), &[]);
+        t.push(&tcp(7, 14, S, "10.0.0.2:40001", 61, SYNACK, 700), &[]);
+        t.finish();
+        let [http, silent] = &t.finished[..] else {
+            panic!("two flows: {:?}", t.finished.len())
+        };
+        let obs = http.tls_observation.as_ref().expect("observation");
+        assert_eq!(obs.last_server_data_frame, Some(5));
+        assert!(obs.client_stream.syn_seen && obs.server_stream.syn_seen);
+        let obs = silent.tls_observation.as_ref().expect("observation");
+        assert!(obs.client_stream.syn_seen && obs.server_stream.syn_seen);
+        assert!(!obs.completed_cleanly());
     }
 
     #[test]

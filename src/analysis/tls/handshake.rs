@@ -742,6 +742,90 @@ mod tests {
         assert_eq!(version_name(0x1234), "0x1234");
     }
 
+    /// A ClientHello body: legacy version, random, empty session id, two
+    /// cipher suites, null compression, then `ext` (the extensions block,
+    /// with its length) when given.
+    fn hello_body(legacy: u16, ext: Option<&[u8]>) -> Vec<u8> {
+        let mut b = legacy.to_be_bytes().to_vec();
+        b.extend_from_slice(&[7; 32]);
+        b.extend_from_slice(&[0, 0, 4, 0x13, 0x01, 0xc0, 0x2f, 1, 0]);
+        if let Some(ext) = ext {
+            b.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+            b.extend_from_slice(ext);
+        }
+        b
+    }
+
+    fn extension(kind: u16, data: &[u8]) -> Vec<u8> {
+        let mut e = kind.to_be_bytes().to_vec();
+        e.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        e.extend_from_slice(data);
+        e
+    }
+
+    const AT: FrameRef = FrameRef { frame: 3, ts_ns: 0 };
+
+    #[test]
+    fn client_hello_read_by_hand() {
+        let mut ext = extension(0, b"\x00\x0e\x00\x00\x0bexample.net");
+        ext.extend(extension(16, b"\x00\x0c\x02h2\x08http/1.1"));
+        // GREASE first, then TLS 1.3 and 1.2.
+        ext.extend(extension(43, b"\x06\x7a\x7a\x03\x04\x03\x03"));
+        ext.extend(extension(51, b"\x00\x00")); // key_share: skipped
+        let body = hello_body(0x0303, Some(&ext));
+        let mut st = State::default();
+        assert!(client_hello_message(&body, &mut st, AT));
+        let ch = st.obs.client_hello.clone().expect("client hello");
+        assert_eq!(ch.frame, 3);
+        assert_eq!(ch.sni.as_deref(), Some("example.net"));
+        assert_eq!(&ch.offered_versions[..], ["TLS 1.3", "TLS 1.2"]);
+        assert_eq!(&ch.alpn[..], ["h2", "http/1.1"]);
+        assert_eq!(ch.cipher_count, 2);
+        assert!(st.obs.parse_errors.is_empty());
+        // Another connection with the same extensions shares their lists.
+        let mut again = State::default();
+        assert!(client_hello_message(&body, &mut again, AT));
+        let ch2 = again.obs.client_hello.expect("client hello");
+        assert!(Arc::ptr_eq(&ch.offered_versions, &ch2.offered_versions));
+        assert!(Arc::ptr_eq(&ch.alpn, &ch2.alpn));
+    }
+
+    #[test]
+    fn client_hello_without_extensions_offers_its_legacy_version() {
+        let mut st = State::default();
+        assert!(client_hello_message(&hello_body(0x0301, None), &mut st, AT));
+        let ch = st.obs.client_hello.expect("client hello");
+        assert_eq!(&ch.offered_versions[..], ["TLS 1.0"]);
+        assert!(ch.sni.is_none() && ch.alpn.is_empty());
+    }
+
+    #[test]
+    fn cut_client_hello_is_unreadable_and_bad_extension_is_reported() {
+        let body = hello_body(0x0303, None);
+        for cut in [0, 1, 20, 34, 36, body.len() - 1] {
+            let mut st = State::default();
+            assert!(!client_hello_message(&body[..cut], &mut st, AT), "{cut}");
+            assert!(st.obs.client_hello.is_none());
+        }
+        // The SNI is read; the next extension claims more bytes than follow.
+        let mut ext = extension(0, b"\x00\x06\x00\x00\x03a.b");
+        ext.extend_from_slice(&[0, 16, 0, 40, 0, 2]);
+        let mut st = State::default();
+        assert!(client_hello_message(
+            &hello_body(0x0303, Some(&ext)),
+            &mut st,
+            AT
+        ));
+        assert_eq!(
+            st.obs.client_hello.expect("client hello").sni.as_deref(),
+            Some("a.b")
+        );
+        assert_eq!(
+            st.obs.parse_errors,
+            ["ClientHello: extensions partly unreadable"]
+        );
+    }
+
     #[test]
     fn preview_escapes() {
         assert_eq!(preview(b"HTTP/1.1 403\r\n"), "HTTP/1.1 403\\x0d\\x0a");
