@@ -80,6 +80,10 @@ struct SimNet {
     buckets: Vec<(f64, Instant)>,
     queue: BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>>,
     order: u64,
+    /// The target keeps the half-open connection of every SYN it answered
+    /// (the connector's reset to its SYN-ACK never arrives) and answers a
+    /// later SYN of the same port pair with a reset, as a real stack does.
+    half_open: Option<std::collections::HashSet<u16>>,
 }
 
 fn ms(x: f64) -> Duration {
@@ -196,7 +200,12 @@ impl SimNet {
                 .unwrap();
             out
         } else {
-            tcp_answer(self.target, back, true)
+            let (sport, ..) = tcp.unwrap();
+            let collision = self
+                .half_open
+                .as_mut()
+                .is_some_and(|open| !open.insert(sport));
+            tcp_answer(self.target, back, !collision)
         };
         self.deliver(now + ms(2.0 * one_way), answer);
     }
@@ -233,6 +242,17 @@ impl Network for SimNet {
 
 /// Runs a trace on a fresh simulated path (its own seeded losses).
 fn run(hops: &[Hop], target: Ipv4Addr, protocol: TraceProtocol, rounds: u32, ident: u16) -> Trace {
+    run_half_open(hops, target, protocol, rounds, ident, false)
+}
+
+fn run_half_open(
+    hops: &[Hop],
+    target: Ipv4Addr,
+    protocol: TraceProtocol,
+    rounds: u32,
+    ident: u16,
+    half_open: bool,
+) -> Trace {
     let clock = Arc::new(ManualClock::new(Instant::from_nanos(
         1_700_000_000_000_000_000,
     )));
@@ -247,6 +267,7 @@ fn run(hops: &[Hop], target: Ipv4Addr, protocol: TraceProtocol, rounds: u32, ide
             .collect(),
         queue: BinaryHeap::new(),
         order: 0,
+        half_open: half_open.then(Default::default),
     };
     let mut cfg = TraceConfig::new(IpAddr::V4(target), protocol);
     cfg.rounds = rounds;
@@ -370,6 +391,31 @@ fn real_loss_from_hop_3_is_path_loss_at_hop_3() {
         // The SYN probes are not taken for connections.
         assert!(a.flows.is_empty(), "{protocol}: {} flows", a.flows.len());
     }
+}
+
+#[test]
+fn resets_from_a_half_open_target_are_not_refusals() {
+    // The lab's real-loss scenario once ended as "rst-from-target": the
+    // trace keeps one port pair, the connector's reset to a SYN-ACK was
+    // lost, and the broker answered the next probes with resets.
+    let (mut hops, target) = path(4);
+    hops[2].link_loss = 0.30;
+    let trace = run_half_open(&hops, target, TCP, 60, 0x3131, true);
+    let resets = trace
+        .packets
+        .iter()
+        .filter(|r| {
+            let d = decode_ip(1, 0, r.direction, &r.bytes).unwrap();
+            d.packet.src == IpAddr::V4(target) && d.packet.tcp().is_some_and(|t| t.flags.rst())
+        })
+        .count();
+    assert!(resets > 5, "the target reset the later probes: {resets}");
+    let a = analyse(&[&trace], None);
+    assert_eq!(a.verdict.class, VerdictClass::PathLoss);
+    assert_eq!(a.verdict.hop, Some(3));
+    assert!(a.rsts.is_empty() && a.rsts_total == 0, "{:?}", a.rsts);
+    assert!(a.flows.is_empty(), "{} flows", a.flows.len());
+    assert!(!a.findings.iter().any(|f| f.kind == "rst-from-target"));
 }
 
 #[test]

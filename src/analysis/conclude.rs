@@ -7,8 +7,8 @@ use super::rst::{Baseline, RstContext, RstEvidence, RstOrigin, classify};
 use super::verdict::{Confidence, Finding, Severity, Verdict, VerdictClass};
 use crate::packet::IcmpKind;
 use crate::path::{Path, PathSource};
-use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 
 pub(super) struct Inputs<'a> {
     pub table: &'a FlowTable,
@@ -22,6 +22,9 @@ pub(super) struct Inputs<'a> {
     /// What the capture's traceroutes show.
     pub traces: &'a super::traces::TraceConclusion,
     pub pmtu_probes: &'a super::pmtu_probes::PmtuProbeTracker,
+    /// Servers (address and port) that answered a traceroute SYN probe
+    /// with a SYN-ACK: TCP to them works, whatever single connections lost.
+    pub probe_answered: &'a HashSet<SocketAddr>,
 }
 
 pub(super) struct Conclusion {
@@ -189,7 +192,12 @@ fn judge_server(
         .flows
         .iter()
         .filter(|f| f.syn_ack.is_some() || f.server_payload > 0)
-        .count();
+        .count()
+        + usize::from(
+            inputs
+                .probe_answered
+                .contains(&SocketAddr::new(server, port)),
+        );
     let established: Vec<&&FlowRecord> = view.flows.iter().filter(|f| f.established).collect();
     let unanswered: Vec<&&FlowRecord> = view
         .flows

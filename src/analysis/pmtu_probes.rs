@@ -290,6 +290,25 @@ impl PmtuProbeTracker {
             let Some(&(size, stats)) = failing.first() else {
                 continue;
             };
+            // Random loss silences large probes too. The sizes that got
+            // through were lost at some rate; unless every large probe
+            // failing at that rate is unlikely (< 1 %), this is loss.
+            let (sent_small, answered_small) = d
+                .sizes
+                .range(..=largest_answered)
+                .fold((0u32, 0u32), |(s, a), (_, st)| {
+                    (s + st.sent, a + st.answered)
+                });
+            let loss =
+                1.0 - f64::from(answered_small.min(sent_small)) / f64::from(sent_small.max(1));
+            let big_unanswered: u32 = d
+                .sizes
+                .range(largest_answered + 1..)
+                .map(|(size, s)| s.sent.saturating_sub(recent(*size)))
+                .sum();
+            if loss.powi(big_unanswered.min(64) as i32) > 0.01 {
+                continue;
+            }
             let mut frames: Vec<u64> = failing.iter().flat_map(|(_, s)| s.frames.clone()).collect();
             frames.extend(
                 d.sizes
@@ -513,6 +532,38 @@ mod tests {
         let v = v.unwrap();
         assert_eq!(v.class, VerdictClass::PmtuBlackhole);
         assert!(v.summary.contains("larger than 1400 bytes"));
+    }
+
+    #[test]
+    fn lossy_path_is_not_a_black_hole() {
+        // Half of the small pings lost too: three large ones unanswered is
+        // what that loss does one time in eight, not a black hole.
+        let mut t = PmtuProbeTracker::new();
+        let (mut frame, mut seq) = (0, 0);
+        let sizes = [
+            (84, true),
+            (84, false),
+            (84, true),
+            (84, false),
+            (1400, true),
+        ];
+        let big = [(1500, false), (1500, false), (1500, false)];
+        for (i, (size, ok)) in sizes.into_iter().chain(big).enumerate() {
+            seq += 1;
+            ping(&mut t, &mut frame, i as i64 * 1000, size, seq, ok);
+        }
+        later(&mut t, 12_000);
+        let (f, v) = run(&t);
+        assert!(f.iter().all(|f| f.kind != "pmtu-blackhole"), "{f:#?}");
+        assert!(v.is_none());
+        // Eight large probes lost at that rate (0.4 %) are a black hole.
+        for i in 0..5 {
+            seq += 1;
+            ping(&mut t, &mut frame, 13_000 + i * 1000, 1500, seq, false);
+        }
+        later(&mut t, 30_000);
+        let (f, _) = run(&t);
+        assert!(f.iter().any(|f| f.kind == "pmtu-blackhole"), "{f:#?}");
     }
 
     #[test]
