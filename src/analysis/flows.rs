@@ -114,8 +114,9 @@ pub struct FlowRecord {
     syn_seq: u32,
     /// SYNs sent, retransmissions included.
     pub syn_count: u32,
-    /// Frame numbers of the first SYNs (up to [`MAX_SYN_FRAMES`]).
-    pub syn_frames: Vec<u64>,
+    /// Frame numbers of the first SYNs (up to [`MAX_SYN_FRAMES`]; inline
+    /// for the usual one or two, so that most flows allocate nothing).
+    pub syn_frames: smallvec::SmallVec<[u64; 2]>,
     pub syn_ack: Option<PacketRef>,
     pub syn_ack_mss: Option<u16>,
     /// The client acknowledged the SYN-ACK or data flowed both ways.
@@ -175,7 +176,7 @@ impl FlowRecord {
             syn_mss: None,
             syn_seq: 0,
             syn_count: 0,
-            syn_frames: Vec::new(),
+            syn_frames: smallvec::SmallVec::new(),
             syn_ack: None,
             syn_ack_mss: None,
             established: false,
