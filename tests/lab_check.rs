@@ -81,6 +81,14 @@ fn check_options_v6() -> LabOptions {
     o
 }
 
+/// A check of the broker's IPv6 address (SNI set: there is no name to
+/// resolve); returns the address and the run.
+fn check_scenario_v6(s: Scenario) -> (String, Run) {
+    let addr = lab::broker_addr6().to_string();
+    let run = check_scenario_with(s, check_options_v6(), &addr, &["--sni", lab::BROKER_NAME]);
+    (addr, run)
+}
+
 fn check_scenario_with(s: Scenario, options: LabOptions, target: &str, extra: &[&str]) -> Run {
     let lab = Lab::up(s, options);
     let _sntp = SntpResponder::start(lab.ns(Node::Dns), lab.resolver_addr(), sntp_offset(s));
@@ -218,13 +226,7 @@ fn check_healthy_by_address() {
 #[test]
 fn check_ipv6_healthy() {
     require_root!();
-    let addr = lab::broker_addr6().to_string();
-    let r = check_scenario_with(
-        Scenario::Healthy,
-        check_options_v6(),
-        &addr,
-        &["--sni", lab::BROKER_NAME],
-    );
+    let (addr, r) = check_scenario_v6(Scenario::Healthy);
     let b = &r.json["check"]["brokers"][0];
     assert_eq!(b["address"], addr, "{}", r.out.context());
     assert_eq!(b["target_hop"], 4, "{}", r.out.context());
@@ -243,13 +245,7 @@ fn check_ipv6_healthy() {
 #[test]
 fn check_ipv6_rst_hop2() {
     require_root!();
-    let addr = lab::broker_addr6().to_string();
-    let r = check_scenario_with(
-        Scenario::RstHop2,
-        check_options_v6(),
-        &addr,
-        &["--sni", lab::BROKER_NAME],
-    );
+    let (_, r) = check_scenario_v6(Scenario::RstHop2);
     assert_eq!(
         r.json["verdict"]["address"],
         lab::hop_addr6(2).to_string(),
@@ -356,13 +352,7 @@ fn check_pmtu_icmp() {
 #[test]
 fn check_ipv6_pmtu_icmp() {
     require_root!();
-    let addr = lab::broker_addr6().to_string();
-    let r = check_scenario_with(
-        Scenario::PmtuIcmp,
-        check_options_v6(),
-        &addr,
-        &["--sni", lab::BROKER_NAME],
-    );
+    let (_, r) = check_scenario_v6(Scenario::PmtuIcmp);
     let p = &r.json["check"]["brokers"][0]["pmtu"];
     assert_eq!(p["reported_mtu"], 1400, "{}", r.out.context());
     assert_eq!(p["reported_hop"], 2, "{}", r.out.context());

@@ -58,5 +58,5 @@ fuzz_target!(|data: &[u8]| {
         frame += 1;
         t.on_segment(from_client, frame, frame as i64, &tcp, payload);
     }
-    let _ = t.observation();
+    let _ = t.into_observation();
 });

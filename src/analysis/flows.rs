@@ -143,8 +143,6 @@ pub struct FlowRecord {
     /// tracker can learn nothing more; then its observation is kept in
     /// `tls_observation` and the tracker (ten times larger) freed.
     tls: Option<Box<TlsTracker>>,
-    /// The handshake may still show something (see [`TlsTracker::listening`]).
-    tls_listening: bool,
     /// Sequence numbers of the client's SYN and the server's SYN-ACK
     /// before the tracker exists (stream offsets count from them).
     tls_syn: [Option<u32>; 2],
@@ -193,7 +191,6 @@ impl FlowRecord {
             server_mac: None,
             tls_wanted: false,
             tls: None,
-            tls_listening: false,
             tls_syn: [None; 2],
             last_client_data_frame: None,
             last_server_data_frame: None,
@@ -255,6 +252,12 @@ impl FlowRecord {
         }
     }
 
+    /// The handshake may still show something (see [`TlsTracker::listening`]):
+    /// until then the flow has no observation.
+    fn tls_listening(&self) -> bool {
+        self.tls_wanted && self.tls_observation.is_none()
+    }
+
     /// A segment for the TLS tracker, created with the first data segment
     /// (connections that carry no data never get one).
     fn tls_segment(&mut self, p: &Packet, t: &TcpInfo, from_client: bool, payload: &[u8]) {
@@ -269,7 +272,6 @@ impl FlowRecord {
         let tls = self.tls.get_or_insert_with(|| tracker_after(syns));
         tls.on_segment(from_client, p.frame, p.ts_ns, t, payload);
         if !tls.listening() {
-            self.tls_listening = false;
             self.finish_tls();
         }
     }
@@ -296,7 +298,7 @@ impl FlowRecord {
                 self.last_server_data_frame = Some(p.frame);
             }
         }
-        if self.tls_listening {
+        if self.tls_listening() {
             self.tls_segment(p, t, from_client, payload);
         }
         let kind = SegmentKind::of(t);
@@ -616,7 +618,6 @@ impl FlowTable {
             let mut flow = FlowRecord::new(client, server, p);
             if ports.contains(&server.port()) {
                 flow.tls_wanted = true;
-                flow.tls_listening = true;
             }
             flow
         });
@@ -939,7 +940,7 @@ mod tests {
         // and freed; later data does not bring it back.
         t.push(&data(4, 7, C, S, 8, 5), b"GET /");
         let f = &t.active[&key];
-        assert!(f.tls.is_none() && !f.tls_listening);
+        assert!(f.tls.is_none() && !f.tls_listening());
         assert!(f.tls_observation.as_ref().is_some_and(|o| o.not_tls));
         t.push(&data(5, 8, S, C, 101, 4), b"HTTP");
         assert!(t.active[&key].tls.is_none());

@@ -161,59 +161,7 @@ impl Analyzer {
     pub fn finish(mut self, path: Option<&Path>) -> Analysis {
         self.table.finish();
         let traces = std::mem::take(&mut self.traces).finish();
-        // Traceroute SYNs are probes, not connection attempts: their flows
-        // go, except those a reset "from the server" answered (the reset
-        // rules place those resets, as the live trace does).
-        let probe_frames = traces.tcp_probe_frames();
-        let mut probe_answered = HashSet::new();
-        if !probe_frames.is_empty() {
-            let is_probe = |f: &FlowRecord| f.syn.is_some_and(|s| probe_frames.contains(&s.frame));
-            // A server that answered a probe with a SYN-ACK and a later probe
-            // of the same port pair with a reset (its own TTL) refused
-            // nothing: the later SYN met the half-open connection the first
-            // one left, when the connector's reset to that SYN-ACK was lost
-            // (RFC 9293 §3.10.7.4). The trace keeps one port pair on purpose
-            // (one ECMP path), so on a lossy path this happens.
-            probe_answered = self
-                .table
-                .finished
-                .iter()
-                .filter(|f| is_probe(f) && f.syn_ack.is_some())
-                .map(|f| f.server)
-                .collect();
-            let open: HashMap<(SocketAddr, SocketAddr), u8> = self
-                .table
-                .finished
-                .iter()
-                .filter(|f| is_probe(f))
-                .filter_map(|f| Some(((f.client, f.server), f.syn_ack?.ttl)))
-                .collect();
-            let half_open_collision = |f: &FlowRecord| {
-                open.get(&(f.client, f.server)).is_some_and(|&ttl| {
-                    f.rsts
-                        .iter()
-                        .filter(|r| r.from_server)
-                        .all(|r| r.packet.ttl == ttl)
-                })
-            };
-            let keep = |f: &FlowRecord| {
-                !is_probe(f) || (f.rsts.iter().any(|r| r.from_server) && !half_open_collision(f))
-            };
-            // Those resets leave `rsts_total` too (it counts judged ports only).
-            let collision_rsts: u64 = self
-                .table
-                .finished
-                .iter()
-                .filter(|f| !keep(f) && self.table.is_server_port(f.server.port()))
-                .map(|f| f.rsts.iter().filter(|r| r.from_server).count() as u64)
-                .sum();
-            let before = self.table.finished.len();
-            self.table.finished.retain(|f| keep(f));
-            let removed = (before - self.table.finished.len()) as u64;
-            self.table.flows_total = self.table.flows_total.saturating_sub(removed);
-            self.table.server_rsts_total =
-                self.table.server_rsts_total.saturating_sub(collision_rsts);
-        }
+        let probe_answered = drop_probe_flows(&mut self.table, &traces.tcp_probe_frames());
         let servers: Vec<IpAddr> = self
             .table
             .finished
@@ -267,6 +215,60 @@ impl Analyzer {
             traces,
         }
     }
+}
+
+/// Removes the flows of the capture's own traceroute SYN probes: they are
+/// probes, not connection attempts. Those a reset "from the server" answered
+/// stay (the reset rules place those resets, as the live trace does),
+/// except resets from a half-open target (below). Returns the servers
+/// (address and port) that answered a probe with a SYN-ACK.
+fn drop_probe_flows(table: &mut FlowTable, probe_frames: &HashSet<u64>) -> HashSet<SocketAddr> {
+    if probe_frames.is_empty() {
+        return HashSet::new();
+    }
+    let is_probe = |f: &FlowRecord| f.syn.is_some_and(|s| probe_frames.contains(&s.frame));
+    let probe_answered = table
+        .finished
+        .iter()
+        .filter(|f| is_probe(f) && f.syn_ack.is_some())
+        .map(|f| f.server)
+        .collect();
+    // A server that answered a probe with a SYN-ACK and a later probe of the
+    // same port pair with a reset (its own TTL) refused nothing: the later
+    // SYN met the half-open connection the first one left, when the
+    // connector's reset to that SYN-ACK was lost (RFC 9293 §3.10.7.4). The
+    // trace keeps one port pair on purpose (one ECMP path), so on a lossy
+    // path this happens.
+    let open: HashMap<(SocketAddr, SocketAddr), u8> = table
+        .finished
+        .iter()
+        .filter(|f| is_probe(f))
+        .filter_map(|f| Some(((f.client, f.server), f.syn_ack?.ttl)))
+        .collect();
+    let half_open_collision = |f: &FlowRecord| {
+        open.get(&(f.client, f.server)).is_some_and(|&ttl| {
+            f.rsts
+                .iter()
+                .filter(|r| r.from_server)
+                .all(|r| r.packet.ttl == ttl)
+        })
+    };
+    let keep = |f: &FlowRecord| {
+        !is_probe(f) || (f.rsts.iter().any(|r| r.from_server) && !half_open_collision(f))
+    };
+    // Those resets leave `rsts_total` too (it counts judged ports only).
+    let collision_rsts: u64 = table
+        .finished
+        .iter()
+        .filter(|f| !keep(f) && table.is_server_port(f.server.port()))
+        .map(|f| f.rsts.iter().filter(|r| r.from_server).count() as u64)
+        .sum();
+    let before = table.finished.len();
+    table.finished.retain(|f| keep(f));
+    let removed = (before - table.finished.len()) as u64;
+    table.flows_total = table.flows_total.saturating_sub(removed);
+    table.server_rsts_total = table.server_rsts_total.saturating_sub(collision_rsts);
+    probe_answered
 }
 
 /// The result of an analysis.

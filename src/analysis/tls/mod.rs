@@ -427,12 +427,6 @@ impl TlsTracker {
         self.active || self.state.alert_candidate.is_some()
     }
 
-    /// The handshake completed without an alert: nothing to report, so the
-    /// flow table need not build (and keep) an observation for it.
-    pub fn completed_cleanly(&self) -> bool {
-        self.state.handshake_complete() && self.state.obs.alerts.is_empty()
-    }
-
     /// A SYN (`from_client`) or SYN-ACK seen before the tracker was created
     /// (trackers are created with a connection's first data).
     pub fn syn(&mut self, from_client: bool, seq: u32) {
@@ -446,9 +440,7 @@ impl TlsTracker {
 
     /// What the handshake showed, the tracker being done with.
     pub fn into_observation(mut self) -> TlsObservation {
-        let client_stream = facts(&self.dirs[Side::Client as usize]);
-        let server_stream = facts(&self.dirs[Side::Server as usize]);
-        let handshake_complete = self.state.handshake_complete();
+        let (client_stream, server_stream, handshake_complete) = self.conclusions();
         TlsObservation {
             client_stream,
             server_stream,
@@ -457,12 +449,26 @@ impl TlsTracker {
         }
     }
 
+    /// What the handshake showed so far (the tracker going on).
+    #[cfg(test)]
     pub fn observation(&self) -> TlsObservation {
-        let mut obs = self.state.obs.clone();
-        obs.client_stream = facts(&self.dirs[Side::Client as usize]);
-        obs.server_stream = facts(&self.dirs[Side::Server as usize]);
-        obs.handshake_complete = self.state.handshake_complete();
-        obs
+        let (client_stream, server_stream, handshake_complete) = self.conclusions();
+        TlsObservation {
+            client_stream,
+            server_stream,
+            handshake_complete,
+            ..self.state.obs.clone()
+        }
+    }
+
+    /// What the observation adds to the facts collected: the streams'
+    /// facts and whether the handshake completed.
+    fn conclusions(&self) -> (StreamFacts, StreamFacts, bool) {
+        (
+            facts(&self.dirs[Side::Client as usize]),
+            facts(&self.dirs[Side::Server as usize]),
+            self.state.handshake_complete(),
+        )
     }
 }
 

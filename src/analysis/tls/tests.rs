@@ -217,6 +217,17 @@ fn tls12_in_order_one_segment_per_flight() {
 }
 
 #[test]
+fn final_observation_is_the_running_one() {
+    // The flow table takes the tracker's observation by value once it is
+    // done; it must say what the running one says (handshake complete
+    // included, which is judged from the collected facts).
+    let (c, _) = tls12(100_000);
+    let running = c.obs();
+    assert!(running.handshake_complete);
+    assert_eq!(c.t.into_observation(), running);
+}
+
+#[test]
 fn tls12_mss_and_one_byte_segments() {
     for mss in [1, 7, 536, 1448] {
         let (c, last) = tls12(mss);
