@@ -106,7 +106,7 @@ pub struct CheckArgs {
     pub port: u16,
 
     /// Organisation expected in the broker certificate's issuer; any other issuer is TLS interception.
-    #[arg(long, value_name = "ORG", default_value = "Zscaler")]
+    #[arg(long, value_name = "ORG", default_value = pathproof::vocab::DEFAULT_ISSUER)]
     pub expect_issuer: String,
 
     /// SNTP server, `host[:port]` (repeatable; default: the servers of chrony, ntpd or timesyncd).
@@ -251,7 +251,7 @@ pub struct PcapArgs {
     pub ports: Vec<u16>,
 
     /// Organisation expected in the broker certificate's issuer; any other issuer is TLS interception.
-    #[arg(long, value_name = "ORG", default_value = "Zscaler")]
+    #[arg(long, value_name = "ORG", default_value = pathproof::vocab::DEFAULT_ISSUER)]
     pub expect_issuer: String,
 
     /// A broker name to look for in DNS, besides co2br.* and *.zpath.net, *.zscaler.net,

@@ -20,3 +20,4 @@ pub mod packet;
 pub mod path;
 pub mod report;
 pub mod trace;
+pub mod vocab;

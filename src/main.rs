@@ -24,11 +24,7 @@ use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
-/// Exit codes (documented in README.md and `--help`).
-const EXIT_NO_FAILURE: u8 = 0;
-const EXIT_FAILURE_FOUND: u8 = 1;
-const EXIT_BAD_INPUT: u8 = 2;
-const EXIT_INCONCLUSIVE: u8 = 3;
+use pathproof::vocab::EXIT_BAD_INPUT;
 
 fn main() -> ExitCode {
     // No transparent huge pages for this process: the allocator asks for
@@ -98,14 +94,7 @@ fn check(args: cli::CheckArgs) -> ExitCode {
         report::check::render_text(&report, &names)
     };
     print(&text);
-    let class = report.verdict.class;
-    ExitCode::from(if class.is_failure() {
-        EXIT_FAILURE_FOUND
-    } else if class == pathproof::analysis::VerdictClass::Inconclusive {
-        EXIT_INCONCLUSIVE
-    } else {
-        EXIT_NO_FAILURE
-    })
+    ExitCode::from(report.verdict.exit_code())
 }
 
 /// Resolves TARGET: an address as is, a name through the system resolver.
@@ -278,17 +267,11 @@ fn pcap(args: cli::PcapArgs) -> ExitCode {
             eprintln!("pathproof: warning: {}", w.message);
         }
     }
-    let class = report.analysis.verdict.class;
+    let code = report.analysis.verdict.exit_code();
     // The process ends here: freeing tens of thousands of flow records one
     // by one would only delay the exit.
     std::mem::forget(report);
-    ExitCode::from(if class.is_failure() {
-        EXIT_FAILURE_FOUND
-    } else if class == pathproof::analysis::VerdictClass::Inconclusive {
-        EXIT_INCONCLUSIVE
-    } else {
-        EXIT_NO_FAILURE
-    })
+    ExitCode::from(code)
 }
 
 /// Prints the report, ending with a newline; a closed pipe (`| head`) is

@@ -5,6 +5,7 @@ use etherparse::PacketBuilder;
 use pathproof::analysis::{Analysis, AnalysisOptions, Analyzer, RstOrigin, VerdictClass};
 use pathproof::packet::{Direction, decode_ip};
 use pathproof::path::{Hop, Path, PathSource};
+use pathproof::vocab::FindingKind;
 use std::net::IpAddr;
 
 const CONN: [u8; 4] = [198, 18, 1, 2];
@@ -161,7 +162,7 @@ fn rst_at_hop1_with_hop_count() {
             .all(|r| r.origin == RstOrigin::Injected && r.hop == 1)
     );
     let f = &a.findings[0];
-    assert_eq!(f.kind, "rst-injected");
+    assert_eq!(f.kind, FindingKind::RstInjected);
     // Each reset and the SYN it answers.
     assert_eq!(f.frames, vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(f.filter, "frame.number in {1 2 3 4 5 6}");
@@ -211,7 +212,11 @@ fn silent_drop_is_tcp_blocked_without_a_hop() {
     let a = c.analyse(Some(&Path::from_hop_count(4)));
     assert_eq!(a.verdict.class, VerdictClass::TcpBlocked);
     assert_eq!(a.verdict.hop, None);
-    let f = a.findings.iter().find(|f| f.kind == "tcp-blocked").unwrap();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::TcpBlocked)
+        .unwrap();
     assert!(
         f.summary.contains("6 SYNs (4 retransmissions)"),
         "{}",
@@ -277,7 +282,7 @@ fn full_size_segment_resent_without_icmp_is_a_pmtu_black_hole() {
     let f = a
         .findings
         .iter()
-        .find(|f| f.kind == "pmtu-blackhole")
+        .find(|f| f.kind == FindingKind::PmtuBlackhole)
         .unwrap();
     assert_eq!(f.frames, vec![6, 7, 8, 9, 10]);
 }
@@ -305,7 +310,11 @@ fn fragmentation_needed_from_hop_2_is_information() {
         "{}",
         a.verdict.summary
     );
-    let f = a.findings.iter().find(|f| f.kind == "path-mtu").unwrap();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::PathMtu)
+        .unwrap();
     assert_eq!(f.hop, Some(2));
     assert!(f.summary.contains("1400"), "{}", f.summary);
 }

@@ -13,6 +13,7 @@ use pathproof::trace::{
     Clock, Instant, ManualClock, Network, ProbeRequest, Recorded, RecvPacket, Trace, TraceConfig,
     TraceError, TraceFinding, TraceProtocol, Tracer, interpret,
 };
+use pathproof::vocab::FindingKind;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -290,7 +291,7 @@ fn analyse(traces: &[&Trace], hops: Option<u8>) -> pathproof::analysis::Analysis
     analyzer.finish(path.as_ref())
 }
 
-type Key = (&'static str, Severity, Option<u8>, Option<IpAddr>);
+type Key = (FindingKind, Severity, Option<u8>, Option<IpAddr>);
 
 fn keys(findings: &[TraceFinding]) -> Vec<Key> {
     findings
@@ -378,14 +379,18 @@ fn real_loss_from_hop_3_is_path_loss_at_hop_3() {
         let trace = run(&hops, target, protocol, 200, 0x3131);
         let a = analyse(&[&trace], None);
         let got = assert_same(&a, &trace, None);
-        assert_eq!(got[0].0, "path-loss", "{protocol}");
+        assert_eq!(got[0].0, FindingKind::PathLoss, "{protocol}");
         assert_eq!((got[0].2, got[0].3), (Some(3), ip("10.0.3.1")));
         assert_eq!(a.verdict.class, VerdictClass::PathLoss, "{protocol}");
         assert_eq!(a.verdict.hop, Some(3));
         assert_eq!(a.verdict.address, ip("10.0.3.1"));
         // With one trace alone the frames are the trace's own numbers.
         let live = interpret(&trace, None);
-        let pl = a.findings.iter().find(|f| f.kind == "path-loss").unwrap();
+        let pl = a
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::PathLoss)
+            .unwrap();
         assert_eq!(pl.frames, live[0].finding.frames);
         assert_eq!(pl.frames_total, live[0].finding.frames_total);
         // The SYN probes are not taken for connections.
@@ -415,7 +420,11 @@ fn resets_from_a_half_open_target_are_not_refusals() {
     assert_eq!(a.verdict.hop, Some(3));
     assert!(a.rsts.is_empty() && a.rsts_total == 0, "{:?}", a.rsts);
     assert!(a.flows.is_empty(), "{} flows", a.flows.len());
-    assert!(!a.findings.iter().any(|f| f.kind == "rst-from-target"));
+    assert!(
+        !a.findings
+            .iter()
+            .any(|f| f.kind == FindingKind::RstFromTarget)
+    );
 }
 
 #[test]
@@ -428,7 +437,12 @@ fn icmp_rate_limit_at_hop_2_is_info_and_healthy() {
     let got = assert_same(&a, &trace, None);
     assert_eq!(
         got[0],
-        ("icmp-rate-limit", Severity::Info, Some(2), ip("10.0.2.1"))
+        (
+            FindingKind::IcmpRateLimit,
+            Severity::Info,
+            Some(2),
+            ip("10.0.2.1")
+        )
     );
     assert_eq!(a.verdict.class, VerdictClass::Healthy);
     assert!(a.findings.iter().all(|f| f.severity == Severity::Info));
@@ -445,7 +459,12 @@ fn tcp_dropped_after_hop_2_with_icmp_control_is_tcp_blocked_at_hop_3() {
     let got = assert_same(&a, &tcp, Some(&icmp));
     assert_eq!(
         got[0],
-        ("tcp-blocked", Severity::Critical, Some(2), ip("10.0.2.1"))
+        (
+            FindingKind::TcpBlocked,
+            Severity::Critical,
+            Some(2),
+            ip("10.0.2.1")
+        )
     );
     // The control trace is not interpreted on its own, as live.
     assert_eq!(a.traces.interpreted.len(), 1);
@@ -476,7 +495,12 @@ fn healthy_tcp_and_control() {
     let got = assert_same(&a, &tcp, Some(&icmp));
     assert_eq!(
         got,
-        [("target-reached", Severity::Info, Some(4), ip("198.18.4.2"))]
+        [(
+            FindingKind::TargetReached,
+            Severity::Info,
+            Some(4),
+            ip("198.18.4.2")
+        )]
     );
     assert_eq!(a.verdict.class, VerdictClass::Healthy);
     // The user's hop count stays; the capture's trace supplies the addresses.
@@ -494,7 +518,7 @@ fn rst_in_the_targets_name_at_hop_1() {
     let icmp = run(&hops, target, ICMP, 10, 0x3132);
     let a = analyse(&[&tcp, &icmp], None);
     let got = assert_same(&a, &tcp, Some(&icmp));
-    assert_eq!(got[0].0, "rst-injected");
+    assert_eq!(got[0].0, FindingKind::RstInjected);
     assert_eq!(a.verdict.class, VerdictClass::RstInjected);
     assert_eq!(
         (a.verdict.hop, a.verdict.address),

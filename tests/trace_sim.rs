@@ -12,6 +12,7 @@ use pathproof::trace::{
     Clock, Detail, Instant, ManualClock, Network, ProbeRequest, ProbeStatus, RecvPacket, ReplyKind,
     Trace, TraceConfig, TraceError, TraceProtocol, Tracer, interpret,
 };
+use pathproof::vocab::FindingKind;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::IpAddr;
@@ -706,7 +707,7 @@ fn addrs(trace: &Trace) -> Vec<Vec<String>> {
 }
 
 fn kinds(findings: &[pathproof::trace::TraceFinding]) -> Vec<&'static str> {
-    findings.iter().map(|f| f.kind()).collect()
+    findings.iter().map(|f| f.kind().as_str()).collect()
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -818,7 +819,7 @@ fn drop_443_tcp_stops_after_hop_1_icmp_reaches_target() {
     assert!(later.iter().all(|&t| t <= 6));
 
     let f = interpret(&tcp, Some(&icmp));
-    assert_eq!(f[0].kind(), "tcp-blocked");
+    assert_eq!(f[0].kind(), FindingKind::TcpBlocked);
     assert_eq!(f[0].finding.severity, Severity::Critical);
     assert_eq!(f[0].finding.hop, Some(1));
     assert_eq!(f[0].finding.address, Some(ip("10.0.1.1")));
@@ -854,7 +855,7 @@ fn rst_at_hop_1_in_tcp_mode_is_a_middlebox_with_ttl_64() {
     assert!(net.sent.iter().skip(30).all(|s| s.ttl <= 2));
 
     let f = interpret(&tcp, Some(&icmp));
-    assert_eq!(f[0].kind(), "rst-injected");
+    assert_eq!(f[0].kind(), FindingKind::RstInjected);
     assert_eq!(f[0].finding.severity, Severity::Critical);
     assert_eq!(f[0].finding.hop, Some(1));
     assert_eq!(
@@ -880,7 +881,7 @@ fn rst_at_hop_1_in_tcp_mode_is_a_middlebox_with_ttl_64() {
     // The TTL alone (no control trace) still flags it, as a warning: one hop
     // short could also be a shorter return path.
     let alone = interpret(&tcp, None);
-    assert_eq!(alone[0].kind(), "rst-injected");
+    assert_eq!(alone[0].kind(), FindingKind::RstInjected);
     assert_eq!(alone[0].finding.severity, Severity::Warning);
     assert_eq!(alone[0].finding.hop, Some(1));
 }
@@ -899,7 +900,7 @@ fn rst_before_the_ttl_check_needs_the_control_trace() {
     assert_eq!(kinds(&interpret(&tcp, None)), ["target-reached"]);
     // The ICMP trace reaches the real target at hop 4: hop 1 answered for it.
     let f = interpret(&tcp, Some(&icmp));
-    assert_eq!(f[0].kind(), "rst-injected");
+    assert_eq!(f[0].kind(), FindingKind::RstInjected);
     assert_eq!(f[0].finding.severity, Severity::Critical);
     match &f[0].detail {
         Detail::MiddleboxAnswer {
@@ -992,7 +993,12 @@ fn real_loss_30_percent_from_hop_3() {
             assert!((22.0..=38.0).contains(&l), "{protocol} hop {hop}: {l}%");
         }
         let f = interpret(&trace, None);
-        assert_eq!(f[0].kind(), "path-loss", "{protocol}: {:?}", kinds(&f));
+        assert_eq!(
+            f[0].kind(),
+            FindingKind::PathLoss,
+            "{protocol}: {:?}",
+            kinds(&f)
+        );
         assert_eq!(f[0].finding.severity, Severity::Critical);
         assert_eq!(f[0].finding.hop, Some(3));
         assert_eq!(f[0].finding.address, Some(ip("10.0.3.1")));
@@ -1051,7 +1057,7 @@ fn ecmp_paris_flow_keeps_one_address_per_hop() {
             assert_eq!(h2.addrs.len(), 2, "{protocol} {mode:?}");
             assert_eq!(h2.addrs.iter().map(|a| a.replies).sum::<u32>(), 20);
             let f = interpret(&trace, None);
-            let e = f.iter().find(|f| f.kind() == "ecmp").unwrap();
+            let e = f.iter().find(|f| f.kind() == FindingKind::Ecmp).unwrap();
             assert_eq!(e.finding.hop, Some(2));
         }
     }
@@ -1151,7 +1157,7 @@ fn ipv6_rst_middlebox_and_udp_across_many_rounds() {
     let tcp = run(hops.clone(), tgt.clone(), TCP, 5);
     let icmp = run(hops, tgt, ICMP, 5);
     let f = interpret(&tcp, Some(&icmp));
-    assert_eq!(f[0].kind(), "rst-injected");
+    assert_eq!(f[0].kind(), FindingKind::RstInjected);
     assert_eq!(f[0].finding.hop, Some(2));
     assert_eq!(f[0].finding.address, Some(ip("fd00:4::2")));
     match f[0].detail {
@@ -1284,7 +1290,7 @@ fn late_and_duplicate_answers_are_counted_once() {
     // Late answers still name who is there.
     assert_eq!(t.addrs[0].addr, ip("198.18.4.2"));
     let f = interpret(&trace, None);
-    assert_eq!(f[0].kind(), "path-loss");
+    assert_eq!(f[0].kind(), FindingKind::PathLoss);
     assert_eq!(f[0].finding.hop, Some(4));
 }
 
@@ -1333,7 +1339,7 @@ fn admin_prohibited_names_the_rejecting_hop() {
     assert!(k.contains(&"icmp-admin-prohibited"), "{k:?}");
     let a = f
         .iter()
-        .find(|f| f.kind() == "icmp-admin-prohibited")
+        .find(|f| f.kind() == FindingKind::IcmpAdminProhibited)
         .unwrap();
     assert_eq!(a.finding.severity, Severity::Critical);
     assert_eq!(a.finding.hop, Some(2));
@@ -1346,7 +1352,10 @@ fn admin_prohibited_names_the_rejecting_hop() {
             admin_prohibited: true
         }
     );
-    let b = f.iter().find(|f| f.kind() == "tcp-blocked").unwrap();
+    let b = f
+        .iter()
+        .find(|f| f.kind() == FindingKind::TcpBlocked)
+        .unwrap();
     assert_eq!(b.finding.hop, Some(2));
 }
 

@@ -2,11 +2,12 @@
 
 use super::Gateway;
 use super::flows::{FlowRecord, FlowTable, IcmpEvent};
-use super::hop::HopEstimate;
 use super::rst::{Baseline, RstContext, RstEvidence, RstOrigin, classify};
-use super::verdict::{Confidence, Finding, Severity, Verdict, VerdictClass};
 use crate::packet::IcmpKind;
 use crate::path::{Path, PathSource};
+use crate::vocab::FindingKind;
+use crate::vocab::HopEstimate;
+use crate::vocab::{Confidence, Finding, Severity, Verdict, VerdictClass};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
@@ -64,7 +65,7 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
     {
         let seen: Vec<String> = servers.keys().map(IpAddr::to_string).collect();
         findings.push(Finding::new(
-                    "path-mismatch",
+                    FindingKind::PathMismatch,
                     Severity::Warning,
                     format!(
                         "the path was traced to {target}, but the capture's servers are {}; its hop count is used for them",
@@ -76,7 +77,7 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
     }
     if inputs.ttl_rewritten {
         findings.push(Finding::new(
-            "ttl-unreliable",
+            FindingKind::TtlUnreliable,
             Severity::Warning,
             "every packet toward the connector carries the same TTL, from several sources: a device on the path rewrites TTLs, so hop inference from TTLs is unreliable".into(),
             Vec::new(),
@@ -258,7 +259,7 @@ fn judge_server(
         );
         findings.push(
             Finding::new(
-                "rst-injected",
+                FindingKind::RstInjected,
                 Severity::Critical,
                 summary,
                 frames,
@@ -293,7 +294,7 @@ fn judge_server(
             .collect();
         findings.push(
             Finding::new(
-                "rst-from-target",
+                FindingKind::RstFromTarget,
                 Severity::Warning,
                 format!(
                     "{server} itself refused {} connection attempt{} to port {port} with a reset (TTL {} → hop {}: {})",
@@ -316,7 +317,7 @@ fn judge_server(
         .collect();
     if !closing.is_empty() {
         findings.push(Finding::new(
-            "server-reset",
+            FindingKind::ServerReset,
             Severity::Info,
             format!(
                 "{server} reset {} established connection{} (genuine TTL): a normal way to end a connection for many servers",
@@ -338,7 +339,7 @@ fn judge_server(
         let e = &unclear[0].0;
         findings.push(
             Finding::new(
-                "rst-unattributed",
+                FindingKind::RstUnattributed,
                 Severity::Warning,
                 format!(
                     "{} reset{} from {server}:{port} with TTL {} (hop {}) cannot be attributed: {}",
@@ -376,7 +377,7 @@ fn judge_server(
     if let Some((hop, from, i)) = icmp_hop {
         findings.push(
             Finding::new(
-                "icmp-unreachable",
+                FindingKind::IcmpUnreachable,
                 Severity::Warning,
                 format!(
                     "{from} (hop {hop}, TTL {}) answered the SYNs to {server}:{port} with ICMP {} code {}{}",
@@ -406,7 +407,7 @@ fn judge_server(
         let hop = HopEstimate::from_ttl(ttl).hop;
         findings.push(
             Finding::new(
-                "icmp-reachable",
+                FindingKind::IcmpReachable,
                 Severity::Info,
                 format!(
                     "{n} ping repl{} from {server} (TTL {ttl} → hop {hop}): the path to the server works for ICMP",
@@ -433,7 +434,7 @@ fn judge_server(
         );
         findings.push(
             Finding::new(
-                if blocked { "tcp-blocked" } else { "syn-unanswered" },
+                if blocked { FindingKind::TcpBlocked } else { FindingKind::SynUnanswered },
                 if blocked {
                     Severity::Critical
                 } else {
@@ -465,7 +466,7 @@ fn judge_server(
         let hop = HopEstimate::from_ttl(first.packet.ttl).hop;
         findings.push(
             Finding::new(
-                "path-mtu",
+                FindingKind::PathMtu,
                 Severity::Info,
                 format!(
                     "{} (hop {hop}, TTL {}) reports a path MTU of {mtu} bytes toward {server} ({} ICMP {} quoting the connector's segments): path-MTU discovery works",
@@ -497,7 +498,7 @@ fn judge_server(
         .collect();
     if let Some((_, s)) = holes.first() {
         findings.push(Finding::new(
-            "pmtu-blackhole",
+            FindingKind::PmtuBlackhole,
             Severity::Critical,
             format!(
                 "{} connection{} to {server}:{port}: a {}-byte segment was sent {} times and never acknowledged, with no ICMP fragmentation-needed, while the smaller segments before it were acknowledged: full-size packets vanish on the path (path-MTU black hole)",
@@ -524,7 +525,7 @@ fn judge_server(
             _ => "",
         };
         findings.push(Finding::new(
-            "mss-clamped",
+            FindingKind::MssClamped,
             Severity::Info,
             format!(
                 "the SYN offered MSS {syn}, the SYN-ACK from {server} advertises MSS {synack}{known}: a smaller MTU on the server side or a device clamping MSS"
@@ -543,7 +544,7 @@ fn judge_server(
         let hop = ttl.map(|t| HopEstimate::from_ttl(t).hop);
         findings.push(
             Finding::new(
-                "tcp-established",
+                FindingKind::TcpEstablished,
                 Severity::Info,
                 format!(
                     "{} of {} connection{} to {server}:{port} completed the handshake{}",

@@ -1,7 +1,8 @@
 //! DNS rules: does the broker name resolve?
 
 use super::dns::{DnsSummary, Outcome};
-use super::verdict::{Confidence, Finding, Severity, Verdict, VerdictClass};
+use crate::vocab::FindingKind;
+use crate::vocab::{Confidence, Finding, Severity, Verdict, VerdictClass};
 
 /// Findings about the broker names, and a `dns-failure` verdict when no
 /// broker name resolved and at least one failed decisively.
@@ -94,9 +95,9 @@ pub fn judge(dns: &DnsSummary, findings: &mut Vec<Finding>) -> Option<Verdict> {
             ));
         }
         let kind = if severity == Severity::Info {
-            "dns-lookup"
+            FindingKind::DnsLookup
         } else {
-            "dns-failure"
+            FindingKind::DnsFailure
         };
         let severity = if any_resolved && severity == Severity::Critical {
             Severity::Warning

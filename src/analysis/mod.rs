@@ -8,7 +8,6 @@ mod conclude;
 pub mod dns;
 mod dns_rules;
 pub mod flows;
-pub mod hop;
 pub mod pmtu_probes;
 pub mod retrans;
 pub mod rst;
@@ -16,12 +15,12 @@ pub mod tls;
 mod tls_rules;
 pub mod traces;
 pub mod ttl;
-pub mod verdict;
 
+pub use crate::vocab::{
+    Confidence, Finding, FindingKind, HopEstimate, Severity, Verdict, VerdictClass,
+};
 pub use flows::{FlowLimits, FlowRecord, FlowState};
-pub use hop::HopEstimate;
 pub use rst::{RstEvidence, RstOrigin};
-pub use verdict::{Confidence, Finding, Severity, Verdict, VerdictClass};
 
 use crate::packet::{ArpSighting, IcmpKind, Packet, Transport};
 use crate::path::Path;
@@ -47,7 +46,7 @@ impl Default for AnalysisOptions {
         AnalysisOptions {
             server_ports: vec![443],
             limits: FlowLimits::default(),
-            expect_issuer: "Zscaler".into(),
+            expect_issuer: crate::vocab::DEFAULT_ISSUER.into(),
             broker_names: Vec::new(),
         }
     }

@@ -12,9 +12,10 @@
 //! Memory is bounded: [`MAX_DESTS`] destinations, [`MAX_SIZES`] sizes and
 //! [`MAX_OUTSTANDING`] unanswered probes each.
 
-use super::hop::HopEstimate;
-use super::verdict::{Confidence, Finding, Severity, Verdict, VerdictClass};
 use crate::packet::{IcmpKind, Packet, Transport};
+use crate::vocab::FindingKind;
+use crate::vocab::HopEstimate;
+use crate::vocab::{Confidence, Finding, Severity, Verdict, VerdictClass};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
@@ -340,7 +341,7 @@ pub fn judge(t: &PmtuProbeTracker, findings: &mut Vec<Finding>) -> Option<Verdic
         let hop = HopEstimate::from_ttl(first.ttl).hop;
         findings.push(
             Finding::new(
-                "path-mtu",
+                FindingKind::PathMtu,
                 Severity::Info,
                 format!(
                     "{} (hop {hop}, TTL {}) reports a path MTU of {} bytes toward {} ({} ICMP {} quoting echo requests): path-MTU discovery works",
@@ -384,7 +385,7 @@ pub fn judge(t: &PmtuProbeTracker, findings: &mut Vec<Finding>) -> Option<Verdic
             h.failing
         };
         findings.push(Finding::new(
-            "pmtu-blackhole",
+            FindingKind::PmtuBlackhole,
             Severity::Critical,
             format!(
                 "{what} of {} bytes with DF to {} unanswered ({} sent), {} bytes answered, no ICMP fragmentation-needed: packets larger than {} bytes vanish on the path (path-MTU black hole); the largest answered size is {}",
@@ -518,7 +519,7 @@ mod tests {
         later(&mut t, 9_000);
         let (f, v) = run(&t);
         assert_eq!(f.len(), 1, "{f:#?}");
-        assert_eq!(f[0].kind, "pmtu-blackhole");
+        assert_eq!(f[0].kind, FindingKind::PmtuBlackhole);
         assert_eq!(f[0].severity, Severity::Critical);
         assert!(
             f[0].summary.starts_with(
@@ -554,7 +555,10 @@ mod tests {
         }
         later(&mut t, 12_000);
         let (f, v) = run(&t);
-        assert!(f.iter().all(|f| f.kind != "pmtu-blackhole"), "{f:#?}");
+        assert!(
+            f.iter().all(|f| f.kind != FindingKind::PmtuBlackhole),
+            "{f:#?}"
+        );
         assert!(v.is_none());
         // Eight large probes lost at that rate (0.4 %) are a black hole.
         for i in 0..5 {
@@ -563,7 +567,10 @@ mod tests {
         }
         later(&mut t, 30_000);
         let (f, _) = run(&t);
-        assert!(f.iter().any(|f| f.kind == "pmtu-blackhole"), "{f:#?}");
+        assert!(
+            f.iter().any(|f| f.kind == FindingKind::PmtuBlackhole),
+            "{f:#?}"
+        );
     }
 
     #[test]
@@ -630,7 +637,7 @@ mod tests {
             assert!(v.is_none(), "{name}: {f:#?}");
             if ptb {
                 assert_eq!(f.len(), 1);
-                assert_eq!(f[0].kind, "path-mtu");
+                assert_eq!(f[0].kind, FindingKind::PathMtu);
                 assert_eq!((f[0].hop, f[0].severity), (Some(2), Severity::Info));
                 assert!(
                     f[0].summary

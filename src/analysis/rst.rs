@@ -9,9 +9,9 @@
 //! server's round trip).
 
 use super::flows::{FlowRecord, RstEvent, SegmentKind};
-use super::hop::HopEstimate;
 use super::ttl::TtlCounts;
-use super::verdict::Confidence;
+use crate::vocab::Confidence;
+use crate::vocab::HopEstimate;
 use serde::Serialize;
 use std::net::SocketAddr;
 

@@ -3,10 +3,12 @@
 //! certificates outside their validity at the capture's time (clock skew).
 
 use super::flows::FlowRecord;
-use super::hop::HopEstimate;
 use super::rst::RstEvidence;
 use super::tls::Side;
-use super::verdict::{Confidence, Finding, Severity, Verdict, VerdictClass};
+use crate::vocab::FindingKind;
+use crate::vocab::HopEstimate;
+use crate::vocab::time::human_duration;
+use crate::vocab::{Confidence, Finding, Severity, Verdict, VerdictClass};
 use std::collections::HashSet;
 use std::net::IpAddr;
 
@@ -147,15 +149,15 @@ pub(super) fn judge(
                     Some(format!(
                         "the certificate \"{}\" is not yet valid at the capture's time: notBefore {} is {} after it; the connector's clock is behind",
                         c.subject_cn.as_deref().unwrap_or(&c.subject),
-                        super::super::report::rfc3339(c.not_before.saturating_mul(1_000_000_000)),
-                        duration(c.not_before - now)
+                        crate::vocab::time::rfc3339_ns(c.not_before.saturating_mul(1_000_000_000)),
+                        human_duration((c.not_before - now) as f64)
                     ))
                 } else if c.not_after < now {
                     Some(format!(
                         "the certificate \"{}\" expired {} before the capture's time (notAfter {}); the connector's clock is ahead, or the certificate is stale",
                         c.subject_cn.as_deref().unwrap_or(&c.subject),
-                        duration(now - c.not_after),
-                        super::super::report::rfc3339(c.not_after.saturating_mul(1_000_000_000))
+                        human_duration((now - c.not_after) as f64),
+                        crate::vocab::time::rfc3339_ns(c.not_after.saturating_mul(1_000_000_000))
                     ))
                 } else {
                     None
@@ -228,7 +230,7 @@ pub(super) fn judge(
             .and_then(|s| s.downgrade_sentinel.map(|d| (s.frame, d)))
         {
             j.findings.push(Finding::new(
-                "tls-downgrade",
+                FindingKind::TlsDowngrade,
                 Severity::Warning,
                 format!("the ServerHello from {server} carries the TLS 1.3 downgrade sentinel ({:?}): a device rewrote the ClientHello to an older version", s.1),
                 vec![s.0],
@@ -242,7 +244,7 @@ pub(super) fn judge(
         intercept_frames.extend(arp);
         j.findings.push(
             Finding::new(
-                "tls-intercepted",
+                FindingKind::TlsIntercepted,
                 Severity::Critical,
                 why.clone(),
                 intercept_frames,
@@ -272,7 +274,7 @@ pub(super) fn judge(
         blocked_frames.extend(arp);
         j.findings.push(
             Finding::new(
-                "tls-blocked",
+                FindingKind::TlsBlocked,
                 Severity::Critical,
                 format!("TCP to {server}:{port} completes, but {how}"),
                 blocked_frames,
@@ -296,7 +298,7 @@ pub(super) fn judge(
         });
     } else if let Some(text) = skew {
         j.findings.push(Finding::new(
-            "clock-skew",
+            FindingKind::ClockSkew,
             Severity::Critical,
             text.clone(),
             skew_frames,
@@ -313,7 +315,7 @@ pub(super) fn judge(
     }
     if seen_tls13_encrypted {
         j.findings.push(Finding::new(
-            "tls13-encrypted",
+            FindingKind::Tls13Encrypted,
             Severity::Info,
             format!("TLS 1.3 to {server}: the certificates are encrypted in the capture; interception is judged from the TLS peer's hop and the connector's alerts"),
             Vec::new(),
@@ -322,7 +324,7 @@ pub(super) fn judge(
     }
     if !handshakes.is_empty() && j.verdict.is_none() {
         j.findings.push(Finding::new(
-            "tls-handshake",
+            FindingKind::TlsHandshake,
             Severity::Info,
             format!("TLS to {server}:{port}: {}", handshakes[0]),
             Vec::new(),
@@ -330,15 +332,4 @@ pub(super) fn judge(
         ));
     }
     j
-}
-
-/// `6 min 2 s`, `3 h 4 min`, `2 d 1 h`.
-fn duration(secs: i64) -> String {
-    let s = secs.unsigned_abs();
-    match s {
-        0..=59 => format!("{s} s"),
-        60..=3599 => format!("{} min {} s", s / 60, s % 60),
-        3600..=86_399 => format!("{} h {} min", s / 3600, s % 3600 / 60),
-        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
-    }
 }

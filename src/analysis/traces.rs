@@ -33,7 +33,6 @@
 //! [`Packet`] does not keep the quoted echo id / UDP payload that names the
 //! probe on IPv6: those hops look silent).
 
-use super::verdict::{Confidence, Finding, Severity, Verdict, VerdictClass};
 use crate::packet::emit::{seq_from_tcp_seq, udp_len, udp_probe_id};
 use crate::packet::{IcmpKind, Packet, TcpFlags, Transport};
 use crate::path::{Path, PathSource};
@@ -43,6 +42,7 @@ use crate::trace::{
     Detail, Instant, Probe, ProbeStatus, Reply, Round, Trace, TraceCounters, TraceFinding,
     TraceProtocol, interpret,
 };
+use crate::vocab::{Confidence, Finding, Severity, Verdict, VerdictClass};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;

@@ -14,6 +14,7 @@
 
 use super::{BrokerCheck, CheckConfig, ClockSection, ResolvSection, dns, resolv, tls};
 use crate::analysis::{Analysis, Confidence, Finding, Severity, Verdict, VerdictClass};
+use crate::vocab::FindingKind;
 
 /// Everything the check learnt.
 pub struct Inputs<'a> {
@@ -28,39 +29,13 @@ pub struct Inputs<'a> {
     pub now_unix: i64,
 }
 
-/// The verdict class a finding kind proves, when it is a failure.
-fn class_of(kind: &str) -> Option<VerdictClass> {
-    Some(match kind {
-        "rst-injected" => VerdictClass::RstInjected,
-        "rst-from-target" => VerdictClass::RstFromTarget,
-        "tcp-blocked" => VerdictClass::TcpBlocked,
-        "tls-blocked" => VerdictClass::TlsBlocked,
-        "tls-intercepted" => VerdictClass::TlsIntercepted,
-        "clock-skew" => VerdictClass::ClockSkew,
-        "pmtu-blackhole" => VerdictClass::PmtuBlackhole,
-        "dns-failure" | "resolv-conf-unreadable" => VerdictClass::DnsFailure,
-        "clock-offset" => VerdictClass::ClockSkew,
-        "path-loss" => VerdictClass::PathLoss,
-        _ => return None,
-    })
-}
-
-fn human_secs(secs: f64) -> String {
-    let s = secs.abs().round() as u64;
-    match s {
-        0..=59 => format!("{:.1} s", secs.abs()),
-        60..=3599 => format!("{} min {} s", s / 60, s % 60),
-        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-    }
-}
-
 /// Findings only the host and the active probes can give.
 pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     let r = i.resolv;
     match &r.readable {
         resolv::Readability::Unreadable { reason } => out.push(Finding::new(
-            "resolv-conf-unreadable",
+            FindingKind::ResolvConfUnreadable,
             Severity::Critical,
             format!(
                 "The connector's service user {} cannot read {}: {reason}. The connector cannot resolve its brokers, whatever the network does.",
@@ -70,7 +45,7 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
             None,
         )),
         resolv::Readability::NoSuchUser { .. } => out.push(Finding::new(
-            "service-user-unknown",
+            FindingKind::ServiceUserUnknown,
             Severity::Info,
             format!(
                 "No user {} on this host: whether the connector's service user can read {} was not checked (--service-user names another).",
@@ -80,7 +55,7 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
             None,
         )),
         resolv::Readability::Unknown { reason } => out.push(Finding::new(
-            "resolv-conf-unchecked",
+            FindingKind::ResolvConfUnchecked,
             Severity::Warning,
             format!("Cannot tell whether {} can read {}: {reason}", r.service_user, r.path),
             Vec::new(),
@@ -92,7 +67,7 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
     for l in i.lookups {
         if let Some(f) = &l.failure {
             out.push(Finding::new(
-                "dns-failure",
+                FindingKind::DnsFailure,
                 Severity::Critical,
                 format!("DNS: {f} (after {:.0} ms).", l.elapsed.as_secs_f64() * 1e3),
                 Vec::new(),
@@ -114,13 +89,13 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
             "SNTP server {} says the local clock is {} by {} (offset {:+.3} s, delay {:.1} ms)",
             answer.server,
             if behind { "behind" } else { "ahead" },
-            human_secs(s.offset_secs),
+            crate::vocab::time::human_duration(s.offset_secs),
             s.offset_secs,
             s.delay_secs * 1e3
         );
         if s.offset_secs.abs() > i.cfg.skew_threshold.as_secs_f64() {
             out.push(Finding::new(
-                "clock-offset",
+                FindingKind::ClockOffset,
                 Severity::Critical,
                 format!(
                     "{text}: more than the {} s threshold; certificates look {} to this host.",
@@ -132,7 +107,7 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
             ));
         } else {
             out.push(Finding::new(
-                "clock-offset",
+                FindingKind::ClockOffset,
                 Severity::Info,
                 format!("{text}."),
                 Vec::new(),
@@ -147,7 +122,7 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
             for p in tls::validity_at(&t.chain, i.now_unix) {
                 out.push(
                     Finding::new(
-                        "clock-skew",
+                        FindingKind::ClockSkew,
                         Severity::Critical,
                         format!("TLS to {addr}: {p} by the local clock."),
                         Vec::new(),
@@ -159,7 +134,7 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
             match &t.issuer_class {
                 Some(tls::IssuerClass::Foreign { issuer }) => out.push(
                     Finding::new(
-                        "tls-intercepted",
+                        FindingKind::TlsIntercepted,
                         Severity::Critical,
                         format!(
                             "TLS to {addr}: the certificate chain comes from {issuer}, not from {}: SSL inspection re-signs the broker's certificate (the connector pins its chain and fails).",
@@ -189,14 +164,20 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
                         summary.push_str(&rp.summary());
                     }
                     out.push(
-                        Finding::new("tls-blocked", Severity::Critical, summary, Vec::new(), None)
-                            .at(b.sni_replay.as_ref().and_then(|r| r.filter_hop()), None),
+                        Finding::new(
+                            FindingKind::TlsBlocked,
+                            Severity::Critical,
+                            summary,
+                            Vec::new(),
+                            None,
+                        )
+                        .at(b.sni_replay.as_ref().and_then(|r| r.filter_hop()), None),
                     );
                 }
             }
             out.push(
                 Finding::new(
-                    "tls-handshake",
+                    FindingKind::TlsHandshake,
                     Severity::Info,
                     t.summary(),
                     Vec::new(),
@@ -214,7 +195,7 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
             match &t.connect {
                 tls::ConnectOutcome::Timeout => out.push(
                     Finding::new(
-                        "tcp-blocked",
+                        FindingKind::TcpBlocked,
                         Severity::Critical,
                         format!(
                             "TCP to {}: the SYNs were not answered (connect timed out); without raw sockets the hop that drops them cannot be named.",
@@ -227,7 +208,7 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
                 ),
                 tls::ConnectOutcome::Refused => out.push(
                     Finding::new(
-                        "tcp-refused",
+                        FindingKind::TcpRefused,
                         Severity::Warning,
                         format!(
                             "TCP to {} was refused by a reset; whether the broker or a device on the way sent it needs the reset's TTL: run as root (or with cap_net_raw) to record it.",
@@ -245,7 +226,7 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
             if p.blackhole {
                 out.push(
                     Finding::new(
-                        "pmtu-blackhole",
+                        FindingKind::PmtuBlackhole,
                         Severity::Critical,
                         p.summary(),
                         Vec::new(),
@@ -255,8 +236,14 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
                 );
             } else if p.reported_mtu.is_some() {
                 out.push(
-                    Finding::new("path-mtu", Severity::Info, p.summary(), Vec::new(), None)
-                        .at(p.reported_hop, p.reported_by),
+                    Finding::new(
+                        FindingKind::PathMtu,
+                        Severity::Info,
+                        p.summary(),
+                        Vec::new(),
+                        None,
+                    )
+                    .at(p.reported_hop, p.reported_by),
                 );
             }
         }
@@ -268,7 +255,7 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
         for e in &b.errors {
             out.push(
                 Finding::new(
-                    "probe-error",
+                    FindingKind::ProbeError,
                     Severity::Warning,
                     format!("{addr}: {e}"),
                     Vec::new(),
@@ -286,8 +273,8 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
 pub fn conclude(i: &Inputs<'_>) -> (Verdict, Vec<Finding>) {
     let extra = check_findings(i);
     let mut findings: Vec<Finding> = i.analysis.map(|a| a.findings.clone()).unwrap_or_default();
-    let seen: Vec<&'static str> = findings.iter().map(|f| f.kind).collect();
-    let mut added_kinds: Vec<&'static str> = Vec::new();
+    let seen: Vec<FindingKind> = findings.iter().map(|f| f.kind).collect();
+    let mut added_kinds: Vec<FindingKind> = Vec::new();
     for f in extra {
         // Probe findings count only when the capture did not already prove
         // the same thing with frames.
@@ -309,7 +296,10 @@ pub fn conclude(i: &Inputs<'_>) -> (Verdict, Vec<Finding>) {
         next_steps: next_steps(class, i.cfg),
     };
     // The host facts first.
-    if let Some(f) = findings.iter().find(|f| f.kind == "resolv-conf-unreadable") {
+    if let Some(f) = findings
+        .iter()
+        .find(|f| f.kind == FindingKind::ResolvConfUnreadable)
+    {
         return (
             verdict_of(f, VerdictClass::DnsFailure, Confidence::High),
             findings,
@@ -317,7 +307,7 @@ pub fn conclude(i: &Inputs<'_>) -> (Verdict, Vec<Finding>) {
     }
     if let Some(f) = findings
         .iter()
-        .find(|f| f.kind == "clock-offset" && f.severity == Severity::Critical)
+        .find(|f| f.kind == FindingKind::ClockOffset && f.severity == Severity::Critical)
     {
         // When the capture proved it too (a certificate not yet valid), its
         // verdict carries the frames.
@@ -334,13 +324,13 @@ pub fn conclude(i: &Inputs<'_>) -> (Verdict, Vec<Finding>) {
     let candidates = findings.iter().filter(|f| {
         f.severity == Severity::Critical
             && added_kinds.contains(&f.kind)
-            && class_of(f.kind).is_some()
+            && f.kind.class().is_some()
     });
     let best_extra =
-        candidates.min_by_key(|f| class_of(f.kind).map_or(usize::MAX, VerdictClass::rank));
+        candidates.min_by_key(|f| f.kind.class().map_or(usize::MAX, VerdictClass::rank));
     let verdict = match (base, best_extra) {
         (Some(b), Some(f)) => {
-            let c = class_of(f.kind).unwrap_or(VerdictClass::Inconclusive);
+            let c = f.kind.class().unwrap_or(VerdictClass::Inconclusive);
             if c.rank() < b.class.rank() {
                 verdict_of(f, c, Confidence::Medium)
             } else {
@@ -349,7 +339,7 @@ pub fn conclude(i: &Inputs<'_>) -> (Verdict, Vec<Finding>) {
         }
         (Some(b), None) => b,
         (None, Some(f)) => {
-            let c = class_of(f.kind).unwrap_or(VerdictClass::Inconclusive);
+            let c = f.kind.class().unwrap_or(VerdictClass::Inconclusive);
             verdict_of(f, c, Confidence::Medium)
         }
         (None, None) => {
@@ -532,7 +522,7 @@ mod tests {
         assert_eq!(v.confidence, Confidence::Low);
         assert!(
             f.iter()
-                .any(|f| f.kind == "clock-offset" && f.severity == Severity::Info)
+                .any(|f| f.kind == FindingKind::ClockOffset && f.severity == Severity::Info)
         );
     }
 
@@ -565,11 +555,8 @@ mod tests {
         assert_eq!(v.class, VerdictClass::ClockSkew);
         assert!(v.summary.contains("behind by 6 min 0 s"), "{}", v.summary);
         // The certificate's notBefore is the other proof.
-        assert!(
-            f.iter().any(
-                |f| f.kind == "clock-skew" && f.summary.contains("not valid for another 350 s")
-            )
-        );
+        assert!(f.iter().any(|f| f.kind == FindingKind::ClockSkew
+            && f.summary.contains("not valid for another 350 s")));
         // Below the threshold the offset is only information.
         let (v, _) = run(resolv::Readability::Readable, Some(-30.0), &[], None);
         assert_eq!(v.class, VerdictClass::Inconclusive);
@@ -588,14 +575,14 @@ mod tests {
         assert_eq!(v.class, VerdictClass::TlsIntercepted);
         assert!(v.summary.contains("Safemarch Inc"), "{}", v.summary);
         assert_eq!(v.address, Some(IpAddr::from([198, 18, 4, 2])));
-        assert!(f.iter().any(|f| f.kind == "tls-handshake"));
+        assert!(f.iter().any(|f| f.kind == FindingKind::TlsHandshake));
     }
 
     #[test]
     fn a_capture_finding_is_not_repeated_by_the_probe() {
         let mut a = Analyzer::new(&AnalysisOptions::default()).finish(None);
         a.findings.push(Finding::new(
-            "tls-intercepted",
+            FindingKind::TlsIntercepted,
             Severity::Critical,
             "from the capture".into(),
             vec![7],
@@ -607,7 +594,10 @@ mod tests {
             &[broker("Safemarch Inc", NOW - 3600)],
             Some(&a),
         );
-        let n = f.iter().filter(|f| f.kind == "tls-intercepted").count();
+        let n = f
+            .iter()
+            .filter(|f| f.kind == FindingKind::TlsIntercepted)
+            .count();
         assert_eq!(n, 1);
         assert_eq!(f[0].frames, vec![7]);
     }

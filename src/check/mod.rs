@@ -71,7 +71,7 @@ impl Default for CheckConfig {
             service_user: "zscaler".into(),
             sni: None,
             port: 443,
-            expect_issuer: "Zscaler".into(),
+            expect_issuer: crate::vocab::DEFAULT_ISSUER.into(),
             ntp: Vec::new(),
             skew_threshold: Duration::from_secs(60),
             max_brokers: 3,
@@ -391,7 +391,7 @@ pub fn run_check(
     }
     progress(&Step::Clock);
     let clock = ClockSection {
-        local_time: crate::report::rfc3339(now_ns()),
+        local_time: crate::vocab::time::rfc3339_ns(now_ns()),
         ntp,
         ntp_source,
     };

@@ -6,6 +6,7 @@ use super::json::{SCHEMA_VERSION, pcap_report};
 use super::trace::Names;
 use crate::analysis::Severity;
 use crate::check::{BrokerCheck, CheckReport, target_hop_of};
+use crate::vocab::FindingKind;
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -184,7 +185,10 @@ pub fn render_text(r: &CheckReport, names: &Names) -> String {
     let shown: Vec<_> = r
         .findings
         .iter()
-        .filter(|f| f.severity > Severity::Info || matches!(f.kind, "path-mtu" | "icmp-rate-limit"))
+        .filter(|f| {
+            f.severity > Severity::Info
+                || matches!(f.kind, FindingKind::PathMtu | FindingKind::IcmpRateLimit)
+        })
         .collect();
     if !shown.is_empty() {
         let _ = writeln!(out, "\nFindings:");

@@ -169,7 +169,11 @@ pub fn render_pcap(r: &PcapReport) -> String {
 
     let i = &r.input;
     let span = match (a.first_ts_ns, a.last_ts_ns) {
-        (Some(s), Some(e)) => format!(", {:.3} s from {}", (e - s) as f64 / 1e9, super::rfc3339(s)),
+        (Some(s), Some(e)) => format!(
+            ", {:.3} s from {}",
+            (e - s) as f64 / 1e9,
+            crate::vocab::time::rfc3339_ns(s)
+        ),
         _ => String::new(),
     };
     let path = match &r.path {

@@ -5,6 +5,7 @@ use crate::analysis::{Finding, Severity};
 use crate::trace::live::LiveTrace;
 use crate::trace::socket::Access;
 use crate::trace::{Detail, HopStats, Trace, TraceProtocol};
+use crate::vocab::FindingKind;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -23,7 +24,7 @@ pub struct TraceVerdict {
     pub status: &'static str,
     /// Kind of the deciding finding (`tcp-blocked`, `rst-injected`,
     /// `path-loss`, ...; `target-reached`, `target-not-reached`).
-    pub kind: Option<&'static str>,
+    pub kind: Option<FindingKind>,
     pub hop: Option<u8>,
     pub address: Option<IpAddr>,
     pub summary: String,
@@ -47,7 +48,12 @@ pub fn verdict(t: &LiveTrace) -> TraceVerdict {
             .findings
             .iter()
             .map(|f| &f.finding)
-            .find(|f| matches!(f.kind, "target-reached" | "target-not-reached"))
+            .find(|f| {
+                matches!(
+                    f.kind,
+                    FindingKind::TargetReached | FindingKind::TargetNotReached
+                )
+            })
             .or(top),
     };
     // A middlebox finding's address is the target's (the answers claim
@@ -228,7 +234,9 @@ pub fn render_json(t: &LiveTrace, names: &Names) -> String {
         limitations: &t.limitations,
         rounds: tr.rounds.len(),
         timeout_ms: tr.timeout.as_secs_f64() * 1e3,
-        started: super::rfc3339(i64::try_from(tr.started_at.as_nanos()).unwrap_or(0)),
+        started: crate::vocab::time::rfc3339_ns(
+            i64::try_from(tr.started_at.as_nanos()).unwrap_or(0),
+        ),
         duration_ms: tr.duration().as_secs_f64() * 1e3,
         target_hop: tr.target_hop,
         hops: json_hops(tr, names),
@@ -359,7 +367,7 @@ pub fn render_text(t: &LiveTrace, names: &Names) -> String {
     let _ = writeln!(
         out,
         "VERDICT: {}{place} [{}]",
-        v.kind.unwrap_or("no-answer"),
+        v.kind.map_or("no-answer", FindingKind::as_str),
         v.status
     );
     let _ = writeln!(out, "{}", v.summary);

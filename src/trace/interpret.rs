@@ -56,7 +56,8 @@
 use super::engine::Trace;
 use super::probe::{ProbeStatus, ReplyKind, TraceProtocol};
 use super::stats::HopStats;
-use crate::analysis::{Finding, HopEstimate, Severity};
+use crate::vocab::FindingKind;
+use crate::vocab::{Finding, HopEstimate, Severity};
 use std::net::IpAddr;
 
 /// The numbers behind a finding.
@@ -145,13 +146,13 @@ pub struct TraceFinding {
 }
 
 impl TraceFinding {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> FindingKind {
         self.finding.kind
     }
 }
 
 fn finding(
-    kind: &'static str,
+    kind: FindingKind,
     severity: Severity,
     summary: String,
     frames: Vec<u64>,
@@ -189,7 +190,7 @@ pub fn interpret(trace: &Trace, control: Option<&Trace>) -> Vec<TraceFinding> {
         }
         for h in trace.hops.iter().filter(|h| h.hop < end && h.is_silent()) {
             out.push(finding(
-                "silent-hop",
+                FindingKind::SilentHop,
                 Severity::Info,
                 format!(
                     "hop {} does not answer (???); later hops do, so it forwards the probes",
@@ -208,7 +209,7 @@ pub fn interpret(trace: &Trace, control: Option<&Trace>) -> Vec<TraceFinding> {
             let addrs: Vec<IpAddr> = h.addrs.iter().map(|a| a.addr).collect();
             let list: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
             out.push(finding(
-                "ecmp",
+                FindingKind::Ecmp,
                 Severity::Info,
                 format!(
                     "hop {} answered from {} addresses ({}): load balancing or a route change",
@@ -225,7 +226,7 @@ pub fn interpret(trace: &Trace, control: Option<&Trace>) -> Vec<TraceFinding> {
         for k in &h.kinds {
             if let ReplyKind::PacketTooBig { mtu } = k.kind {
                 out.push(finding(
-                    "path-mtu",
+                    FindingKind::PathMtu,
                     Severity::Info,
                     format!("hop {} reports a next-hop MTU of {mtu}", h.hop),
                     h.reply_frames.clone(),
@@ -238,7 +239,7 @@ pub fn interpret(trace: &Trace, control: Option<&Trace>) -> Vec<TraceFinding> {
     }
     match trace.target_hop {
         Some(t) if !middlebox_found => out.push(finding(
-            "target-reached",
+            FindingKind::TargetReached,
             Severity::Info,
             format!(
                 "{} answers {} probes at hop {t}",
@@ -316,7 +317,7 @@ fn unconfirmed_loss(trace: &Trace, end: u8, out: &mut Vec<TraceFinding>) -> Vec<
     }
     let (first, last) = (run[run.len() - 1].hop, run[0].hop);
     out.push(finding(
-        "loss-unconfirmed",
+        FindingKind::LossUnconfirmed,
         Severity::Warning,
         format!(
             "hops {first}–{last} lost {lost} of {sent} probes ({:.0}%) but hop {end} only {} of {}: \
@@ -365,7 +366,7 @@ fn rate_limiting(
             continue;
         }
         out.push(finding(
-            "icmp-rate-limit",
+            FindingKind::IcmpRateLimit,
             Severity::Info,
             format!(
                 "hop {} ({}) answered {} of {} probes ({:.0}% loss) but hop {end} lost {:.0}%: \
@@ -410,7 +411,7 @@ fn real_loss(trace: &Trace, end: u8, origin: u8, out: &mut Vec<TraceFinding>) {
         .flat_map(|h| h.probe_frames.iter().copied())
         .collect();
     out.push(finding(
-        "path-loss",
+        FindingKind::PathLoss,
         severity,
         format!(
             "{:.0}% loss from hop {origin} ({}) to {} (hop {end}): {} of {} probes lost, \
@@ -495,9 +496,9 @@ fn middlebox(trace: &Trace, control: Option<&Trace>) -> Option<TraceFinding> {
         Severity::Warning
     };
     let (name, what) = match kind {
-        ReplyKind::TcpRst => ("rst-injected", "a TCP RST"),
-        ReplyKind::TcpSynAck => ("tcp-proxy", "a SYN-ACK"),
-        _ => ("middlebox-answer", "an answer"),
+        ReplyKind::TcpRst => (FindingKind::RstInjected, "a TCP RST"),
+        ReplyKind::TcpSynAck => (FindingKind::TcpProxy, "a SYN-ACK"),
+        _ => (FindingKind::MiddleboxAnswer, "an answer"),
     };
     let mut why = Vec::new();
     if short_ttl {
@@ -590,10 +591,10 @@ fn unreachable(trace: &Trace, out: &mut Vec<TraceFinding>) {
                 .filter_map(|r| r.frame)
                 .collect();
             let (name, severity) = match (admin_prohibited, trace.reached()) {
-                (true, false) => ("icmp-admin-prohibited", Severity::Critical),
-                (true, true) => ("icmp-admin-prohibited", Severity::Warning),
-                (false, false) => ("icmp-unreachable", Severity::Critical),
-                (false, true) => ("icmp-unreachable", Severity::Warning),
+                (true, false) => (FindingKind::IcmpAdminProhibited, Severity::Critical),
+                (true, true) => (FindingKind::IcmpAdminProhibited, Severity::Warning),
+                (false, false) => (FindingKind::IcmpUnreachable, Severity::Critical),
+                (false, true) => (FindingKind::IcmpUnreachable, Severity::Warning),
             };
             out.push(finding(
                 name,
@@ -634,8 +635,8 @@ fn not_reached(trace: &Trace, control: Option<&Trace>, out: &mut Vec<TraceFindin
     let last_addr = last.and_then(|h| trace.hop(h)).and_then(HopStats::addr);
     let control = control.filter(|c| c.target == trace.target && c.protocol != trace.protocol);
     let blocked_name = match trace.protocol {
-        TraceProtocol::Tcp { .. } => Some("tcp-blocked"),
-        TraceProtocol::Udp { .. } => Some("udp-blocked"),
+        TraceProtocol::Tcp { .. } => Some(FindingKind::TcpBlocked),
+        TraceProtocol::Udp { .. } => Some(FindingKind::UdpBlocked),
         TraceProtocol::Icmp => None,
     };
     if let (Some(name), Some(c), Some(n)) =
@@ -677,7 +678,7 @@ fn not_reached(trace: &Trace, control: Option<&Trace>, out: &mut Vec<TraceFindin
         return;
     }
     out.push(finding(
-        "target-not-reached",
+        FindingKind::TargetNotReached,
         Severity::Warning,
         format!(
             "{} never answered {} probes; the last hop that answered is {}",

@@ -17,9 +17,9 @@
 //! Anything else is foreign and ignored.
 
 use super::net::Instant;
-use crate::analysis::HopEstimate;
 use crate::packet::emit::{quoted_packet, seq_from_tcp_seq, seq_low_from_udp_len, udp_probe_id};
 use crate::packet::{IcmpKind, Packet, QuotedHeader, TcpFlags, TcpInfo, Transport};
+use crate::vocab::HopEstimate;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;

@@ -23,7 +23,7 @@
 
 use super::engine::Round;
 use super::probe::{ProbeStatus, Reply, ReplyKind};
-use crate::analysis::HopEstimate;
+use crate::vocab::HopEstimate;
 use std::net::IpAddr;
 
 /// RTT summary of a hop, in milliseconds.

@@ -5,8 +5,8 @@
 //! certificates the same way.
 
 use crate::analysis::tls::{CertSummary, decode_certificate};
+use crate::vocab::time::rfc3339_secs;
 use serde::Serialize;
-use x509_parser::time::ASN1Time;
 
 /// One certificate of the server's chain, as sent (leaf first).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -68,8 +68,8 @@ impl CertInfo {
             issuer: s.issuer.clone(),
             issuer_org: s.issuer_orgs.first().cloned(),
             issuer_cn: s.issuer_cn.clone(),
-            not_before: rfc3339(s.not_before),
-            not_after: rfc3339(s.not_after),
+            not_before: rfc3339_secs(s.not_before),
+            not_after: rfc3339_secs(s.not_after),
             not_before_unix: s.not_before,
             not_after_unix: s.not_after,
             key: key_label(&s.key, s.key_bits),
@@ -182,27 +182,6 @@ fn key_label(key: &str, bits: Option<u32>) -> String {
     }
 }
 
-/// Unix seconds → RFC 3339 UTC. Goes through x509-parser's `time` (any year
-/// 0..=9999) rather than humantime, whose formatter panics before 1970 and
-/// after 9999: certificate dates are untrusted input.
-fn rfc3339(unix: i64) -> String {
-    match ASN1Time::from_timestamp(unix) {
-        Ok(t) => {
-            let d = t.to_datetime();
-            format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                d.year(),
-                u8::from(d.month()),
-                d.day(),
-                d.hour(),
-                d.minute(),
-                d.second()
-            )
-        }
-        Err(_) => format!("unix {unix}"),
-    }
-}
-
 pub(super) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
@@ -224,8 +203,8 @@ mod tests {
             issuer: "CN=issuer".into(),
             issuer_org: issuer_org.map(str::to_string),
             issuer_cn: issuer_cn.map(str::to_string),
-            not_before: rfc3339(nb),
-            not_after: rfc3339(na),
+            not_before: rfc3339_secs(nb),
+            not_after: rfc3339_secs(na),
             not_before_unix: nb,
             not_after_unix: na,
             key: "EC P-256".into(),
@@ -301,10 +280,10 @@ mod tests {
 
     #[test]
     fn dates_and_labels() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(2_082_758_400), "2036-01-01T00:00:00Z");
-        assert_eq!(rfc3339(-86_400), "1969-12-31T00:00:00Z");
-        assert!(!rfc3339(i64::MAX).is_empty());
+        assert_eq!(rfc3339_secs(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_secs(2_082_758_400), "2036-01-01T00:00:00Z");
+        assert_eq!(rfc3339_secs(-86_400), "1969-12-31T00:00:00Z");
+        assert!(!rfc3339_secs(i64::MAX).is_empty());
         assert_eq!(key_label("RSA", Some(2048)), "RSA 2048");
         assert_eq!(key_label("EC prime256v1", None), "EC P-256");
         assert_eq!(key_label("ed25519", None), "ed25519");

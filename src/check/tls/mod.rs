@@ -64,7 +64,7 @@ impl TlsProbeConfig {
             sni,
             connect_timeout: Duration::from_secs(3),
             handshake_timeout: Duration::from_secs(5),
-            expect_issuer: "Zscaler".to_string(),
+            expect_issuer: crate::vocab::DEFAULT_ISSUER.to_string(),
             alpn: Vec::new(),
         }
     }

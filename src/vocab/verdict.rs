@@ -1,5 +1,6 @@
-//! Findings and the one verdict an analysis ends with.
+//! Verdict classes, the one verdict a command ends with, and its exit code.
 
+use super::Confidence;
 use serde::Serialize;
 use std::fmt;
 use std::net::IpAddr;
@@ -13,6 +14,7 @@ pub enum VerdictClass {
     RstInjected,
     RstFromTarget,
     TcpBlocked,
+    UdpBlocked,
     TlsBlocked,
     TlsIntercepted,
     ClockSkew,
@@ -29,6 +31,7 @@ impl VerdictClass {
             VerdictClass::RstInjected => "rst-injected",
             VerdictClass::RstFromTarget => "rst-from-target",
             VerdictClass::TcpBlocked => "tcp-blocked",
+            VerdictClass::UdpBlocked => "udp-blocked",
             VerdictClass::TlsBlocked => "tls-blocked",
             VerdictClass::TlsIntercepted => "tls-intercepted",
             VerdictClass::ClockSkew => "clock-skew",
@@ -51,15 +54,35 @@ impl VerdictClass {
     pub fn is_failure(self) -> bool {
         !matches!(self, VerdictClass::Healthy | VerdictClass::Inconclusive)
     }
+
+    /// The process exit code of a command that ends with this verdict: the
+    /// one place exit codes are derived (README "Exit codes").
+    pub fn exit_code(self) -> u8 {
+        match self {
+            VerdictClass::Healthy => EXIT_NO_FAILURE,
+            VerdictClass::Inconclusive => EXIT_INCONCLUSIVE,
+            _ => EXIT_FAILURE_FOUND,
+        }
+    }
 }
+
+/// No failure found (`healthy`).
+pub const EXIT_NO_FAILURE: u8 = 0;
+/// A failure was found: any class but `healthy` and `inconclusive`.
+pub const EXIT_FAILURE_FOUND: u8 = 1;
+/// Bad input or usage, or a missing privilege; no verdict.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// The evidence does not decide.
+pub const EXIT_INCONCLUSIVE: u8 = 3;
 
 /// Which verdict wins when several servers or checks disagree: the most
 /// specific proof of a failure first; `healthy` only when nothing else.
-pub const RANKING: [VerdictClass; 11] = [
+pub const RANKING: [VerdictClass; 12] = [
     VerdictClass::RstInjected,
     VerdictClass::TlsIntercepted,
     VerdictClass::TlsBlocked,
     VerdictClass::TcpBlocked,
+    VerdictClass::UdpBlocked,
     VerdictClass::PmtuBlackhole,
     VerdictClass::ClockSkew,
     VerdictClass::RstFromTarget,
@@ -73,87 +96,6 @@ impl fmt::Display for VerdictClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Confidence {
-    Low,
-    Medium,
-    High,
-}
-
-/// Frames listed per finding; beyond this the filter matches them by content.
-pub const MAX_FRAMES_LISTED: usize = 64;
-
-/// One observation with its evidence.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Finding {
-    /// Stable kebab-case kind: a verdict class or an evidence kind such as
-    /// `syn-unanswered`, `rst-unattributed`, `ttl-unreliable`.
-    pub kind: &'static str,
-    pub severity: Severity,
-    pub hop: Option<u8>,
-    pub address: Option<IpAddr>,
-    pub summary: String,
-    /// Frame numbers that prove it (as Wireshark numbers them), at most
-    /// [`MAX_FRAMES_LISTED`]; `frames_total` counts them all.
-    pub frames: Vec<u64>,
-    pub frames_total: usize,
-    /// A Wireshark display filter that shows the evidence.
-    pub filter: String,
-}
-
-impl Finding {
-    /// A finding whose filter lists its frames, or, when there are too many,
-    /// uses `content_filter` (a filter that matches them by content).
-    pub fn new(
-        kind: &'static str,
-        severity: Severity,
-        summary: String,
-        mut frames: Vec<u64>,
-        content_filter: Option<String>,
-    ) -> Finding {
-        frames.sort_unstable();
-        frames.dedup();
-        let frames_total = frames.len();
-        let filter = match content_filter {
-            Some(f) if frames_total > MAX_FRAMES_LISTED => f,
-            _ if frames.is_empty() => String::new(),
-            _ => frame_filter(&frames[..frames_total.min(MAX_FRAMES_LISTED)]),
-        };
-        frames.truncate(MAX_FRAMES_LISTED);
-        Finding {
-            kind,
-            severity,
-            hop: None,
-            address: None,
-            summary,
-            frames,
-            frames_total,
-            filter,
-        }
-    }
-
-    pub fn at(mut self, hop: Option<u8>, address: Option<IpAddr>) -> Finding {
-        self.hop = hop;
-        self.address = address;
-        self
-    }
-}
-
-/// `frame.number in {1 5 9}`: Wireshark's set syntax.
-pub fn frame_filter(frames: &[u64]) -> String {
-    let list: Vec<String> = frames.iter().map(u64::to_string).collect();
-    format!("frame.number in {{{}}}", list.join(" "))
 }
 
 /// The conclusion of an analysis.
@@ -171,6 +113,11 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// See [`VerdictClass::exit_code`].
+    pub fn exit_code(&self) -> u8 {
+        self.class.exit_code()
+    }
+
     /// The capture could be read only up to frame `read` (it is damaged
     /// from frame `from` on). Evidence of a failure in the frames read still
     /// stands; "healthy" does not, since the rest was not seen.
