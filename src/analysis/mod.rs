@@ -5,6 +5,7 @@
 //! optional [`Path`] and returns an [`Analysis`] with one [`Verdict`].
 
 mod conclude;
+pub mod rules;
 pub mod dns;
 mod dns_rules;
 pub mod flows;

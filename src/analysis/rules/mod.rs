@@ -1,0 +1,4 @@
+//! The rules: each judges one kind of observation, once, for every command
+//! (`pcap`, `check`, `trace`, `egress`). A rule turns observations into
+//! findings; [`super::picker`] turns findings and candidate verdicts into
+//! the one verdict.
