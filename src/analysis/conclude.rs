@@ -2,6 +2,7 @@
 
 use super::Gateway;
 use super::flows::{FlowRecord, FlowTable, IcmpEvent};
+use super::picker::{self, Basis, Candidate, NoEvidence};
 use super::rst::{Baseline, RstContext, RstEvidence, RstOrigin, classify};
 use crate::packet::IcmpKind;
 use crate::path::{Path, PathSource};
@@ -30,6 +31,8 @@ pub(super) struct Inputs<'a> {
 
 pub(super) struct Conclusion {
     pub verdict: Verdict,
+    /// Every candidate verdict, for a command that adds its own (`check`).
+    pub candidates: Vec<Candidate>,
     pub findings: Vec<Finding>,
     pub rsts: Vec<RstEvidence>,
 }
@@ -55,7 +58,12 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
     let mut findings = Vec::new();
     let mut rsts = Vec::new();
     // Trace failures first: at equal rank they win (they place the hop).
-    let mut verdicts = inputs.traces.failures.clone();
+    let mut candidates: Vec<Candidate> = inputs
+        .traces
+        .failures
+        .iter()
+        .map(|(server, v)| Candidate::new(v.clone()).about(Some(*server)))
+        .collect();
     findings.extend(inputs.traces.findings.iter().cloned());
 
     if let Some(path) = inputs.path
@@ -87,17 +95,24 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
 
     for (&server, view) in &servers {
         let (v, tls) = judge_server(server, view, inputs, &mut findings, &mut rsts);
-        verdicts.push(v);
-        verdicts.extend(tls);
+        candidates.push(v);
+        candidates.extend(tls);
     }
-    verdicts.extend(inputs.traces.healthy.iter().cloned());
+    candidates.extend(inputs.traces.healthy.iter().cloned().map(Candidate::new));
 
     let dns_verdict = super::dns_rules::judge(inputs.dns, &mut findings);
-    verdicts.extend(super::pmtu_probes::judge(inputs.pmtu_probes, &mut findings));
-    let verdict = pick(verdicts, dns_verdict, servers.is_empty(), table);
+    candidates.extend(dns_verdict.map(Candidate::new));
+    candidates.extend(
+        super::pmtu_probes::judge(inputs.pmtu_probes, &mut findings)
+            .map(|(dst, v)| Candidate::new(v).about(Some(dst))),
+    );
+    let verdict = picker::pick(candidates.clone(), || {
+        no_evidence(servers.is_empty(), table)
+    });
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Conclusion {
         verdict,
+        candidates,
         findings,
         rsts,
     }
@@ -117,7 +132,7 @@ fn judge_server(
     inputs: &Inputs<'_>,
     findings: &mut Vec<Finding>,
     all_rsts: &mut Vec<RstEvidence>,
-) -> (Verdict, Option<Verdict>) {
+) -> (Candidate, Option<Candidate>) {
     let table = inputs.table;
     let path = inputs.path;
     let target_hop = path.and_then(|p| p.target_hop);
@@ -187,7 +202,15 @@ fn judge_server(
     findings.extend(tls.findings);
     all_rsts.extend(evidence.iter().map(|(e, _)| e.clone()));
     evidence.retain(|(e, _)| !tls.blocking_rsts.contains(&e.frame));
-    let tls_verdict = tls.verdict;
+    let tls_verdict = tls.verdict.map(|v| {
+        Candidate::new(v)
+            .basis(if tls.silent {
+                Basis::TlsSilence
+            } else {
+                Basis::Evidence
+            })
+            .about(Some(server))
+    });
 
     let answered = view
         .flows
@@ -717,31 +740,19 @@ fn judge_server(
             ],
         }
     })();
-    (tcp_verdict, tls_verdict)
+    (Candidate::new(tcp_verdict).about(Some(server)), tls_verdict)
 }
 
-/// The overall verdict: the worst server's, in this order.
-fn pick(
-    verdicts: Vec<Verdict>,
-    dns: Option<Verdict>,
-    no_servers: bool,
-    table: &FlowTable,
-) -> Verdict {
-    match verdicts.into_iter().chain(dns).min_by_key(|v| v.class.rank()) {
-        Some(v) => v,
-        None => Verdict {
-            class: VerdictClass::Inconclusive,
-            hop: None,
-            address: None,
-            confidence: Confidence::Low,
-            summary: if no_servers && table.flows_total > 0 {
-                "No TCP connection to the broker port in the capture (other TCP traffic only): nothing to judge; use --port if the connector uses another port.".into()
-            } else {
-                "No TCP connection to the broker port in the capture: nothing to judge.".into()
-            },
-            next_steps: vec![
-                "Capture with `tcpdump -i any -w output.pcap` on the connector while it tries to connect (restart the connector service during the capture).".into(),
-            ],
+/// What an inconclusive verdict says when no rule proposed anything.
+fn no_evidence(no_servers: bool, table: &FlowTable) -> NoEvidence {
+    NoEvidence {
+        summary: if no_servers && table.flows_total > 0 {
+            "No TCP connection to the broker port in the capture (other TCP traffic only): nothing to judge; use --port if the connector uses another port.".into()
+        } else {
+            "No TCP connection to the broker port in the capture: nothing to judge.".into()
         },
+        next_steps: vec![
+            "Capture with `tcpdump -i any -w output.pcap` on the connector while it tries to connect (restart the connector service during the capture).".into(),
+        ],
     }
 }

@@ -5,13 +5,14 @@
 //! optional [`Path`] and returns an [`Analysis`] with one [`Verdict`].
 
 mod conclude;
-pub mod rules;
 pub mod dns;
 mod dns_rules;
 pub mod flows;
+pub mod picker;
 pub mod pmtu_probes;
 pub mod retrans;
 pub mod rst;
+pub mod rules;
 pub mod tls;
 mod tls_rules;
 pub mod traces;
@@ -200,6 +201,7 @@ impl Analyzer {
         });
         Analysis {
             verdict: conclusion.verdict,
+            candidates: conclusion.candidates,
             findings: conclusion.findings,
             rsts: conclusion.rsts,
             flows_total: self.table.flows_total,
@@ -275,6 +277,10 @@ fn drop_probe_flows(table: &mut FlowTable, probe_frames: &HashSet<u64>) -> HashS
 #[derive(Debug)]
 pub struct Analysis {
     pub verdict: Verdict,
+    /// Every candidate verdict the rules proposed (the picker chose
+    /// `verdict` among them); a command that adds evidence of its own
+    /// (`check`) picks again over all of them.
+    pub candidates: Vec<picker::Candidate>,
     pub findings: Vec<Finding>,
     /// Every reset sent toward the connector on the judged ports in the
     /// kept flows, classified.

@@ -332,7 +332,7 @@ impl PmtuProbeTracker {
 
 /// Findings (`pmtu-blackhole`, and `path-mtu` for fragmentation-needed
 /// quoting echo requests) and a `pmtu-blackhole` verdict.
-pub fn judge(t: &PmtuProbeTracker, findings: &mut Vec<Finding>) -> Option<Verdict> {
+pub fn judge(t: &PmtuProbeTracker, findings: &mut Vec<Finding>) -> Option<(IpAddr, Verdict)> {
     let mut keys: Vec<&DestKey> = t.dests.keys().filter(|k| !k.tcp).collect();
     keys.sort();
     for key in keys {
@@ -396,26 +396,29 @@ pub fn judge(t: &PmtuProbeTracker, findings: &mut Vec<Finding>) -> Option<Verdic
         ));
     }
     let h = holes.first()?;
-    Some(Verdict {
-        class: VerdictClass::PmtuBlackhole,
-        hop: None,
-        address: None,
-        confidence: if h.failing_sent >= 2 * MIN_SENDS {
-            Confidence::High
-        } else {
-            Confidence::Medium
+    Some((
+        h.dst,
+        Verdict {
+            class: VerdictClass::PmtuBlackhole,
+            hop: None,
+            address: None,
+            confidence: if h.failing_sent >= 2 * MIN_SENDS {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            },
+            summary: format!(
+                "Packets larger than {} bytes to {} vanish without ICMP fragmentation-needed while smaller ones are answered: a path-MTU black hole ({} {}-byte probes with DF unanswered).",
+                h.largest_answered, h.dst, h.failing_sent, h.failing
+            ),
+            next_steps: vec![format!(
+                "Find the hop: `tracepath -n {}` or `pathproof check` localise the link after which large packets stop; then let ICMP fragmentation-needed through there, or clamp the MSS on the site firewall to {}.",
+                h.dst,
+                h.largest_answered
+                    .saturating_sub(if h.dst.is_ipv6() { 60 } else { 40 })
+            )],
         },
-        summary: format!(
-            "Packets larger than {} bytes to {} vanish without ICMP fragmentation-needed while smaller ones are answered: a path-MTU black hole ({} {}-byte probes with DF unanswered).",
-            h.largest_answered, h.dst, h.failing_sent, h.failing
-        ),
-        next_steps: vec![format!(
-            "Find the hop: `tracepath -n {}` or `pathproof check` localise the link after which large packets stop; then let ICMP fragmentation-needed through there, or clamp the MSS on the site firewall to {}.",
-            h.dst,
-            h.largest_answered
-                .saturating_sub(if h.dst.is_ipv6() { 60 } else { 40 })
-        )],
-    })
+    ))
 }
 
 #[cfg(test)]
@@ -494,7 +497,7 @@ mod tests {
 
     fn run(t: &PmtuProbeTracker) -> (Vec<Finding>, Option<Verdict>) {
         let mut f = Vec::new();
-        let v = judge(t, &mut f);
+        let v = judge(t, &mut f).map(|(_, v)| v);
         (f, v)
     }
 

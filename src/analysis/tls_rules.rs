@@ -30,6 +30,9 @@ pub(super) struct TlsJudgement {
     pub verdict: Option<Verdict>,
     /// Resets that answer a ClientHello: judged here, not as TCP resets.
     pub blocking_rsts: HashSet<u64>,
+    /// The verdict is `tls-blocked` by silence: no reset, FIN or alert
+    /// answered the ClientHello (a black hole may explain it).
+    pub silent: bool,
 }
 
 /// Client alerts that say the connector rejected the certificate.
@@ -45,6 +48,7 @@ pub(super) fn judge(
     let mut intercepted: Option<(Option<u8>, String, Confidence)> = None;
     let mut intercept_frames = Vec::new();
     let mut blocked: Option<(Option<u8>, String)> = None;
+    let mut blocked_silent = false;
     let mut blocked_frames = Vec::new();
     let mut skew: Option<String> = None;
     let mut skew_frames = Vec::new();
@@ -176,6 +180,7 @@ pub(super) fn judge(
             let reset = rsts.iter().find(|(e, rf)| {
                 std::ptr::eq(*rf, *f) && e.answers_frame.is_some_and(|a| a >= ch.frame)
             });
+            let mut silent = false;
             let (hop, how) = if let Some((e, _)) = reset {
                 j.blocking_rsts.insert(e.frame);
                 blocked_frames.push(e.frame);
@@ -208,6 +213,7 @@ pub(super) fn judge(
                 || f.rsts.iter().any(|r| !r.from_server)
                 || obs.client_stream.retransmitted_bytes > 0
             {
+                silent = true;
                 (
                     None,
                     format!(
@@ -222,6 +228,7 @@ pub(super) fn judge(
             blocked_frames.extend(f.syn_ack.map(|s| s.frame));
             if blocked.is_none() {
                 blocked = Some((hop, how));
+                blocked_silent = silent;
             }
         }
         if let Some(s) = obs
@@ -270,6 +277,7 @@ pub(super) fn judge(
             )],
         });
     } else if let Some((hop, how)) = blocked {
+        j.silent = blocked_silent;
         let (address, arp) = hop.map_or((None, None), ctx.hop_address);
         blocked_frames.extend(arp);
         j.findings.push(

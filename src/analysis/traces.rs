@@ -558,9 +558,9 @@ pub struct TraceConclusion {
     /// The trace findings, as analysis findings (same kind, severity, hop,
     /// address and frames as the live trace's).
     pub findings: Vec<Finding>,
-    /// Failures the traces prove; they outrank a flow verdict of the same
-    /// class (they place the hop).
-    pub failures: Vec<Verdict>,
+    /// Failures the traces prove, with the traced target; they outrank a
+    /// flow verdict of the same class (they place the hop).
+    pub failures: Vec<(IpAddr, Verdict)>,
     /// Traces that reached their target with no critical finding; they rank
     /// below the flows' own healthy verdicts.
     pub healthy: Vec<Verdict>,
@@ -589,11 +589,12 @@ impl CaptureTraces {
                     format!("trace {} to {}: {}", t.protocol, t.target, finding.summary);
                 out.findings.push(finding);
             }
-            let failures: Vec<Verdict> = it
+            let failures: Vec<(IpAddr, Verdict)> = it
                 .findings
                 .iter()
                 .filter(|f| f.finding.severity == Severity::Critical)
                 .filter_map(|f| failure_verdict(t, f))
+                .map(|v| (t.target, v))
                 .collect();
             let critical = it
                 .findings

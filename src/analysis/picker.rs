@@ -1,0 +1,258 @@
+//! The one picker: candidate verdicts from every rule, of every command
+//! (`pcap`, `check`, `trace`), become one verdict.
+//!
+//! Order of decision (README, "How the verdict is chosen"):
+//!
+//! 1. **Host facts** outrank the network: a resolv.conf the service user
+//!    cannot read (the connector cannot resolve its broker at all), then a
+//!    local clock off by more than the threshold (it rejects genuine
+//!    certificates; detection.md §6). A capture's own clock-skew verdict
+//!    (a certificate not yet valid, with frames) carries the offset along.
+//! 2. **Correlation**: a cause explains its effect, and the verdict names
+//!    the cause with the effect kept as support (see [`explain`]).
+//! 3. **Rank**: the most specific proof of a failure first
+//!    ([`crate::vocab::RANKING`]); among equals, the first candidate given
+//!    (callers list the evidence that places the hop first).
+//! 4. Nothing at all: inconclusive, with what is missing.
+
+use crate::vocab::{Confidence, Verdict, VerdictClass};
+use std::net::IpAddr;
+
+/// A verdict one rule proposes, with what the picker needs to weigh it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    pub verdict: Verdict,
+    pub basis: Basis,
+    /// The server (broker address) the candidate is about, when one.
+    pub server: Option<IpAddr>,
+}
+
+/// What a candidate rests on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Basis {
+    /// The service user cannot read resolv.conf.
+    ResolvUnreadable,
+    /// The SNTP offset is above the threshold.
+    ClockOffset,
+    /// A TLS handshake stalled after the ClientHello: no answer at all (no
+    /// reset, no FIN, no alert). Something else may explain it.
+    TlsSilence,
+    /// Packets or probe results of any other kind.
+    Evidence,
+}
+
+impl Candidate {
+    pub fn new(verdict: Verdict) -> Candidate {
+        Candidate {
+            verdict,
+            basis: Basis::Evidence,
+            server: None,
+        }
+    }
+
+    pub fn basis(mut self, basis: Basis) -> Candidate {
+        self.basis = basis;
+        self
+    }
+
+    pub fn about(mut self, server: Option<IpAddr>) -> Candidate {
+        self.server = server;
+        self
+    }
+}
+
+/// What the verdict says when no rule proposed anything.
+pub struct NoEvidence {
+    pub summary: String,
+    pub next_steps: Vec<String>,
+}
+
+/// The verdict.
+pub fn pick(mut candidates: Vec<Candidate>, none: impl FnOnce() -> NoEvidence) -> Verdict {
+    if let Some(v) = host_fact(&candidates) {
+        return v;
+    }
+    explain(&mut candidates);
+    match candidates
+        .into_iter()
+        .min_by_key(|c| c.verdict.class.rank())
+    {
+        Some(c) => c.verdict,
+        None => {
+            let n = none();
+            Verdict {
+                class: VerdictClass::Inconclusive,
+                hop: None,
+                address: None,
+                confidence: Confidence::Low,
+                summary: n.summary,
+                next_steps: n.next_steps,
+            }
+        }
+    }
+}
+
+fn host_fact(candidates: &[Candidate]) -> Option<Verdict> {
+    if let Some(c) = candidates
+        .iter()
+        .find(|c| c.basis == Basis::ResolvUnreadable)
+    {
+        return Some(c.verdict.clone());
+    }
+    let clock = candidates.iter().find(|c| c.basis == Basis::ClockOffset)?;
+    // When the packets prove it too (a certificate not yet valid), their
+    // verdict carries the frames; the offset is added to its summary.
+    if let Some(packets) = candidates
+        .iter()
+        .find(|c| c.basis != Basis::ClockOffset && c.verdict.class == VerdictClass::ClockSkew)
+    {
+        let mut v = packets.verdict.clone();
+        v.summary = format!("{} {}", v.summary, clock.verdict.summary);
+        return Some(v);
+    }
+    Some(clock.verdict.clone())
+}
+
+/// Correlation: a cause explains another candidate, which then leaves the
+/// race and is named in the cause's summary as support.
+///
+/// - A **path-MTU black hole** explains a TLS handshake that stalls in
+///   silence after the ClientHello: the server's certificate flight is the
+///   first large packet of the connection, and it is what vanishes. (A
+///   reset, a FIN or an alert after the ClientHello is an answer, which a
+///   black hole does not explain.)
+///
+/// An injected reset and a genuine refusal of the same server are not
+/// merged: each reset is judged on its own packets, so both may be true
+/// (rank puts the injection first). A refusal seen only by connect(), with
+/// no reset to judge, is evidence, not a candidate.
+fn explain(candidates: &mut Vec<Candidate>) {
+    let mut notes: Vec<(usize, String)> = Vec::new();
+    let mut explained: Vec<usize> = Vec::new();
+    for (i, c) in candidates.iter().enumerate() {
+        let cause = |class: VerdictClass| {
+            candidates.iter().position(|k| {
+                k.verdict.class == class
+                    && (k.server.is_none() || c.server.is_none() || k.server == c.server)
+            })
+        };
+        let by = match (c.verdict.class, c.basis) {
+            (VerdictClass::TlsBlocked, Basis::TlsSilence) => {
+                cause(VerdictClass::PmtuBlackhole).map(|k| {
+                    (
+                        k,
+                        format!(
+                            "It explains the TLS handshake that stalls after the ClientHello (the server's certificate flight does not fit through): {}",
+                            c.verdict.summary
+                        ),
+                    )
+                })
+            }
+            _ => None,
+        };
+        if let Some((k, note)) = by {
+            explained.push(i);
+            notes.push((k, note));
+        }
+    }
+    for (k, note) in notes {
+        let v = &mut candidates[k].verdict;
+        v.summary = format!("{} {note}", v.summary);
+    }
+    let mut i = 0;
+    candidates.retain(|_| {
+        let keep = !explained.contains(&i);
+        i += 1;
+        keep
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(class: VerdictClass, hop: Option<u8>, summary: &str) -> Verdict {
+        Verdict {
+            class,
+            hop,
+            address: None,
+            confidence: Confidence::Medium,
+            summary: summary.into(),
+            next_steps: vec![],
+        }
+    }
+
+    fn none() -> NoEvidence {
+        NoEvidence {
+            summary: "nothing".into(),
+            next_steps: vec![],
+        }
+    }
+
+    #[test]
+    fn rank_decides_and_the_first_of_equals_wins() {
+        let got = pick(
+            vec![
+                Candidate::new(v(VerdictClass::Healthy, None, "ok")),
+                Candidate::new(v(VerdictClass::TcpBlocked, Some(2), "trace")),
+                Candidate::new(v(VerdictClass::TcpBlocked, None, "flows")),
+                Candidate::new(v(VerdictClass::PathLoss, Some(3), "loss")),
+            ],
+            none,
+        );
+        assert_eq!((got.class, got.hop), (VerdictClass::TcpBlocked, Some(2)));
+        assert_eq!(got.summary, "trace");
+    }
+
+    #[test]
+    fn nothing_is_inconclusive_with_the_callers_words() {
+        let got = pick(vec![], none);
+        assert_eq!(got.class, VerdictClass::Inconclusive);
+        assert_eq!(got.summary, "nothing");
+    }
+
+    #[test]
+    fn host_facts_outrank_the_network() {
+        let resolv = Candidate::new(v(VerdictClass::DnsFailure, None, "resolv"))
+            .basis(Basis::ResolvUnreadable);
+        let clock =
+            Candidate::new(v(VerdictClass::ClockSkew, None, "offset")).basis(Basis::ClockOffset);
+        let rst = Candidate::new(v(VerdictClass::RstInjected, Some(2), "rst"));
+        let got = pick(vec![rst.clone(), clock.clone(), resolv], none);
+        assert_eq!(got.summary, "resolv");
+        let got = pick(vec![rst.clone(), clock.clone()], none);
+        assert_eq!(got.summary, "offset");
+        // The packets' own clock-skew verdict keeps its frames' words and
+        // gains the offset.
+        let cert = Candidate::new(v(VerdictClass::ClockSkew, None, "not yet valid"));
+        let got = pick(vec![rst, cert, clock], none);
+        assert_eq!(got.summary, "not yet valid offset");
+    }
+
+    #[test]
+    fn a_black_hole_explains_a_silent_tls_stall() {
+        let server = Some("198.18.4.2".parse().unwrap());
+        let stall = Candidate::new(v(VerdictClass::TlsBlocked, None, "silence after hello"))
+            .basis(Basis::TlsSilence)
+            .about(server);
+        let hole =
+            Candidate::new(v(VerdictClass::PmtuBlackhole, Some(2), "black hole")).about(server);
+        let got = pick(vec![stall.clone(), hole.clone()], none);
+        assert_eq!((got.class, got.hop), (VerdictClass::PmtuBlackhole, Some(2)));
+        assert!(
+            got.summary.contains("silence after hello"),
+            "{}",
+            got.summary
+        );
+
+        // A reset answering the ClientHello is not explained by a black hole.
+        let reset = Candidate::new(v(VerdictClass::TlsBlocked, Some(1), "reset")).about(server);
+        let got = pick(vec![reset, hole.clone()], none);
+        assert_eq!(got.class, VerdictClass::TlsBlocked);
+
+        // Another server's black hole explains nothing here.
+        let other = hole.about(Some("198.18.9.9".parse().unwrap()));
+        let got = pick(vec![stall, other], none);
+        assert_eq!(got.class, VerdictClass::TlsBlocked);
+    }
+}
