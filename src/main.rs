@@ -219,13 +219,14 @@ fn trace(args: cli::TraceArgs) -> ExitCode {
     } else {
         rdns::lookup_all(&result, std::time::Duration::from_millis(1500))
     };
+    let judged = pathproof::analysis::judge_trace(&result.trace, result.control.as_ref());
     let text = if args.json {
-        report::trace::render_json(&result, &names)
+        report::trace::render_json(&result, &judged, &names)
     } else {
-        report::trace::render_text(&result, &names)
+        report::trace::render_text(&result, &judged, &names)
     };
     print(&text);
-    ExitCode::from(report::trace::verdict(&result).exit_code)
+    ExitCode::from(judged.verdict.exit_code())
 }
 
 fn usage(message: &str) -> ExitCode {

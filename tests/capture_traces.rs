@@ -7,11 +7,12 @@ use etherparse::{
     Icmpv4Type, IpNumber, Ipv4Header, NetSlice, PacketBuilder, SlicedPacket, TcpOptionElement,
     TransportSlice, icmpv4,
 };
+use pathproof::analysis::rules::path::{TraceFinding, interpret};
 use pathproof::analysis::{AnalysisOptions, Analyzer, Severity, VerdictClass};
 use pathproof::packet::decode_ip;
 use pathproof::trace::{
     Clock, Instant, ManualClock, Network, ProbeRequest, Recorded, RecvPacket, Trace, TraceConfig,
-    TraceError, TraceFinding, TraceProtocol, Tracer, interpret,
+    TraceError, TraceProtocol, Tracer,
 };
 use pathproof::vocab::FindingKind;
 use std::cmp::Reverse;

@@ -7,12 +7,13 @@ use etherparse::{
     PacketBuilder, SlicedPacket, TcpOptionElement, TransportSlice, icmpv4, icmpv6,
 };
 use pathproof::analysis::Severity;
+use pathproof::analysis::rules::path::{Detail, interpret};
 use pathproof::packet::{Direction, decode_ip};
 use pathproof::trace::{
-    Clock, Detail, Instant, ManualClock, Network, ProbeRequest, ProbeStatus, RecvPacket, ReplyKind,
-    Trace, TraceConfig, TraceError, TraceProtocol, Tracer, interpret,
+    Clock, Instant, ManualClock, Network, ProbeRequest, ProbeStatus, RecvPacket, ReplyKind, Trace,
+    TraceConfig, TraceError, TraceProtocol, Tracer,
 };
-use pathproof::vocab::FindingKind;
+use pathproof::vocab::{FindingKind, VerdictClass};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::IpAddr;
@@ -706,7 +707,7 @@ fn addrs(trace: &Trace) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn kinds(findings: &[pathproof::trace::TraceFinding]) -> Vec<&'static str> {
+fn kinds(findings: &[pathproof::analysis::rules::path::TraceFinding]) -> Vec<&'static str> {
     findings.iter().map(|f| f.kind().as_str()).collect()
 }
 
@@ -897,7 +898,13 @@ fn rst_before_the_ttl_check_needs_the_control_trace() {
     let icmp = run(hops, tgt, ICMP, 5);
     // "The target" answers at TTL 1 with TTL 64: consistent on its own.
     assert_eq!(tcp.target_hop, Some(1));
-    assert_eq!(kinds(&interpret(&tcp, None)), ["target-reached"]);
+    // Alone it looks like a target at hop 1 that refuses the port: said,
+    // but only as a warning (no control trace confirms the target's hop).
+    let alone = interpret(&tcp, None);
+    assert_eq!(kinds(&alone), ["rst-from-target", "target-reached"]);
+    assert_eq!(alone[0].finding.severity, Severity::Warning);
+    let judged = pathproof::analysis::judge_trace(&tcp, None);
+    assert_eq!(judged.verdict.class, VerdictClass::Inconclusive);
     // The ICMP trace reaches the real target at hop 4: hop 1 answered for it.
     let f = interpret(&tcp, Some(&icmp));
     assert_eq!(f[0].kind(), FindingKind::RstInjected);
@@ -931,8 +938,22 @@ fn genuine_target_rst_is_not_a_middlebox() {
         let icmp = run(hops, tgt, ICMP, 5);
         assert_eq!(tcp.target_hop, Some(4));
         assert_eq!(tcp.hop(4).unwrap().kinds[0].kind, ReplyKind::TcpRst);
-        assert_eq!(kinds(&interpret(&tcp, Some(&icmp))), ["target-reached"]);
-        assert_eq!(kinds(&interpret(&tcp, None)), ["target-reached"]);
+        let f = interpret(&tcp, Some(&icmp));
+        assert_eq!(kinds(&f), ["rst-from-target", "target-reached"]);
+        assert_eq!(f[0].finding.severity, Severity::Critical);
+        assert_eq!(f[0].finding.hop, Some(4));
+        assert_eq!(
+            kinds(&interpret(&tcp, None)),
+            ["rst-from-target", "target-reached"]
+        );
+        // The refused port is a failure, at the target's hop, as `pcap`
+        // judges the same packets.
+        let v = pathproof::analysis::judge_trace(&tcp, Some(&icmp)).verdict;
+        assert_eq!(
+            (v.class, v.hop, v.address),
+            (VerdictClass::RstFromTarget, Some(4), Some(tcp.target))
+        );
+        assert_eq!(v.exit_code(), 1);
     }
 }
 

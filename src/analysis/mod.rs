@@ -23,6 +23,7 @@ pub use crate::vocab::{
 };
 pub use flows::{FlowLimits, FlowRecord, FlowState};
 pub use rst::{RstEvidence, RstOrigin};
+pub use traces::{TraceJudgement, judge_trace};
 
 use crate::packet::{ArpSighting, IcmpKind, Packet, Transport};
 use crate::path::Path;

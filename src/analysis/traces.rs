@@ -33,16 +33,17 @@
 //! [`Packet`] does not keep the quoted echo id / UDP payload that names the
 //! probe on IPv6: those hops look silent).
 
+use super::picker::{self, Candidate as VerdictCandidate, NoEvidence};
+use super::rules::path::{Detail, TraceFinding, interpret};
 use crate::packet::emit::{seq_from_tcp_seq, udp_len, udp_probe_id};
 use crate::packet::{IcmpKind, Packet, TcpFlags, Transport};
 use crate::path::{Path, PathSource};
 use crate::trace::probe::{Matcher, ProbeRef, ttl_of_seq};
 use crate::trace::stats::hop_stats;
 use crate::trace::{
-    Detail, Instant, Probe, ProbeStatus, Reply, Round, Trace, TraceCounters, TraceFinding,
-    TraceProtocol, interpret,
+    Instant, Probe, ProbeStatus, Reply, Round, Trace, TraceCounters, TraceProtocol,
 };
-use crate::vocab::{Confidence, Finding, Severity, Verdict, VerdictClass};
+use crate::vocab::{Confidence, Finding, FindingKind, Severity, Verdict, VerdictClass};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -589,31 +590,10 @@ impl CaptureTraces {
                     format!("trace {} to {}: {}", t.protocol, t.target, finding.summary);
                 out.findings.push(finding);
             }
-            let failures: Vec<(IpAddr, Verdict)> = it
-                .findings
-                .iter()
-                .filter(|f| f.finding.severity == Severity::Critical)
-                .filter_map(|f| failure_verdict(t, f))
-                .map(|v| (t.target, v))
-                .collect();
-            let critical = it
-                .findings
-                .iter()
-                .any(|f| f.finding.severity == Severity::Critical);
-            if let (Some(hop), false) = (t.target_hop, critical) {
-                out.healthy.push(Verdict {
-                    class: VerdictClass::Healthy,
-                    hop: None,
-                    address: None,
-                    confidence: Confidence::Medium,
-                    summary: format!(
-                        "No failure found: the {} trace reached {} at hop {hop} without real loss.",
-                        t.protocol, t.target
-                    ),
-                    next_steps: Vec::new(),
-                });
-            }
-            out.failures.extend(failures);
+            let (failures, healthy) = trace_verdicts(t, &it.findings);
+            out.healthy.extend(healthy);
+            out.failures
+                .extend(failures.into_iter().map(|v| (t.target, v)));
         }
         out
     }
@@ -662,13 +642,107 @@ impl CaptureTraces {
     }
 }
 
+/// The verdicts one trace proposes: the failures its critical findings
+/// prove, and "healthy" when it reached its target with nothing critical.
+fn trace_verdicts(t: &Trace, findings: &[TraceFinding]) -> (Vec<Verdict>, Option<Verdict>) {
+    let failures = findings
+        .iter()
+        .filter(|f| f.finding.severity == Severity::Critical)
+        .filter_map(|f| failure_verdict(t, f))
+        .collect();
+    // A target that answers with resets only is not healthy, confirmed or not.
+    let critical = findings.iter().any(|f| {
+        f.finding.severity == Severity::Critical || f.finding.kind == FindingKind::RstFromTarget
+    });
+    let healthy = match (t.target_hop, critical) {
+        (Some(hop), false) => Some(Verdict {
+            class: VerdictClass::Healthy,
+            hop: None,
+            address: None,
+            confidence: Confidence::Medium,
+            summary: format!(
+                "No failure found: the {} trace reached {} at hop {hop} without real loss.",
+                t.protocol, t.target
+            ),
+            next_steps: Vec::new(),
+        }),
+        _ => None,
+    };
+    (failures, healthy)
+}
+
+/// A live trace judged: its findings (most severe first), its verdict and
+/// the finding that decided it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceJudgement {
+    pub findings: Vec<TraceFinding>,
+    pub verdict: Verdict,
+    /// The kind of the finding the verdict rests on (`target-reached` for
+    /// a healthy trace), when one.
+    pub deciding: Option<FindingKind>,
+}
+
+/// Judges a trace and its control trace with the path rules and the one
+/// picker: the same verdicts as for pathproof's traceroutes found in a
+/// capture (`pathproof pcap` of the `--save` file agrees).
+pub fn judge_trace(trace: &Trace, control: Option<&Trace>) -> TraceJudgement {
+    let findings = interpret(trace, control);
+    let (failures, healthy) = trace_verdicts(trace, &findings);
+    let candidates = failures
+        .into_iter()
+        .chain(healthy)
+        .map(|v| VerdictCandidate::new(v).about(Some(trace.target)))
+        .collect();
+    let top = findings.first().map(|f| &f.finding);
+    let verdict = picker::pick(candidates, || NoEvidence {
+        summary: top.map_or_else(
+            || {
+                format!(
+                    "{} never answered and nothing on the way explains why",
+                    trace.target
+                )
+            },
+            |f| f.summary.clone(),
+        ),
+        next_steps: match top.map(|f| f.kind) {
+            Some(FindingKind::TcpProxy) => vec![format!(
+                "A device answers TCP in the name of {}: run `pathproof check` to see whether it intercepts TLS.",
+                trace.target
+            )],
+            _ => vec![format!(
+                "Trace with TCP to the broker port (the default, with its ICMP control trace), or capture on the connector while it connects to {}.",
+                trace.target
+            )],
+        },
+    });
+    let deciding = match verdict.class {
+        VerdictClass::Healthy => Some(FindingKind::TargetReached),
+        c => findings
+            .iter()
+            .map(|f| f.finding.kind)
+            .find(|k| k.class() == Some(c))
+            .or_else(|| findings.first().map(|f| f.finding.kind)),
+    };
+    TraceJudgement {
+        findings,
+        verdict,
+        deciding,
+    }
+}
+
 /// The verdict a critical trace finding makes, for the classes a trace can
-/// prove: real loss, TCP blocked (silently after the last answering hop, or
-/// rejected by a hop), a reset injected in the target's name.
+/// prove: real loss, TCP or UDP blocked (silently after the last answering
+/// hop, or rejected by a hop), a reset injected in the target's name, the
+/// target refusing the port.
 fn failure_verdict(t: &Trace, f: &TraceFinding) -> Option<Verdict> {
     let target = t.target;
     let port = t.protocol.port().unwrap_or(443);
     let shown = |a: Option<IpAddr>| a.map(|a| format!(" ({a})")).unwrap_or_default();
+    // A blocked protocol is the class of that protocol.
+    let (blocked, proto) = match t.protocol {
+        TraceProtocol::Udp { .. } => (VerdictClass::UdpBlocked, "UDP"),
+        _ => (VerdictClass::TcpBlocked, "TCP"),
+    };
     let (class, hop, address, confidence, summary, next_steps) = match (&f.detail, t.protocol) {
         (
             Detail::RealLoss {
@@ -707,7 +781,7 @@ fn failure_verdict(t: &Trace, f: &TraceFinding) -> Option<Verdict> {
                 next_hop_addr,
                 ..
             },
-            TraceProtocol::Tcp { .. },
+            TraceProtocol::Tcp { .. } | TraceProtocol::Udp { .. },
         ) => {
             // The drop is after the last hop that answered: in that router
             // (a FORWARD-chain rule runs after the TTL check, so the router
@@ -717,17 +791,17 @@ fn failure_verdict(t: &Trace, f: &TraceFinding) -> Option<Verdict> {
             let after = last_hop.map_or_else(|| "0 (this host)".to_string(), |h| h.to_string());
             let next = last_hop.map_or(1, |h| h.saturating_add(1));
             (
-                VerdictClass::TcpBlocked,
+                blocked,
                 *last_hop,
                 f.finding.address,
                 Confidence::High,
                 format!(
-                    "TCP {port} to {target} is dropped after hop {after}{}, before hop {next}{}: the TCP trace gets no answer beyond hop {after} while ICMP reaches {target} at hop {control_target_hop}.",
+                    "{proto} {port} to {target} is dropped after hop {after}{}, before hop {next}{}: the {proto} trace gets no answer beyond hop {after} while ICMP reaches {target} at hop {control_target_hop}.",
                     shown(f.finding.address),
                     shown(*next_hop_addr),
                 ),
                 vec![format!(
-                    "Check the firewalls of hop {after}{} and hop {next}{} for a rule dropping TCP {port} to {target}.",
+                    "Check the firewalls of hop {after}{} and hop {next}{} for a rule dropping {proto} {port} to {target}.",
                     shown(f.finding.address),
                     shown(*next_hop_addr)
                 )],
@@ -736,22 +810,43 @@ fn failure_verdict(t: &Trace, f: &TraceFinding) -> Option<Verdict> {
         (
             Detail::Unreachable {
                 hop,
-                admin_prohibited: true,
-                ..
+                admin_prohibited,
+                code,
             },
-            TraceProtocol::Tcp { .. },
+            TraceProtocol::Tcp { .. } | TraceProtocol::Udp { .. },
         ) => (
-            VerdictClass::TcpBlocked,
+            blocked,
             Some(*hop),
             f.finding.address,
-            Confidence::High,
+            if *admin_prohibited {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            },
             format!(
-                "TCP {port} to {target} is rejected at hop {hop}{}: ICMP administratively prohibited.",
-                shown(f.finding.address)
+                "{proto} {port} to {target} is rejected at hop {hop}{}: {}.",
+                shown(f.finding.address),
+                if *admin_prohibited {
+                    "ICMP administratively prohibited".to_string()
+                } else {
+                    format!("ICMP unreachable (code {code}), and the target never answered")
+                }
             ),
             vec![format!(
-                "Check the firewall at hop {hop}{} for a rule rejecting TCP {port} to {target}.",
+                "Check the firewall and the routes at hop {hop}{} for what rejects {proto} {port} to {target}.",
                 shown(f.finding.address)
+            )],
+        ),
+        (Detail::Refused { hop, port }, _) => (
+            VerdictClass::RstFromTarget,
+            Some(*hop),
+            Some(target),
+            Confidence::High,
+            format!(
+                "{target} refuses TCP {port}: its own resets (from hop {hop}, where the trace reaches it) answer every SYN."
+            ),
+            vec![format!(
+                "Nothing on the path blocks it: the service on {target}:{port} is not listening or rejects this client; check the broker address (DNS) and the cloud's status."
             )],
         ),
         (

@@ -247,7 +247,7 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
                 );
             }
         }
-        if let Some(t) = &b.trace {
+        if let Some(t) = &b.trace_judgement {
             for f in &t.findings {
                 out.push(f.finding.clone());
             }
@@ -469,6 +469,7 @@ mod tests {
             address: addr.ip(),
             name: None,
             trace: None,
+            trace_judgement: None,
             tls: Some(tls::TlsProbe {
                 addr,
                 sni: Some("broker1a.lab1.test".into()),

@@ -19,7 +19,7 @@ pub mod resolv;
 pub mod sntp;
 pub mod tls;
 
-use crate::analysis::{AnalysisOptions, Finding, Verdict};
+use crate::analysis::{AnalysisOptions, Finding, TraceJudgement, Verdict, judge_trace};
 use crate::app::{self, PcapReport};
 use crate::capture::CaptureReader;
 use crate::path::{Path, PathSource};
@@ -142,6 +142,9 @@ pub struct BrokerCheck {
     pub name: Option<String>,
     #[serde(skip)]
     pub trace: Option<LiveTrace>,
+    /// The trace judged by the analysis (its findings and verdict).
+    #[serde(skip)]
+    pub trace_judgement: Option<TraceJudgement>,
     pub tls: Option<tls::TlsProbe>,
     pub sni_replay: Option<tls::SniReplay>,
     pub pmtu: Option<pmtu::PmtuResult>,
@@ -353,6 +356,7 @@ pub fn run_check(
                         address: *addr,
                         name: name.clone(),
                         trace: None,
+                        trace_judgement: None,
                         tls: None,
                         sni_replay: None,
                         pmtu: None,
@@ -524,10 +528,14 @@ fn probe_broker(
             None
         }
     };
+    let trace_judgement = trace
+        .as_ref()
+        .map(|t| judge_trace(&t.trace, t.control.as_ref()));
     BrokerCheck {
         address,
         name,
         trace,
+        trace_judgement,
         tls: Some(tls),
         sni_replay: None,
         pmtu: None,

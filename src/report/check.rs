@@ -50,7 +50,10 @@ fn broker_json(b: &BrokerCheck, names: &Names) -> Value {
     let trace = b
         .trace
         .as_ref()
-        .and_then(|t| serde_json::from_str::<Value>(&super::trace::render_json(t, names)).ok());
+        .zip(b.trace_judgement.as_ref())
+        .and_then(|(t, j)| {
+            serde_json::from_str::<Value>(&super::trace::render_json(t, j, names)).ok()
+        });
     json!({
         "address": b.address,
         "name": b.name,

@@ -1,11 +1,12 @@
 //! Rendering of `pathproof trace`: the mtr-like table (text), the live
 //! display, and the JSON document (schema in README.md).
 
-use crate::analysis::{Finding, Severity};
+use crate::analysis::TraceJudgement;
 use crate::trace::live::LiveTrace;
 use crate::trace::socket::Access;
-use crate::trace::{Detail, HopStats, Trace, TraceProtocol};
+use crate::trace::{HopStats, Trace, TraceProtocol};
 use crate::vocab::FindingKind;
+use crate::vocab::{Confidence, Finding, Severity, VerdictClass};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -14,61 +15,43 @@ use std::net::IpAddr;
 /// Reverse DNS names of hop addresses (empty with `-n`).
 pub type Names = HashMap<IpAddr, String>;
 
-/// What a trace concludes, and the exit code that goes with it. `address`
-/// is the deciding finding's, except for a middlebox answering in the
-/// target's name: then it is the router at that hop (when a trace saw it).
+/// The trace's verdict as the report shows it: the analysis's verdict
+/// (class, hop, address, confidence, summary, next steps) with the deciding
+/// finding's kind, the older `status` word and the exit code.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TraceVerdict {
-    /// `failure` (a critical finding), `inconclusive` (the target never
-    /// answered and nothing explains it) or `no-failure`.
+    pub class: VerdictClass,
+    /// `failure`, `no-failure` or `inconclusive`, from the class.
     pub status: &'static str,
     /// Kind of the deciding finding (`tcp-blocked`, `rst-injected`,
     /// `path-loss`, ...; `target-reached`, `target-not-reached`).
     pub kind: Option<FindingKind>,
     pub hop: Option<u8>,
     pub address: Option<IpAddr>,
+    pub confidence: Confidence,
     pub summary: String,
+    pub next_steps: Vec<String>,
     /// 0 no failure found, 1 failure found, 3 inconclusive.
     pub exit_code: u8,
 }
 
-/// The verdict: the most severe finding decides.
-pub fn verdict(t: &LiveTrace) -> TraceVerdict {
-    let top = t.findings.first().map(|f| &f.finding);
-    let (status, exit_code) = match top {
-        Some(f) if f.severity == Severity::Critical => ("failure", 1),
-        _ if !t.trace.reached() => ("inconclusive", 3),
-        _ => ("no-failure", 0),
-    };
-    // Without a critical finding, the target line (reached / not reached)
-    // says it best.
-    let shown = match status {
-        "failure" => top,
-        _ => t
-            .findings
-            .iter()
-            .map(|f| &f.finding)
-            .find(|f| {
-                matches!(
-                    f.kind,
-                    FindingKind::TargetReached | FindingKind::TargetNotReached
-                )
-            })
-            .or(top),
-    };
-    // A middlebox finding's address is the target's (the answers claim
-    // it); the verdict names the device at the hop instead, when known.
-    let router = t.findings.iter().find_map(|f| match f.detail {
-        Detail::MiddleboxAnswer { router, .. } if Some(&f.finding) == shown => router,
-        _ => None,
-    });
+/// The report's view of the analysis's verdict.
+pub fn verdict(j: &TraceJudgement) -> TraceVerdict {
+    let v = &j.verdict;
     TraceVerdict {
-        status,
-        kind: shown.map(|f| f.kind),
-        hop: shown.and_then(|f| f.hop),
-        address: router.or_else(|| shown.and_then(|f| f.address)),
-        summary: shown.map_or_else(|| "no answer at all".to_string(), |f| f.summary.clone()),
-        exit_code,
+        class: v.class,
+        status: match v.class {
+            VerdictClass::Healthy => "no-failure",
+            VerdictClass::Inconclusive => "inconclusive",
+            _ => "failure",
+        },
+        kind: j.deciding,
+        hop: v.hop,
+        address: v.address,
+        confidence: v.confidence,
+        summary: v.summary.clone(),
+        next_steps: v.next_steps.clone(),
+        exit_code: v.exit_code(),
     }
 }
 
@@ -216,7 +199,7 @@ fn json_hops(t: &Trace, names: &Names) -> Vec<JsonHop> {
 }
 
 /// Pretty JSON of a trace run.
-pub fn render_json(t: &LiveTrace, names: &Names) -> String {
+pub fn render_json(t: &LiveTrace, j: &TraceJudgement, names: &Names) -> String {
     let tr = &t.trace;
     let c = tr.counters;
     let doc = JsonTrace {
@@ -245,8 +228,8 @@ pub fn render_json(t: &LiveTrace, names: &Names) -> String {
             target_hop: c.target_hop,
             hops: json_hops(c, names),
         }),
-        findings: t.findings.iter().map(|f| &f.finding).collect(),
-        verdict: verdict(t),
+        findings: j.findings.iter().map(|f| &f.finding).collect(),
+        verdict: verdict(j),
         counters: JsonCounters {
             sent: c.sent,
             answered: c.answered,
@@ -355,22 +338,20 @@ fn describe(p: TraceProtocol) -> String {
 }
 
 /// The human report: verdict first, then the table(s) and the findings.
-pub fn render_text(t: &LiveTrace, names: &Names) -> String {
+pub fn render_text(t: &LiveTrace, j: &TraceJudgement, names: &Names) -> String {
     let tr = &t.trace;
-    let v = verdict(t);
+    let v = verdict(j);
     let mut out = String::new();
     let place = match (v.hop, v.address) {
         (Some(h), Some(a)) => format!(" at hop {h} ({a})"),
         (Some(h), None) => format!(" at hop {h}"),
         _ => String::new(),
     };
-    let _ = writeln!(
-        out,
-        "VERDICT: {}{place} [{}]",
-        v.kind.map_or("no-answer", FindingKind::as_str),
-        v.status
-    );
+    let _ = writeln!(out, "VERDICT: {}{place} [{}]", v.class, v.status);
     let _ = writeln!(out, "{}", v.summary);
+    for step in &v.next_steps {
+        let _ = writeln!(out, "  next: {step}");
+    }
     let access = match t.access {
         Access::Raw => "raw sockets",
         Access::UnprivilegedIcmp => "unprivileged ICMP sockets",
@@ -401,9 +382,9 @@ pub fn render_text(t: &LiveTrace, names: &Names) -> String {
         );
         out.push_str(&table(&c.hops, c.target, names));
     }
-    if !t.findings.is_empty() {
+    if !j.findings.is_empty() {
         let _ = writeln!(out, "\nFindings:");
-        for f in t.findings.iter().map(|f| &f.finding) {
+        for f in j.findings.iter().map(|f| &f.finding) {
             let sev = match f.severity {
                 Severity::Critical => "CRITICAL",
                 Severity::Warning => "warning ",

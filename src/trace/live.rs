@@ -1,13 +1,11 @@
 //! A live trace: opens the sockets (raw, or the unprivileged ICMP fallback),
-//! runs the trace and its ICMP control trace side by side, interprets them
-//! and writes `--save` files. The binary's `trace` command is a thin layer
+//! runs the trace and its ICMP control trace side by side and writes
+//! `--save` files. What they show is judged by the analysis
+//! (`crate::analysis::judge_trace`). The binary's `trace` command is a thin layer
 //! over [`run_live`].
 
 use super::socket::{Access, LiveNetwork, PING_LIMITATIONS, PingNetwork, RawNetwork};
-use super::{
-    Progress, Recorded, Trace, TraceConfig, TraceError, TraceFinding, TraceProtocol, Tracer,
-    interpret, socket,
-};
+use super::{Progress, Recorded, Trace, TraceConfig, TraceError, TraceProtocol, Tracer, socket};
 use crate::capture::{PcapWriter, TsPrecision};
 use std::io::BufWriter;
 use std::net::IpAddr;
@@ -39,7 +37,6 @@ pub struct LiveTrace {
     pub access: Access,
     /// What this run could not see (unprivileged fallback).
     pub limitations: Vec<&'static str>,
-    pub findings: Vec<TraceFinding>,
     /// Files written by `--save`.
     pub saved: Vec<PathBuf>,
     /// Problems that did not stop the trace (e.g. the control trace failed).
@@ -223,7 +220,6 @@ pub fn run_live(job: LiveJob, on_round: impl FnMut(&Progress<'_>)) -> Result<Liv
         }
         None => None,
     };
-    let findings = interpret(&trace, control.as_ref());
     let mut saved = Vec::new();
     if let Some(path) = &job.save {
         let save_err = |p: &Path| {
@@ -247,7 +243,6 @@ pub fn run_live(job: LiveJob, on_round: impl FnMut(&Progress<'_>)) -> Result<Liv
         control,
         access,
         limitations,
-        findings,
         saved,
         warnings,
     })

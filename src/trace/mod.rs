@@ -7,8 +7,10 @@
 //! - [`engine`]: [`Tracer`], rounds of probes bounded by count and time,
 //!   recording every packet for `--save`;
 //! - [`stats`]: per-hop [`HopStats`] (loss, RTTs, addresses, reply TTLs);
-//! - [`interpret`]: findings: rate limiting vs loss, protocol blocked, a
-//!   middlebox answering for the target, rejecting hops.
+//!
+//! What the numbers mean (rate limiting vs loss, a protocol blocked, a
+//! middlebox answering for the target) is judged by the analysis
+//! (`crate::analysis::rules::path`); the tracer imports none of it.
 //!
 //! Probe bytes come from [`crate::packet::emit`] and every received packet is
 //! decoded by [`crate::packet::decode_ip`]: the tracer reads no bytes itself.
@@ -22,7 +24,6 @@
 //! ```
 
 pub mod engine;
-pub mod interpret;
 pub mod live;
 pub mod net;
 pub mod probe;
@@ -33,7 +34,6 @@ pub use engine::{
     MAX_ROUNDS, MIN_INTERVAL, Progress, RECORD_LIMIT, Recorded, Round, Trace, TraceConfig,
     TraceCounters, Tracer,
 };
-pub use interpret::{Detail, TraceFinding, interpret};
 pub use net::{Clock, Instant, ManualClock, Network, ProbeRequest, RecvPacket, SystemClock};
 pub use probe::{Probe, ProbeComplete, ProbeLost, ProbeStatus, Reply, ReplyKind, TraceProtocol};
 pub use stats::{AddrSeen, HopStats, KindSeen, RttStats, TtlSeen};

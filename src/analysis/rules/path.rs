@@ -1,4 +1,6 @@
-//! Findings from traces: what the per-hop numbers mean.
+//! Rules for traces: what the per-hop numbers mean. The tracer
+//! ([`crate::trace`]) only measures; these rules judge, for a live `trace`,
+//! for `check`'s traces and for pathproof's traceroutes found in a capture.
 //!
 //! [`interpret`] takes the trace under study and, optionally, a control
 //! trace with another protocol to the same target (usually ICMP beside a
@@ -53,9 +55,7 @@
 //! Findings are [`Finding`]s (kind, severity, hop, address, summary, evidence
 //! frames numbered as in [`Trace::packets`]) plus a typed [`Detail`].
 
-use super::engine::Trace;
-use super::probe::{ProbeStatus, ReplyKind, TraceProtocol};
-use super::stats::HopStats;
+use crate::trace::{HopStats, ProbeStatus, ReplyKind, Trace, TraceProtocol};
 use crate::vocab::FindingKind;
 use crate::vocab::{Finding, HopEstimate, Severity};
 use std::net::IpAddr;
@@ -135,6 +135,12 @@ pub enum Detail {
     PathMtu {
         hop: u8,
         mtu: u32,
+    },
+    /// The target itself refuses the TCP port: it answers every probe that
+    /// reaches it with a reset, never a SYN-ACK, from its own hop.
+    Refused {
+        hop: u8,
+        port: u16,
     },
 }
 
@@ -237,6 +243,9 @@ pub fn interpret(trace: &Trace, control: Option<&Trace>) -> Vec<TraceFinding> {
             }
         }
     }
+    if !middlebox_found {
+        out.extend(refused(trace, control));
+    }
     match trace.target_hop {
         Some(t) if !middlebox_found => out.push(finding(
             FindingKind::TargetReached,
@@ -311,7 +320,7 @@ fn unconfirmed_loss(trace: &Trace, end: u8, out: &mut Vec<TraceFinding>) -> Vec<
     let (lost, sent) = run
         .iter()
         .fold((0, 0), |(l, s), h| (l + h.lost(), s + h.sent));
-    let (low, _) = super::stats::wilson_interval(lost, sent);
+    let (low, _) = crate::trace::stats::wilson_interval(lost, sent);
     if low < 0.05 {
         return Vec::new();
     }
@@ -442,6 +451,52 @@ fn real_loss(trace: &Trace, end: u8, origin: u8, out: &mut Vec<TraceFinding>) {
             ci_high_pct: high * 100.0,
         },
     ));
+}
+
+/// The target refuses the port: a TCP trace whose target answers at its hop
+/// with resets only (no SYN-ACK in any round), and no middlebox finding
+/// (the resets' TTL and the control trace put their sender at the target).
+/// A SYN-ACK in one round means the port is open: a reset in another round
+/// then meets the half-open connection the first left (RFC 9293 §3.10.7.4).
+/// Critical only when the control trace reaches the target at the same
+/// hop; without that confirmation a device answering in the target's name
+/// before its TTL check looks the same, so it is a warning.
+fn refused(trace: &Trace, control: Option<&Trace>) -> Option<TraceFinding> {
+    let TraceProtocol::Tcp { port } = trace.protocol else {
+        return None;
+    };
+    let t = trace.target_hop?;
+    let h = trace.hop(t)?;
+    if !h.saw(|k| k == ReplyKind::TcpRst) || h.saw(|k| k == ReplyKind::TcpSynAck) {
+        return None;
+    }
+    let confirmed = control
+        .filter(|c| c.target == trace.target)
+        .and_then(|c| c.target_hop)
+        == Some(t);
+    let (severity, why) = if confirmed {
+        (
+            Severity::Critical,
+            "the control trace reaches it at the same hop".to_string(),
+        )
+    } else {
+        (
+            Severity::Warning,
+            "without a control trace that reaches it at the same hop, a device answering in its name cannot be ruled out".to_string(),
+        )
+    };
+    Some(finding(
+        FindingKind::RstFromTarget,
+        severity,
+        format!(
+            "{} refuses TCP {port}: every probe that reached it (hop {t}) was answered by a reset, never by a SYN-ACK; {why}",
+            trace.target
+        ),
+        h.reply_frames.clone(),
+        Some(t),
+        Some(trace.target),
+        Detail::Refused { hop: t, port },
+    ))
 }
 
 /// A middlebox answering in the target's name.
