@@ -13,55 +13,12 @@
 mod support;
 
 use serde_json::Value;
-use std::time::{Duration, Instant};
 use support::CommandOutput;
+use support::check::{
+    Run, check_options, check_target_hop, pathproof, pcap_of_save, run_check, sntp_offset,
+};
 use support::lab::{self, Lab, LabOptions, Node, Scenario};
 use support::sntp::SntpResponder;
-
-fn pathproof() -> &'static str {
-    env!("CARGO_BIN_EXE_pathproof")
-}
-
-fn check_options() -> LabOptions {
-    let sysctls = [Node::R1, Node::R2, Node::R3]
-        .into_iter()
-        .map(|r| (r, "net.ipv4.icmp_ratelimit=0".to_owned()))
-        .collect();
-    LabOptions {
-        sysctls,
-        ..LabOptions::default()
-    }
-}
-
-struct Run {
-    out: CommandOutput,
-    json: Value,
-    took: Duration,
-}
-
-fn run_in_conn(lab: &Lab, args: &[&str]) -> Run {
-    let mut all = vec![pathproof()];
-    all.extend_from_slice(args);
-    let started = Instant::now();
-    let out = lab.try_exec(Node::Conn, &all);
-    let took = started.elapsed();
-    let out = CommandOutput::of(
-        format!("ip netns exec {} {}", lab.ns(Node::Conn), all.join(" ")),
-        &out,
-    );
-    let json = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
-    assert!(json.is_object(), "stdout is not JSON\n{}", out.context());
-    Run { out, json, took }
-}
-
-/// The SNTP responder's offset: in not-yet-valid the true time is 6 minutes
-/// ahead of conn's clock (the broker's certificate starts then).
-fn sntp_offset(s: Scenario) -> i64 {
-    match s {
-        Scenario::NotYetValid => i64::from(lab::NOT_YET_VALID_SECS),
-        _ => 0,
-    }
-}
 
 /// Runs `check` for `s` with `target` (a name or an address) and `extra`
 /// options; asserts the verdict and the agreement with `pcap`.
@@ -92,30 +49,8 @@ fn check_scenario_v6(s: Scenario) -> (String, Run) {
 fn check_scenario_with(s: Scenario, options: LabOptions, target: &str, extra: &[&str]) -> Run {
     let lab = Lab::up(s, options);
     let _sntp = SntpResponder::start(lab.ns(Node::Dns), lab.resolver_addr(), sntp_offset(s));
-    let resolver = lab.resolver_addr().to_string();
     let save = lab.workdir().join("check.pcap");
-    let save_s = save.to_string_lossy().into_owned();
-    let mut args = vec![
-        "check",
-        target,
-        "--resolver",
-        &resolver,
-        "--ntp",
-        &resolver,
-        "--service-user",
-        "nobody",
-        "-n",
-        "--json",
-        "-i",
-        "0.2",
-        "--save",
-        &save_s,
-    ];
-    if !extra.contains(&"-c") {
-        args.extend_from_slice(&["-c", "10"]);
-    }
-    args.extend_from_slice(extra);
-    let run = run_in_conn(&lab, &args);
+    let run = run_check(&lab, target, extra, &save);
     let ctx = run.out.context();
     let want = s.check_expected();
     let v = &run.json["verdict"];
@@ -144,19 +79,7 @@ fn check_scenario_with(s: Scenario, options: LabOptions, target: &str, extra: &[
 
     // The same packets, reopened offline, give the same verdict.
     if s != Scenario::ResolvPerms {
-        let hops = run.json["check"]["brokers"][0]["target_hop"]
-            .as_u64()
-            .unwrap_or(u64::from(lab::BROKER_HOP))
-            .to_string();
-        let pcap = std::process::Command::new(pathproof())
-            .args(["pcap", &save_s, "--hops", &hops, "--json"])
-            .output()
-            .expect("run pathproof pcap");
-        let pcap = CommandOutput::of(
-            format!("pathproof pcap {save_s} --hops {hops} --json"),
-            &pcap,
-        );
-        let pj: Value = serde_json::from_str(&pcap.stdout).unwrap_or(Value::Null);
+        let (pcap, pj) = pcap_of_save(&save, check_target_hop(&run.json));
         assert_eq!(
             pj["verdict"]["class"],
             v["class"],

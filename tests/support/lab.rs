@@ -286,6 +286,12 @@ pub enum Scenario {
     PmtuIcmp,
     /// As pmtu-icmp, but r2 drops its own fragmentation-needed messages.
     PmtuBlackhole,
+    /// A black hole that the TLS handshake itself falls into: r2 silently
+    /// loses every forwarded packet longer than 1400 bytes, both ways, and
+    /// the broker's certificate flight (an RSA chain) leaves the broker in
+    /// full-size 1500-byte segments. A `check` scenario (not in
+    /// [`Scenario::ALL`]: no bundled capture).
+    PmtuBlackholeFlight,
     /// The resolver answers NXDOMAIN for the broker locator.
     DnsNxdomain,
     /// The resolver never answers.
@@ -354,8 +360,9 @@ impl Scenario {
     /// no capture of them is bundled or checked.
     pub const TRACE_ONLY: [Scenario; 2] = [Scenario::IcmpRatelimit, Scenario::RealLoss];
 
-    /// Scenarios only `pathproof check` can see (host configuration).
-    pub const CHECK_ONLY: [Scenario; 1] = [Scenario::ResolvPerms];
+    /// Scenarios tested with `pathproof check` only: host configuration
+    /// (nothing on the wire), and pmtu-blackhole-flight (no bundled capture).
+    pub const CHECK_ONLY: [Scenario; 2] = [Scenario::ResolvPerms, Scenario::PmtuBlackholeFlight];
 
     /// Every scenario of `shared/scenarios.md`: what `pathproof check` is tested on.
     pub fn every() -> Vec<Scenario> {
@@ -385,6 +392,7 @@ impl Scenario {
             Scenario::NotYetValid => "not-yet-valid",
             Scenario::PmtuIcmp => "pmtu-icmp",
             Scenario::PmtuBlackhole => "pmtu-blackhole",
+            Scenario::PmtuBlackholeFlight => "pmtu-blackhole-flight",
             Scenario::DnsNxdomain => "dns-nxdomain",
             Scenario::DnsTimeout => "dns-timeout",
             Scenario::IcmpRatelimit => "icmp-ratelimit",
@@ -435,6 +443,11 @@ impl Scenario {
                 "as pmtu-icmp, and r2: iptables -A OUTPUT -p icmp --icmp-type \
                  fragmentation-needed -j DROP"
             }
+            Scenario::PmtuBlackholeFlight => {
+                "r2 eth1 (toward r3) MTU 1400, r2: iptables -A FORWARD -m length --length \
+                 1401:65535 -j DROP and -A OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP; \
+                 the broker's chain is RSA-2048 (a 1500-byte certificate flight)"
+            }
             Scenario::DnsNxdomain => "the resolver has no record for co2br.lab1.test: NXDOMAIN",
             Scenario::DnsTimeout => "the resolver drops port 53: no answer",
             Scenario::IcmpRatelimit => {
@@ -464,7 +477,7 @@ impl Scenario {
             Scenario::NotYetValid => ("clock-skew", None, 1),
             // The path MTU of 1400 is an info finding, not a failure.
             Scenario::PmtuIcmp => ("healthy", None, 0),
-            Scenario::PmtuBlackhole => ("pmtu-blackhole", None, 1),
+            Scenario::PmtuBlackhole | Scenario::PmtuBlackholeFlight => ("pmtu-blackhole", None, 1),
             Scenario::DnsNxdomain | Scenario::DnsTimeout => ("dns-failure", None, 1),
             // Trace scenarios: the workload's TCP still works (real-loss: with
             // retransmissions); their captures are not checked.
@@ -482,9 +495,21 @@ impl Scenario {
     /// The verdict `pathproof check` must give (and `pathproof pcap` on the
     /// check's `--save` file): the capture's, except where the evidence is
     /// in the traces (drop-443: TCP dropped after hop 2; real-loss: loss
-    /// from hop 3) or on the host (resolv-perms).
+    /// from hop 3; the pmtu black holes: the check's TTL-limited large
+    /// probes place them after hop 2) or on the host (resolv-perms).
     pub fn check_expected(self) -> Expected {
         match self {
+            // The check's MTU search sends the failing size with TTL 1, 2,
+            // …: r2 still answers TTL 2 (time exceeded), nothing answers
+            // TTL 3, so the packets are lost at r2, hop 2
+            // (`pmtu.blackhole_after_hop`). In the flight variant the TLS
+            // handshake stalls on the broker's full-size certificate flight
+            // too: a supporting finding, not the verdict.
+            Scenario::PmtuBlackhole | Scenario::PmtuBlackholeFlight => Expected {
+                class: "pmtu-blackhole",
+                hop: Some(2),
+                exit_code: 1,
+            },
             // The check's TCP trace stops after hop 2: r2 drops in its
             // FORWARD chain, after answering the probes that expire there.
             Scenario::Drop443 => Expected {
@@ -559,9 +584,27 @@ impl Scenario {
         }
     }
 
-    /// The MTU of the r2–r3 link, when narrowed.
+    /// The MTU of the r2–r3 link, when narrowed (in pmtu-blackhole-flight
+    /// only r2's end of it).
     pub fn narrow_mtu(self) -> Option<u16> {
-        matches!(self, Scenario::PmtuIcmp | Scenario::PmtuBlackhole).then_some(NARROW_MTU)
+        matches!(
+            self,
+            Scenario::PmtuIcmp | Scenario::PmtuBlackhole | Scenario::PmtuBlackholeFlight
+        )
+        .then_some(NARROW_MTU)
+    }
+
+    /// The key type of the lab's certificate chains: RSA-2048 in
+    /// pmtu-blackhole-flight, so that the broker's TLS 1.2 flight
+    /// (ServerHello, two RSA certificates, ServerKeyExchange) is about
+    /// 2.1 KB and its first segment fills a 1500-byte packet; EC P-256
+    /// elsewhere (a flight of about 1.2 KB, one 1220-byte packet, and
+    /// quick to generate).
+    pub fn cert_key(self) -> CertKey {
+        match self {
+            Scenario::PmtuBlackholeFlight => CertKey::Rsa2048,
+            _ => CertKey::EcP256,
+        }
     }
 
     /// How the resolver answers the broker locator.
@@ -652,6 +695,48 @@ impl Scenario {
                 ));
                 v
             }
+            // r2 alone loses the large packets, both ways. Its end of the
+            // r2–r3 link is narrowed (conn → broker: r2 cannot forward
+            // 1500 bytes onto it, and its frag-needed is dropped), r3's end
+            // is not: with both ends at 1400, r3 would answer the broker's
+            // full-size segments with a frag-needed of its own, the broker
+            // would shrink them and the flight would pass. So r3 hands the
+            // 1500-byte segments to r2, whose interface drops the oversized
+            // frames; the FORWARD rule drops whatever is longer than 1400
+            // and still gets through, either way.
+            Scenario::PmtuBlackholeFlight => vec![
+                (Node::R2, owned(&["ip", "link", "set", "eth1", "mtu", &mtu])),
+                (
+                    Node::R2,
+                    owned(&[
+                        "iptables",
+                        "-w",
+                        "-A",
+                        "FORWARD",
+                        "-m",
+                        "length",
+                        "--length",
+                        "1401:65535",
+                        "-j",
+                        "DROP",
+                    ]),
+                ),
+                (
+                    Node::R2,
+                    owned(&[
+                        "iptables",
+                        "-w",
+                        "-A",
+                        "OUTPUT",
+                        "-p",
+                        "icmp",
+                        "--icmp-type",
+                        "fragmentation-needed",
+                        "-j",
+                        "DROP",
+                    ]),
+                ),
+            ],
             Scenario::IcmpRatelimit => {
                 let te = ["-p", "icmp", "--icmp-type", "time-exceeded"];
                 let mut accept = owned(&["iptables", "-w", "-A", "OUTPUT"]);
@@ -1028,6 +1113,32 @@ impl Issuer {
     }
 }
 
+/// The key type of a lab certificate chain (every key of it: root,
+/// intermediate, leaf).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertKey {
+    /// EC P-256: small certificates (about 500 bytes each).
+    EcP256,
+    /// RSA 2048 bits: about 850 bytes a certificate, 256-byte signatures.
+    Rsa2048,
+}
+
+impl CertKey {
+    /// `openssl req` options that generate such a key.
+    fn newkey_args(self) -> &'static [&'static str] {
+        match self {
+            CertKey::EcP256 => &[
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+            ],
+            CertKey::Rsa2048 => &["-newkey", "rsa:2048", "-nodes"],
+        }
+    }
+}
+
 /// The genuine issuer of the lab: `O=Zscaler Test CA`.
 pub const ZSCALER_TEST_CA: Issuer = Issuer {
     org: "Zscaler Test CA",
@@ -1059,6 +1170,11 @@ fn openssl_at(offset_secs: i64) -> Command {
 /// now (positive: in the future). The CAs start a day ago. Without an
 /// intermediate the root signs the leaf.
 pub fn make_certs_with(dir: &Path, issuer: &Issuer, leaf_offset_secs: i64) -> Certs {
+    make_certs_keyed(dir, issuer, leaf_offset_secs, CertKey::EcP256)
+}
+
+/// As [`make_certs_with`], every key of the chain of type `key`.
+pub fn make_certs_keyed(dir: &Path, issuer: &Issuer, leaf_offset_secs: i64, key: CertKey) -> Certs {
     check_tools(&["openssl", "faketime"]);
     let org = issuer.org;
     fs::create_dir_all(dir).unwrap_or_else(|e| panic!("lab: create {}: {e}", dir.display()));
@@ -1066,13 +1182,7 @@ pub fn make_certs_with(dir: &Path, issuer: &Issuer, leaf_offset_secs: i64) -> Ce
     fs::write(&cnf, OPENSSL_CNF).unwrap_or_else(|e| panic!("lab: write {}: {e}", cnf.display()));
     let p = |name: &str| dir.join(name);
     let s = |path: &Path| path.to_string_lossy().into_owned();
-    let newkey = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
+    let newkey = key.newkey_args();
 
     // Root CA.
     run_ok(
@@ -1362,10 +1472,11 @@ impl Lab {
         }
         // The connector trusts the Zscaler root; in not-yet-valid its leaf
         // starts in the future.
-        let certs = make_certs_with(
+        let certs = make_certs_keyed(
             &lab.workdir.join("pki"),
             &ZSCALER_TEST_CA,
             scenario.leaf_not_before_offset_secs(),
+            scenario.cert_key(),
         );
         let broker_certs = if scenario.broker_issuer() == ZSCALER_TEST_CA {
             certs.clone()

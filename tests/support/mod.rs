@@ -4,6 +4,7 @@
 //! uses every helper, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod check;
 pub mod lab;
 pub mod sntp;
 pub mod wire;
