@@ -4,10 +4,12 @@
 //! probes) in bounded memory; [`Analyzer::finish`] applies the rules with an
 //! optional [`Path`] and returns an [`Analysis`] with one [`Verdict`].
 
+pub mod check;
 mod conclude;
 pub mod dns;
 mod dns_rules;
 pub mod flows;
+pub mod observe;
 pub mod picker;
 pub mod pmtu_probes;
 pub mod retrans;

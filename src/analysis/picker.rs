@@ -11,8 +11,9 @@
 //! 2. **Correlation**: a cause explains its effect, and the verdict names
 //!    the cause with the effect kept as support (see [`explain`]).
 //! 3. **Rank**: the most specific proof of a failure first
-//!    ([`crate::vocab::RANKING`]); among equals, the first candidate given
-//!    (callers list the evidence that places the hop first).
+//!    ([`crate::vocab::RANKING`]); among equals, one that places the hop,
+//!    then the first candidate given (callers list their strongest
+//!    evidence first).
 //! 4. Nothing at all: inconclusive, with what is missing.
 
 use crate::vocab::{Confidence, Verdict, VerdictClass};
@@ -73,9 +74,12 @@ pub fn pick(mut candidates: Vec<Candidate>, none: impl FnOnce() -> NoEvidence) -
         return v;
     }
     explain(&mut candidates);
+    // At equal rank a candidate that places the hop beats one that cannot
+    // (a capture alone cannot place a black hole; the check's TTL-limited
+    // probes can); otherwise the first given wins.
     match candidates
         .into_iter()
-        .min_by_key(|c| c.verdict.class.rank())
+        .min_by_key(|c| (c.verdict.class.rank(), c.verdict.hop.is_none()))
     {
         Some(c) => c.verdict,
         None => {

@@ -7,11 +7,12 @@
 //! run; the verdict comes from the same analysis engine as `pathproof pcap`
 //! over those packets and the trace's path ([`crate::app::analyse_capture`]),
 //! plus what only the host can tell (file permissions, SNTP offset, the
-//! active probes' own conclusions) in [`conclude`]. So `check --save
+//! active probes' own results), handed to the analysis as observations
+//! ([`crate::analysis::observe`]) and judged by its rules and its one
+//! picker ([`crate::analysis::check::judge_check`]). So `check --save
 //! run.pcap` followed by `pathproof pcap run.pcap --hops N` reaches the same
 //! verdict whenever the evidence is on the wire.
 
-pub mod conclude;
 pub mod dns;
 pub mod pmtu;
 pub mod recorder;
@@ -19,6 +20,8 @@ pub mod resolv;
 pub mod sntp;
 pub mod tls;
 
+use crate::analysis::check::judge_check;
+use crate::analysis::observe::HostObservations;
 use crate::analysis::{AnalysisOptions, Finding, TraceJudgement, Verdict, judge_trace};
 use crate::app::{self, PcapReport};
 use crate::capture::CaptureReader;
@@ -445,15 +448,25 @@ pub fn run_check(
         capture = Some(app::analyse_capture(reader, name, path.clone(), &options)?);
     }
 
-    let (verdict, findings) = conclude::conclude(&conclude::Inputs {
+    let observations = observe(
         cfg,
-        resolv: &resolv,
-        lookups: &lookups,
-        brokers: &probed,
-        clock: &clock,
-        analysis: capture.as_ref().map(|c| &c.analysis),
-        now_unix: now_ns() / 1_000_000_000,
-    });
+        &resolv,
+        &lookups,
+        &probed,
+        &clock,
+        capture.is_some(),
+        now_ns() / 1_000_000_000,
+    );
+    let traces: Vec<&TraceJudgement> = probed
+        .iter()
+        .filter_map(|b| b.trace_judgement.as_ref())
+        .collect();
+    let (verdict, findings) = judge_check(
+        &observations,
+        capture.as_ref().map(|c| &c.analysis),
+        &traces,
+        &cfg.expect_issuer,
+    );
     Ok(CheckReport {
         targets: cfg.target_list(),
         port: cfg.port,
@@ -469,6 +482,119 @@ pub fn run_check(
         warnings,
         duration: started.elapsed(),
     })
+}
+
+/// What the check saw beside its recording, in the analysis's terms: the
+/// check observes, the analysis judges.
+fn observe(
+    cfg: &CheckConfig,
+    resolv: &ResolvSection,
+    lookups: &[dns::DnsLookup],
+    brokers: &[BrokerCheck],
+    clock: &ClockSection,
+    recorded: bool,
+    now_unix: i64,
+) -> HostObservations {
+    use crate::analysis::observe as o;
+    let access = match &resolv.readable {
+        resolv::Readability::Readable => o::ResolvAccess::Readable,
+        resolv::Readability::Unreadable { reason } => o::ResolvAccess::Unreadable {
+            reason: reason.clone(),
+        },
+        resolv::Readability::NoSuchUser { .. } => o::ResolvAccess::NoSuchUser,
+        resolv::Readability::Unknown { reason } => o::ResolvAccess::Unknown {
+            reason: reason.clone(),
+        },
+    };
+    HostObservations {
+        resolv: Some(o::ResolvObservation {
+            path: resolv.path.clone(),
+            service_user: resolv.service_user.clone(),
+            access,
+        }),
+        lookup_failures: lookups
+            .iter()
+            .filter_map(|l| {
+                Some(o::LookupFailure {
+                    what: l.failure.as_ref()?.to_string(),
+                    elapsed: l.elapsed,
+                })
+            })
+            .collect(),
+        clock: Some(o::ClockObservation {
+            samples: clock
+                .ntp
+                .iter()
+                .filter_map(|a| {
+                    let s = a.sample.as_ref()?;
+                    Some(o::ClockSample {
+                        server: a.server.clone(),
+                        offset_secs: s.offset_secs,
+                        delay_secs: s.delay_secs,
+                    })
+                })
+                .collect(),
+            threshold: cfg.skew_threshold,
+        }),
+        brokers: brokers
+            .iter()
+            .map(|b| o::BrokerObservation {
+                address: Some(b.address),
+                port: cfg.port,
+                tls: b.tls.as_ref().map(|t| tls_observation(t, b, now_unix)),
+                pmtu: b.pmtu.as_ref().map(|p| o::PmtuObservation {
+                    blackhole: p.blackhole,
+                    blackhole_after_hop: p.blackhole_after_hop,
+                    blackhole_after_address: p.blackhole_after_address,
+                    reported_mtu: p.reported_mtu,
+                    reported_by: p.reported_by,
+                    reported_hop: p.reported_hop,
+                    largest_passing: p.largest_passing,
+                    summary: p.summary(),
+                }),
+                errors: b.errors.clone(),
+            })
+            .collect(),
+        recorded,
+    }
+}
+
+fn tls_observation(
+    t: &tls::TlsProbe,
+    b: &BrokerCheck,
+    now_unix: i64,
+) -> crate::analysis::observe::TlsProbeObservation {
+    use crate::analysis::observe as o;
+    let hello_answer = t.outcome.as_ref().and_then(|outcome| {
+        let answer = match outcome {
+            tls::HandshakeOutcome::ResetAfterClientHello => o::HelloAnswer::Reset,
+            tls::HandshakeOutcome::ClosedAfterClientHello => o::HelloAnswer::Fin,
+            tls::HandshakeOutcome::SilenceAfterClientHello => o::HelloAnswer::Silence,
+            _ => return None,
+        };
+        Some((answer, outcome.to_string()))
+    });
+    o::TlsProbeObservation {
+        sni: t.sni.clone(),
+        connect: match t.connect {
+            tls::ConnectOutcome::Connected => o::ConnectResult::Connected,
+            tls::ConnectOutcome::Refused => o::ConnectResult::Refused,
+            tls::ConnectOutcome::Timeout => o::ConnectResult::Timeout,
+            _ => o::ConnectResult::Failed,
+        },
+        completed: matches!(t.outcome, Some(tls::HandshakeOutcome::Completed)),
+        hello_answer,
+        foreign_issuer: match &t.issuer_class {
+            Some(tls::IssuerClass::Foreign { issuer }) => Some(issuer.clone()),
+            _ => None,
+        },
+        validity_problems: tls::validity_at(&t.chain, now_unix)
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        summary: t.summary(),
+        replay: b.sni_replay.as_ref().map(|r| (r.summary(), r.filter_hop())),
+    }
 }
 
 fn read_resolv(cfg: &CheckConfig) -> ResolvSection {

@@ -3,4 +3,6 @@
 //! findings; [`super::picker`] turns findings and candidate verdicts into
 //! the one verdict.
 
+pub mod host;
 pub mod path;
+pub mod probe;

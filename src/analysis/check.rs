@@ -1,0 +1,278 @@
+//! `check`'s judgement: the analysis of the recorded packets (the same
+//! engine as `pathproof pcap`) and what only the host and the active probes
+//! can tell, through the one picker.
+//!
+//! A probe finding of a kind the capture's analysis already has is not
+//! repeated (the capture's has frame numbers), and the capture's candidates
+//! come first, so at equal rank its verdict stands.
+
+use super::observe::HostObservations;
+use super::picker::{self, Candidate, NoEvidence};
+use super::rules::{host, probe};
+use super::{Analysis, TraceJudgement};
+use crate::vocab::{Finding, FindingKind, Verdict};
+
+/// The check's verdict and findings (the capture's first, then the host's
+/// and the probes' that add something), worst first.
+pub fn judge_check(
+    obs: &HostObservations,
+    capture: Option<&Analysis>,
+    traces: &[&TraceJudgement],
+    expect_issuer: &str,
+) -> (Verdict, Vec<Finding>) {
+    let mut extra = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    // The live traces' findings and failures (with a recording, the
+    // capture's analysis of the same probes has them too, with frames).
+    for t in traces {
+        extra.extend(t.findings.iter().map(|f| f.finding.clone()));
+        if t.verdict.class.is_failure() {
+            candidates.push(Candidate::new(t.verdict.clone()));
+        }
+    }
+    if let Some(r) = &obs.resolv {
+        candidates.extend(host::resolv(r, &mut extra));
+    }
+    for l in &obs.lookup_failures {
+        candidates.push(host::lookup(l, &mut extra));
+    }
+    if let Some(c) = &obs.clock {
+        candidates.extend(host::clock(c, &mut extra));
+    }
+    for b in &obs.brokers {
+        candidates.extend(probe::broker(b, obs.recorded, expect_issuer, &mut extra));
+    }
+
+    let mut findings: Vec<Finding> = capture.map(|a| a.findings.clone()).unwrap_or_default();
+    let seen: Vec<FindingKind> = findings.iter().map(|f| f.kind).collect();
+    findings.extend(extra.into_iter().filter(|f| !seen.contains(&f.kind)));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+
+    // The capture's candidates first; a probe's candidate of a class the
+    // capture already proposes adds nothing but a second copy, unless it
+    // places the hop the capture could not.
+    let mut all: Vec<Candidate> = capture.map(|a| a.candidates.clone()).unwrap_or_default();
+    for c in candidates {
+        let same = all.iter().any(|k| {
+            k.verdict.class == c.verdict.class
+                && (k.verdict.hop.is_some() || c.verdict.hop.is_none())
+        });
+        if !same || c.basis != picker::Basis::Evidence {
+            all.push(c);
+        }
+    }
+    let verdict = picker::pick(all, || NoEvidence {
+        summary: "Nothing was probed that could decide (no broker address, no recording).".into(),
+        next_steps: vec!["Run as root, and give a broker name or address.".into()],
+    });
+    (verdict, findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::observe::{
+        BrokerObservation, ClockObservation, ClockSample, ConnectResult, HelloAnswer,
+        PmtuObservation, ResolvAccess, ResolvObservation, TlsProbeObservation,
+    };
+    use crate::analysis::{AnalysisOptions, Analyzer};
+    use crate::vocab::{Confidence, Severity, VerdictClass};
+    use std::net::IpAddr;
+    use std::time::Duration;
+
+    fn broker_ip() -> IpAddr {
+        "198.18.4.2".parse().unwrap()
+    }
+
+    fn tls(foreign: Option<&str>, validity: &[&str]) -> TlsProbeObservation {
+        TlsProbeObservation {
+            sni: Some("broker1a.lab1.test".into()),
+            connect: ConnectResult::Connected,
+            completed: true,
+            hello_answer: None,
+            foreign_issuer: foreign.map(Into::into),
+            validity_problems: validity.iter().map(|v| v.to_string()).collect(),
+            summary: "SNI broker1a.lab1.test: TLS 1.3".into(),
+            replay: None,
+        }
+    }
+
+    fn obs(
+        access: ResolvAccess,
+        offset: Option<f64>,
+        brokers: Vec<BrokerObservation>,
+    ) -> HostObservations {
+        HostObservations {
+            resolv: Some(ResolvObservation {
+                path: "/etc/resolv.conf".into(),
+                service_user: "zscaler".into(),
+                access,
+            }),
+            lookup_failures: vec![],
+            clock: Some(ClockObservation {
+                samples: offset
+                    .map(|o| ClockSample {
+                        server: "198.18.10.2".into(),
+                        offset_secs: o,
+                        delay_secs: 0.001,
+                    })
+                    .into_iter()
+                    .collect(),
+                threshold: Duration::from_secs(60),
+            }),
+            brokers,
+            recorded: false,
+        }
+    }
+
+    fn broker(t: TlsProbeObservation) -> BrokerObservation {
+        BrokerObservation {
+            address: Some(broker_ip()),
+            port: 443,
+            tls: Some(t),
+            pmtu: None,
+            errors: vec![],
+        }
+    }
+
+    fn judge(o: &HostObservations, capture: Option<&Analysis>) -> (Verdict, Vec<Finding>) {
+        judge_check(o, capture, &[], "Zscaler")
+    }
+
+    #[test]
+    fn genuine_broker_without_recording_is_healthy_with_low_confidence() {
+        let (v, f) = judge(
+            &obs(
+                ResolvAccess::Readable,
+                Some(0.2),
+                vec![broker(tls(None, &[]))],
+            ),
+            None,
+        );
+        assert_eq!(
+            (v.class, v.confidence),
+            (VerdictClass::Healthy, Confidence::Low)
+        );
+        assert!(
+            f.iter()
+                .any(|f| f.kind == FindingKind::ClockOffset && f.severity == Severity::Info)
+        );
+    }
+
+    #[test]
+    fn unreadable_resolv_conf_outranks_everything() {
+        let (v, _) = judge(
+            &obs(
+                ResolvAccess::Unreadable {
+                    reason: "mode 0600".into(),
+                },
+                Some(400.0),
+                vec![broker(tls(
+                    Some("Safemarch Inc"),
+                    &["the leaf is not yet valid"],
+                ))],
+            ),
+            None,
+        );
+        assert_eq!(v.class, VerdictClass::DnsFailure);
+        assert!(
+            v.summary.contains("zscaler cannot read /etc/resolv.conf"),
+            "{}",
+            v.summary
+        );
+    }
+
+    #[test]
+    fn clock_offset_outranks_the_network_and_nothing_probed_is_inconclusive() {
+        let (v, f) = judge(
+            &obs(
+                ResolvAccess::Readable,
+                Some(360.0),
+                vec![broker(tls(
+                    None,
+                    &["the leaf is not valid for another 350 s"],
+                ))],
+            ),
+            None,
+        );
+        assert_eq!(v.class, VerdictClass::ClockSkew);
+        assert!(v.summary.contains("behind by 6 min 0 s"), "{}", v.summary);
+        assert!(f.iter().any(|f| f.kind == FindingKind::ClockSkew
+            && f.summary.contains("not valid for another 350 s")));
+        let (v, _) = judge(&obs(ResolvAccess::Readable, Some(-30.0), vec![]), None);
+        assert_eq!(v.class, VerdictClass::Inconclusive);
+    }
+
+    #[test]
+    fn foreign_issuer_from_the_probe_beats_a_healthy_capture() {
+        let empty = Analyzer::new(&AnalysisOptions::default()).finish(None);
+        assert_eq!(empty.verdict.class, VerdictClass::Inconclusive);
+        let mut o = obs(
+            ResolvAccess::Readable,
+            None,
+            vec![broker(tls(Some("Safemarch Inc"), &[]))],
+        );
+        o.recorded = true;
+        let (v, f) = judge(&o, Some(&empty));
+        assert_eq!(v.class, VerdictClass::TlsIntercepted);
+        assert!(v.summary.contains("Safemarch Inc"), "{}", v.summary);
+        assert_eq!(v.address, Some(broker_ip()));
+        assert!(f.iter().any(|f| f.kind == FindingKind::TlsHandshake));
+    }
+
+    #[test]
+    fn a_capture_finding_is_not_repeated_by_the_probe() {
+        let mut a = Analyzer::new(&AnalysisOptions::default()).finish(None);
+        a.findings.push(Finding::new(
+            FindingKind::TlsIntercepted,
+            Severity::Critical,
+            "from the capture".into(),
+            vec![7],
+            None,
+        ));
+        let mut o = obs(
+            ResolvAccess::Readable,
+            None,
+            vec![broker(tls(Some("Safemarch Inc"), &[]))],
+        );
+        o.recorded = true;
+        let (_, f) = judge(&o, Some(&a));
+        let n = f
+            .iter()
+            .filter(|f| f.kind == FindingKind::TlsIntercepted)
+            .count();
+        assert_eq!(n, 1);
+        assert_eq!(f[0].frames, vec![7]);
+    }
+
+    #[test]
+    fn a_black_hole_the_probes_place_explains_the_silent_tls_stall() {
+        let mut t = tls(None, &[]);
+        t.completed = false;
+        t.hello_answer = Some((HelloAnswer::Silence, "silence".into()));
+        let mut b = broker(t);
+        b.pmtu = Some(PmtuObservation {
+            blackhole: true,
+            blackhole_after_hop: Some(2),
+            blackhole_after_address: Some("198.18.2.2".parse().unwrap()),
+            reported_mtu: None,
+            reported_by: None,
+            reported_hop: None,
+            largest_passing: Some(1400),
+            summary: "1401-byte packets vanish after hop 2".into(),
+        });
+        let mut o = obs(ResolvAccess::Readable, None, vec![b]);
+        o.recorded = true;
+        let (v, f) = judge(&o, None);
+        assert_eq!((v.class, v.hop), (VerdictClass::PmtuBlackhole, Some(2)));
+        assert!(v.summary.contains("ClientHello"), "{}", v.summary);
+        // The stall stays as supporting evidence.
+        assert!(f.iter().any(|f| f.kind == FindingKind::TlsBlocked));
+        // A reset is an answer: no black hole explains it.
+        if let Some(t) = o.brokers[0].tls.as_mut() {
+            t.hello_answer = Some((HelloAnswer::Reset, "a reset".into()));
+        }
+        let (v, _) = judge(&o, None);
+        assert_eq!(v.class, VerdictClass::TlsBlocked);
+    }
+}
