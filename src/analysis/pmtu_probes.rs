@@ -12,6 +12,7 @@
 //! Memory is bounded: [`MAX_DESTS`] destinations, [`MAX_SIZES`] sizes and
 //! [`MAX_OUTSTANDING`] unanswered probes each.
 
+use super::rules::pmtu as pmtu_rule;
 use crate::packet::{IcmpKind, Packet, Transport};
 use crate::vocab::FindingKind;
 use crate::vocab::HopEstimate;
@@ -31,6 +32,9 @@ pub const MAX_OUTSTANDING: usize = 4_096;
 const FRAMES_PER_SIZE: usize = 16;
 /// Fragmentation-needed messages remembered per destination.
 const MAX_PTB: usize = 16;
+/// Echo requests sent with a TTL up to this are TTL-limited localisation
+/// probes (a ping or a search uses the default, 64).
+const MAX_LOCALISING_TTL: u8 = 32;
 /// A probe this close to the end of the capture may have been answered
 /// after it: not counted as unanswered.
 const END_GRACE_NS: i64 = 1_000_000_000;
@@ -80,6 +84,20 @@ struct DestProbes {
     outstanding: HashMap<ProbeKey, Outstanding>,
     ptb: Vec<PtbSeen>,
     ptb_total: u32,
+    /// TTL-limited echo requests (IPv4 ID → size and TTL): pathproof's
+    /// localisation of a black hole sends the failing size with TTL 1, 2, …
+    ttl_limited: HashMap<u16, (u32, u8)>,
+    /// Which of them a router answered with time exceeded.
+    reached: Vec<Reached>,
+}
+
+/// A TTL-limited probe a router answered: the size got that far.
+#[derive(Clone, Copy, Debug)]
+struct Reached {
+    size: u32,
+    ttl: u8,
+    router: IpAddr,
+    frame: u64,
 }
 
 /// Streaming state: see the module docs.
@@ -98,9 +116,15 @@ impl PmtuProbeTracker {
         self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
         match &p.transport {
             Transport::Icmp(i) => match i.kind {
+                // TTL-limited probes place a black hole; they are not
+                // expected to be answered by the destination.
+                IcmpKind::EchoRequest { .. } if p.df && p.ttl <= MAX_LOCALISING_TTL => {
+                    self.ttl_limited(p)
+                }
                 IcmpKind::EchoRequest { id, seq } if p.df => {
                     self.sent(p, false, ProbeKey::Echo { id, seq }, 0)
                 }
+                IcmpKind::TimeExceeded if !self.dests.is_empty() => self.time_exceeded(p, i.quoted),
                 IcmpKind::EchoReply { id, seq } if !self.dests.is_empty() => {
                     self.answered(p, false, ProbeKey::Echo { id, seq }, |_, _| false)
                 }
@@ -163,6 +187,45 @@ impl PmtuProbeTracker {
                 }
             }
             _ => {}
+        }
+    }
+
+    fn ttl_limited(&mut self, p: &Packet) {
+        let Some(id) = p.ip_id else { return };
+        let dest = DestKey {
+            src: p.src,
+            dst: p.dst,
+            tcp: false,
+        };
+        if let Some(d) = self.dests.get_mut(&dest)
+            && (d.ttl_limited.len() < MAX_OUTSTANDING || d.ttl_limited.contains_key(&id))
+        {
+            d.ttl_limited.insert(id, (p.ip_len, p.ttl));
+        }
+    }
+
+    fn time_exceeded(&mut self, p: &Packet, quoted: Option<crate::packet::QuotedHeader>) {
+        let Some(q) = quoted.filter(|q| q.protocol == 1) else {
+            return;
+        };
+        let Some(id) = q.ip_id else { return };
+        let dest = DestKey {
+            src: q.src,
+            dst: q.dst,
+            tcp: false,
+        };
+        let Some(d) = self.dests.get_mut(&dest) else {
+            return;
+        };
+        if let Some(&(size, ttl)) = d.ttl_limited.get(&id)
+            && d.reached.len() < MAX_OUTSTANDING
+        {
+            d.reached.push(Reached {
+                size,
+                ttl,
+                router: p.src,
+                frame: p.frame,
+            });
         }
     }
 
@@ -250,6 +313,9 @@ pub struct ProbeVerdict {
     pub failing_sent: u32,
     pub largest_answered: u32,
     pub frames: Vec<u64>,
+    /// The last hop TTL-limited probes of the failing size reach, and the
+    /// router there: the packets are lost after it.
+    pub after_hop: Option<(u8, IpAddr)>,
 }
 
 impl PmtuProbeTracker {
@@ -300,22 +366,33 @@ impl PmtuProbeTracker {
                 .fold((0u32, 0u32), |(s, a), (_, st)| {
                     (s + st.sent, a + st.answered)
                 });
-            let loss =
-                1.0 - f64::from(answered_small.min(sent_small)) / f64::from(sent_small.max(1));
             let big_unanswered: u32 = d
                 .sizes
                 .range(largest_answered + 1..)
                 .map(|(size, s)| s.sent.saturating_sub(recent(*size)))
                 .sum();
-            if loss.powi(big_unanswered.min(64) as i32) > 0.01 {
+            if pmtu_rule::silence_is_plausible_loss(pmtu_rule::SizeEvidence {
+                small_sent: sent_small,
+                small_answered: answered_small,
+                big_unanswered,
+            }) {
                 continue;
             }
+            // Where: the last hop TTL-limited probes of a failing size reach.
+            let reached: Vec<(u8, (IpAddr, u64))> = d
+                .reached
+                .iter()
+                .filter(|r| r.size >= size)
+                .map(|r| (r.ttl, (r.router, r.frame)))
+                .collect();
+            let after = pmtu_rule::last_hop_reached(&reached);
             let mut frames: Vec<u64> = failing.iter().flat_map(|(_, s)| s.frames.clone()).collect();
             frames.extend(
                 d.sizes
                     .get(&largest_answered)
                     .and_then(|s| s.first_answer_frame),
             );
+            frames.extend(after.map(|(_, (_, frame))| frame));
             out.push(ProbeVerdict {
                 src: key.src,
                 dst: key.dst,
@@ -324,6 +401,7 @@ impl PmtuProbeTracker {
                 failing_sent: stats.sent,
                 largest_answered,
                 frames,
+                after_hop: after.map(|(hop, (router, _))| (hop, router)),
             });
         }
         out
@@ -393,22 +471,27 @@ pub fn judge(t: &PmtuProbeTracker, findings: &mut Vec<Finding>) -> Option<(IpAdd
             ),
             h.frames.clone(),
             Some(format!("{proto} && {dst}=={} && {len}>={min_len}", h.dst)),
-        ));
+        )
+        .at(h.after_hop.map(|(hop, _)| hop), h.after_hop.map(|(_, router)| router)));
     }
     let h = holes.first()?;
+    let placed = h
+        .after_hop
+        .map(|(hop, router)| format!(" They are lost after hop {hop} ({router}): TTL-limited probes of the failing size reach it and no farther."))
+        .unwrap_or_default();
     Some((
         h.dst,
         Verdict {
             class: VerdictClass::PmtuBlackhole,
-            hop: None,
-            address: None,
+            hop: h.after_hop.map(|(hop, _)| hop),
+            address: h.after_hop.map(|(_, router)| router),
             confidence: if h.failing_sent >= 2 * MIN_SENDS {
                 Confidence::High
             } else {
                 Confidence::Medium
             },
             summary: format!(
-                "Packets larger than {} bytes to {} vanish without ICMP fragmentation-needed while smaller ones are answered: a path-MTU black hole ({} {}-byte probes with DF unanswered).",
+                "Packets larger than {} bytes to {} vanish without ICMP fragmentation-needed while smaller ones are answered: a path-MTU black hole ({} {}-byte probes with DF unanswered).{placed}",
                 h.largest_answered, h.dst, h.failing_sent, h.failing
             ),
             next_steps: vec![format!(

@@ -30,6 +30,7 @@ pub mod search;
 mod tests;
 
 use crate::analysis::HopEstimate;
+use crate::analysis::rules::pmtu::{SizeEvidence, silence_is_plausible_loss};
 use crate::packet::emit::{ProbeKind, ProbeSpec, emit_sized, tcp_seq};
 use crate::packet::{Direction, Transport, decode_ip};
 use crate::trace::probe::{Matcher, ProbeRef};
@@ -403,7 +404,30 @@ pub fn discover<N: Network, C: Clock>(
             PmtuOutcome::HostLimited
         }
         (Some(_), Some(FailReason::FragNeeded { .. })) => PmtuOutcome::Reported,
-        (Some(_), Some(FailReason::Silent)) => PmtuOutcome::Blackhole,
+        (Some(pass), Some(FailReason::Silent)) => {
+            // The one black-hole rule: loss at the rate the passing sizes
+            // saw must not explain the silence.
+            let at_search_ttl = || run.steps.iter().filter(|s| s.ttl == SEARCH_TTL);
+            let small: Vec<&PmtuStep> = at_search_ttl().filter(|s| s.size <= pass).collect();
+            let evidence = SizeEvidence {
+                small_sent: small.len() as u32,
+                small_answered: small.iter().filter(|s| s.outcome == "passed").count() as u32,
+                big_unanswered: at_search_ttl()
+                    .filter(|s| s.size > pass && s.outcome == "silent")
+                    .count() as u32,
+            };
+            if silence_is_plausible_loss(evidence) {
+                run.notes.push(format!(
+                    "the passing sizes lost {} of {} probes: at that rate the {} silent larger probes are likely loss, not a black hole",
+                    evidence.small_sent - evidence.small_answered,
+                    evidence.small_sent,
+                    evidence.big_unanswered
+                ));
+                PmtuOutcome::Inconclusive
+            } else {
+                PmtuOutcome::Blackhole
+            }
+        }
         (Some(_), Some(FailReason::Unreachable { code, from })) => {
             run.notes.push(format!(
                 "{from} answers {}-byte probes with ICMP unreachable (code {code}) but not smaller ones: a size-dependent filter, not an MTU report",
