@@ -2,3 +2,5 @@
 //! (`pcap`, `check`, `trace`, `egress`). A rule turns observations into
 //! findings; [`super::picker`] turns findings and candidate verdicts into
 //! the one verdict.
+
+pub mod dns_lookup;
