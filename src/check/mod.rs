@@ -14,6 +14,7 @@
 pub mod conclude;
 pub mod dns;
 pub mod pmtu;
+pub mod rdns;
 pub mod recorder;
 pub mod resolv;
 pub mod sntp;
