@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
-mod rdns;
+use pathproof::check::rdns;
 
 // Every TLS handshake in a capture allocates (stream buffers, names,
 // certificate summaries): mimalloc makes that a small cost instead of a

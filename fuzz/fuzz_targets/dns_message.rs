@@ -1,9 +1,11 @@
-//! Arbitrary bytes as DNS over UDP (a query, then a response to it) and over
-//! TCP (as segments of one stream): the tracker must not panic.
+//! Arbitrary bytes as one DNS message read by the one reader (with the
+//! CNAME chain of its question followed), then as DNS over UDP (a query,
+//! then a response to it) and over TCP (as segments of one stream): neither
+//! the reader nor the tracker may panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pathproof::analysis::dns::DnsTracker;
+use pathproof::analysis::dns::{DnsTracker, chain, message};
 use pathproof::packet::{Direction, Packet, TcpFlags, TcpInfo, Transport};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -73,6 +75,14 @@ fn tcp(frame: u64, from_resolver: bool, seq: u32, payload_len: u32) -> Packet {
 }
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(m) = message::read_message(data) {
+        if let Some(q) = &m.head.question {
+            let a = chain::answer_for(&q.name, &m.answers.records);
+            assert!(a.targets.len() <= chain::MAX_CNAME_CHAIN);
+            assert!(a.addresses.is_empty() || a.end == chain::ChainEnd::Canonical);
+        }
+        let _ = message::rcode_name(u16::from(m.head.rcode));
+    }
     let mut t = DnsTracker::new(&["broker.lab.example".to_string()]);
     // The bytes with the QR bit cleared as a query, then as they are as the
     // response: a response that matches a query (same id and question) is

@@ -16,10 +16,15 @@
 //! counts cover the whole capture even when the list of kept exchanges is
 //! full.
 
+pub mod chain;
+pub mod message;
+
+pub use message::rcode_name;
+
 use crate::packet::{Packet, Transport};
-use hickory_proto::op::{Header, OpCode, Query};
-use hickory_proto::rr::{RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_proto::op::OpCode;
+use hickory_proto::rr::{Name, RecordType};
+use message::{MessageReader, qtype_name};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -55,6 +60,9 @@ const MAX_QUERY_FRAMES: usize = 8;
 const MAX_KEYS: usize = 8;
 const MAX_RESPONSES: usize = 3;
 const MAX_ADDRESSES: usize = 16;
+/// CNAME targets remembered per name for following its CNAME-only answers
+/// across exchanges (one response's chain is bounded by
+/// [`chain::MAX_CNAME_CHAIN`]).
 const MAX_CHAIN: usize = 8;
 const MAX_RESOLVERS: usize = 8;
 const MAX_EVIDENCE_FRAMES: usize = 16;
@@ -151,10 +159,11 @@ pub struct DnsResponse {
     /// False when the answer section could not be read in full (snapshot cut
     /// or malformed): `addresses` and `cname_chain` hold what could be read.
     pub complete: bool,
-    /// A and AAAA addresses of the last name of the CNAME chain (or of the
-    /// name itself), in answer order.
+    /// A and AAAA addresses of the canonical name (the end of the CNAME
+    /// chain, or the name itself), in answer order, at most 16; none when
+    /// the chain loops (the rule: [`chain`]).
     pub addresses: Vec<IpAddr>,
-    /// CNAME targets in order, starting from the queried name.
+    /// CNAME targets in chain order, without the queried name.
     pub cname_chain: Vec<String>,
     /// Smallest DNS TTL (seconds) of the records used (chain and addresses).
     pub dns_ttl: Option<u32>,
@@ -671,7 +680,7 @@ struct TcpStream {
     last_ts_ns: i64,
 }
 
-/// The parts of a message read before deciding whether it matters.
+/// The parts of a message the tracker decides on, its question normalized.
 struct Head {
     id: u16,
     response: bool,
@@ -679,94 +688,29 @@ struct Head {
     rcode: u8,
     truncated: bool,
     authoritative: bool,
-    answers: u16,
     /// First question: normalized name and type.
     question: Option<(String, RecordType)>,
 }
 
-fn read_head(decoder: &mut BinDecoder<'_>) -> Option<Head> {
-    let header = Header::read(decoder).ok()?;
-    let m = header.metadata;
-    let mut question = None;
-    for _ in 0..header.counts.queries {
-        let q = Query::read(decoder).ok()?;
-        if question.is_none() {
-            question = Some((normalize(&q.name().to_ascii()), q.query_type()));
+impl Head {
+    fn of(h: &message::Head) -> Head {
+        Head {
+            id: h.id,
+            response: h.response,
+            opcode: h.opcode,
+            rcode: h.rcode,
+            truncated: h.truncated,
+            authoritative: h.authoritative,
+            question: h
+                .question
+                .as_ref()
+                .map(|q| (normalize(&q.name.to_ascii()), q.qtype)),
         }
-    }
-    Some(Head {
-        id: m.id,
-        response: m.message_type == hickory_proto::op::MessageType::Response,
-        opcode: m.op_code,
-        rcode: (u16::from(m.response_code) & 0x0f) as u8,
-        truncated: m.truncation,
-        authoritative: m.authoritative,
-        answers: header.counts.answers,
-        question,
-    })
-}
-
-fn rcode_name(rcode: u8) -> String {
-    match rcode {
-        0 => "NOERROR".into(),
-        1 => "FORMERR".into(),
-        2 => "SERVFAIL".into(),
-        3 => "NXDOMAIN".into(),
-        4 => "NOTIMP".into(),
-        5 => "REFUSED".into(),
-        6 => "YXDOMAIN".into(),
-        7 => "YXRRSET".into(),
-        8 => "NXRRSET".into(),
-        9 => "NOTAUTH".into(),
-        10 => "NOTZONE".into(),
-        n => format!("RCODE{n}"),
-    }
-}
-
-fn qtype_name(t: RecordType) -> String {
-    match t {
-        RecordType::Unknown(n) => format!("TYPE{n}"),
-        t => t.to_string(),
     }
 }
 
 fn is_address_type(t: u16) -> bool {
     t == u16::from(RecordType::A) || t == u16::from(RecordType::AAAA)
-}
-
-/// Follows the CNAME chain from `qname` through the answer section and
-/// collects the addresses of its last name.
-fn read_answers(qname: &str, records: &[Record]) -> (Vec<IpAddr>, Vec<String>, Option<u32>) {
-    let owner = |r: &Record| normalize(&r.name.to_ascii());
-    let mut current = qname.to_string();
-    let mut chain = Vec::new();
-    let mut ttl: Option<u32> = None;
-    while chain.len() < MAX_CHAIN {
-        let next = records.iter().find_map(|r| match &r.data {
-            RData::CNAME(c) if owner(r) == current => Some((normalize(&c.0.to_ascii()), r.ttl)),
-            _ => None,
-        });
-        let Some((target, t)) = next else { break };
-        if target == current || chain.contains(&target) {
-            break; // a loop
-        }
-        ttl = Some(ttl.map_or(t, |x| x.min(t)));
-        chain.push(target.clone());
-        current = target;
-    }
-    let mut addresses = Vec::new();
-    for r in records {
-        let a = match &r.data {
-            RData::A(a) => IpAddr::V4(a.0),
-            RData::AAAA(a) => IpAddr::V6(a.0),
-            _ => continue,
-        };
-        if owner(r) == current {
-            ttl = Some(ttl.map_or(r.ttl, |x| x.min(r.ttl)));
-            push_unique(&mut addresses, a, MAX_ADDRESSES);
-        }
-    }
-    (addresses, chain, ttl)
 }
 
 fn classify(r: &DnsResponse, qtype: u16) -> ExchangeOutcome {
@@ -1006,13 +950,13 @@ impl DnsTracker {
         if cut {
             self.counters.incomplete_payloads += 1;
         }
-        let mut decoder = BinDecoder::new(bytes);
-        let Some(head) = read_head(&mut decoder) else {
+        let Ok(reader) = MessageReader::new(bytes) else {
             if !cut {
                 self.counters.malformed += 1;
             }
             return;
         };
+        let head = Head::of(&reader.head);
         self.counters.messages += 1;
         if head.response {
             self.counters.responses += 1;
@@ -1029,7 +973,7 @@ impl DnsTracker {
             (None, false) => self.counters.ignored += 1,
             (Some((name, _)), _) if !self.is_tracked(name) => self.counters.non_broker += 1,
             (_, false) => self.on_query(p, transport, src, dst, &head),
-            (_, true) => self.on_response(p, transport, dst, src, &head, &mut decoder),
+            (_, true) => self.on_response(p, transport, dst, src, &head, reader),
         }
     }
 
@@ -1149,7 +1093,7 @@ impl DnsTracker {
         client: SocketAddr,
         server: SocketAddr,
         head: &Head,
-        decoder: &mut BinDecoder<'_>,
+        reader: MessageReader<'_>,
     ) {
         let id_key = IdKey {
             transport,
@@ -1217,25 +1161,31 @@ impl DnsTracker {
             .map(|(_, t)| *t)
             .filter(|t| *t != i64::MIN && *t <= p.ts_ns);
 
-        let mut records = Vec::new();
+        // The chain starts at the question, or for a response without one
+        // (it matched by id), at the query's name.
+        let asked = match &reader.head.question {
+            Some(q) => q.name.clone(),
+            None => Name::from_ascii(format!("{qname}.")).unwrap_or_else(|_| Name::root()),
+        };
         // Complete when every answer record could be read: a snapshot that
         // cuts only the authority or additional section loses nothing.
-        let mut complete = true;
-        for _ in 0..head.answers {
-            match Record::read(decoder) {
-                Ok(r) => records.push(r),
-                Err(_) => {
-                    complete = false;
-                    break;
-                }
-            }
-        }
-        let (addresses, cname_chain, dns_ttl) = read_answers(&qname, &records);
+        let answers = reader.answers();
+        let complete = answers.complete;
+        let found = chain::answer_for(&asked, &answers.records);
+        let mut addresses = found.addresses;
+        addresses.truncate(MAX_ADDRESSES);
+        let cname_chain: Vec<String> = found
+            .targets
+            .iter()
+            .map(|n| normalize(&n.to_ascii()))
+            .collect();
+        let dns_ttl = found.ttl;
+        let canonical = found.end == chain::ChainEnd::Canonical;
         let response = DnsResponse {
             frame: p.frame,
             ts_ns: p.ts_ns,
             id: head.id,
-            rcode: rcode_name(head.rcode),
+            rcode: rcode_name(u16::from(head.rcode)),
             rcode_value: head.rcode,
             truncated: head.truncated,
             authoritative: head.authoritative,
@@ -1246,8 +1196,10 @@ impl DnsTracker {
             ip_ttl: p.ttl,
             rtt_ms: sent.map(|t| p.ts_ns.saturating_sub(t) as f64 / 1e6),
         };
-        // The client will ask for the end of a CNAME chain next: follow it.
+        // The client will ask for the end of a CNAME chain next: follow it
+        // (a loop has no end to ask for).
         if let Some(target) = response.cname_chain.last()
+            && canonical
             && response.addresses.is_empty()
             && !self.is_tracked(target)
             && self.followed.len() < MAX_FOLLOWED
@@ -1389,9 +1341,9 @@ impl DnsTracker {
 mod tests {
     use super::*;
     use crate::packet::TcpFlags;
-    use hickory_proto::op::{Message, MessageType, ResponseCode};
-    use hickory_proto::rr::Name;
+    use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
     use hickory_proto::rr::rdata::{A, AAAA, CNAME};
+    use hickory_proto::rr::{RData, Record};
 
     const CLIENT: &str = "10.0.0.2:40000";
     const RESOLVER: &str = "10.0.0.53:53";
@@ -2268,6 +2220,53 @@ mod tests {
         send(&mut t, 4, 6, RESOLVER, CLIENT, 64, &r);
         let s = t.finish(5_000_000_000);
         assert_eq!(outcome(&s, BROKER).outcome, Outcome::NxDomain);
+    }
+
+    #[test]
+    fn a_cname_loop_resolves_nothing_and_is_not_followed() {
+        let mut t = DnsTracker::new(&[]);
+        let other = "edge.cdn.example";
+        send(
+            &mut t,
+            1,
+            0,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(1, BROKER, RecordType::A),
+        );
+        // Out of order, with addresses for both names of the loop.
+        let r = answer(
+            1,
+            BROKER,
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![
+                a(other, 60, "198.18.9.9"),
+                cname(other, 60, BROKER),
+                cname(BROKER, 60, other),
+                a(BROKER, 60, "198.18.9.8"),
+            ],
+        );
+        send(&mut t, 2, 3, RESOLVER, CLIENT, 64, &r);
+        send(
+            &mut t,
+            3,
+            4,
+            CLIENT,
+            RESOLVER,
+            64,
+            &query(2, other, RecordType::A),
+        );
+        let s = t.finish(5_000_000_000);
+        let resp = &s.exchanges[0].responses[0];
+        assert_eq!(resp.cname_chain, vec![other]);
+        assert!(resp.addresses.is_empty());
+        assert_eq!(s.exchanges[0].outcome, ExchangeOutcome::Alias);
+        // The loop has no end for the client to ask next: the target's own
+        // query is not tracked.
+        assert_eq!(s.counters.non_broker, 1);
+        assert_eq!(outcome(&s, BROKER).outcome, Outcome::NoAddress);
     }
 
     #[test]

@@ -38,8 +38,8 @@ pub struct ResolvObservation {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct LookupFailure {
-    /// What failed, in words ("NXDOMAIN for co2br.example from 10.0.0.2").
-    pub what: String,
+    /// What failed (judged from the lookup by [`super::rules::dns_lookup`]).
+    pub failure: super::rules::dns_lookup::DnsFailure,
     pub elapsed: Duration,
 }
 

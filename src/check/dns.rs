@@ -4,13 +4,20 @@
 //! answer is truncated) and records every try, so that a failure can be told
 //! precisely: NXDOMAIN, SERVFAIL, silence, or an ICMP port unreachable.
 //!
-//! hickory-proto does the wire format only; the sockets are ours (blocking
-//! std sockets with timeouts). Message building and reading are pure
-//! ([`build_query`], [`read_answer`]). The name is queried as given (as a
-//! fully qualified name): the search list is not applied.
+//! This module only sends and receives: a response is read by the
+//! analysis' one DNS reader ([`crate::analysis::dns::message`]) and its CNAME
+//! chain followed by the one rule ([`crate::analysis::dns::chain`]), the same
+//! as for the DNS in a capture. The sockets are ours (blocking std sockets
+//! with timeouts); hickory-proto builds the query. [`read_answer`] only adds
+//! the matching of a response to our query (id and question). The name is
+//! queried as given (as a fully qualified name): the search list is not
+//! applied. The reverse names of trace hops go through the same UDP
+//! exchange ([`udp_round`], used by [`super::rdns`]).
 
+use crate::analysis::dns::{chain, message, rcode_name};
+use crate::analysis::rules::dns_lookup::{self, AnswerSeen, LookupObservation, TrySeen};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 use serde::{Serialize, Serializer};
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -84,86 +91,9 @@ pub struct DnsTry {
     pub elapsed: Duration,
 }
 
-/// Why the lookup gave no address.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum DnsFailure {
-    NxDomain {
-        server: IpAddr,
-        name: String,
-    },
-    ServFail {
-        server: IpAddr,
-        name: String,
-    },
-    OtherRcode {
-        server: IpAddr,
-        name: String,
-        rcode: String,
-    },
-    /// NOERROR, but no A/AAAA record for the name.
-    NoAddress {
-        server: IpAddr,
-        name: String,
-    },
-    /// No server answered any try.
-    Timeout {
-        servers: Vec<IpAddr>,
-        tries: u32,
-        name: String,
-    },
-    /// Every try failed at the socket (e.g. ICMP port unreachable).
-    Unreachable {
-        reason: String,
-    },
-    NoServers,
-    InvalidName {
-        name: String,
-        reason: String,
-    },
-}
-
-fn join_addrs(servers: &[IpAddr]) -> String {
-    servers
-        .iter()
-        .map(IpAddr::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-impl fmt::Display for DnsFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DnsFailure::NxDomain { server, name } => write!(f, "NXDOMAIN from {server} for {name}"),
-            DnsFailure::ServFail { server, name } => write!(f, "SERVFAIL from {server} for {name}"),
-            DnsFailure::OtherRcode {
-                server,
-                name,
-                rcode,
-            } => write!(f, "{rcode} from {server} for {name}"),
-            DnsFailure::NoAddress { server, name } => {
-                write!(
-                    f,
-                    "{server} answered NOERROR for {name} but with no A/AAAA record"
-                )
-            }
-            DnsFailure::Timeout {
-                servers,
-                tries,
-                name,
-            } => write!(
-                f,
-                "no answer for {name} from {} ({tries} tries each)",
-                join_addrs(servers)
-            ),
-            DnsFailure::Unreachable { reason } => write!(f, "resolver unreachable: {reason}"),
-            DnsFailure::NoServers => f.write_str("no nameserver to ask"),
-            DnsFailure::InvalidName { name, reason } => {
-                write!(f, "{name:?} is not a valid DNS name: {reason}")
-            }
-        }
-    }
-}
+/// Why the lookup gave no address: judged by the analysis
+/// ([`crate::analysis::rules::dns_lookup`]).
+pub use crate::analysis::rules::dns_lookup::DnsFailure;
 
 /// The whole lookup: the answer that counted, and every try on the way.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -220,8 +150,11 @@ pub struct Answer {
     pub truncated: bool,
     /// Query name then CNAME targets (see [`DnsLookup::cname_chain`]).
     pub cname_chain: Vec<String>,
-    /// A/AAAA records of any name of the chain, in message order.
+    /// A/AAAA records of the canonical name (the end of the chain), in
+    /// message order; none when the chain loops.
     pub addresses: Vec<IpAddr>,
+    /// PTR names of the canonical name (reverse lookups), in message order.
+    pub ptr_names: Vec<String>,
 }
 
 /// A query name as a fully qualified [`Name`] (a trailing dot is optional).
@@ -247,27 +180,6 @@ fn display_name(n: &Name) -> String {
     }
 }
 
-/// The mnemonic of a response code, as dig prints it.
-pub fn rcode_name(rc: ResponseCode) -> String {
-    let code = u16::from(rc);
-    let s = match code {
-        0 => "NOERROR",
-        1 => "FORMERR",
-        2 => "SERVFAIL",
-        3 => "NXDOMAIN",
-        4 => "NOTIMP",
-        5 => "REFUSED",
-        6 => "YXDOMAIN",
-        7 => "YXRRSET",
-        8 => "NXRRSET",
-        9 => "NOTAUTH",
-        10 => "NOTZONE",
-        16 => "BADVERS",
-        _ => return format!("RCODE{code}"),
-    };
-    s.to_string()
-}
-
 /// A recursive query (RD set) for `name`/`qtype`, class IN.
 pub fn build_query(id: u16, name: &Name, qtype: RecordType) -> Result<Vec<u8>, DnsWireError> {
     let mut m = Message::new(id, MessageType::Query, OpCode::Query);
@@ -276,62 +188,61 @@ pub fn build_query(id: u16, name: &Name, qtype: RecordType) -> Result<Vec<u8>, D
     m.to_vec().map_err(|e| DnsWireError::Encode(e.to_string()))
 }
 
-// Longer chains are loops or abuse; glibc gives up much earlier too.
-const MAX_CNAME_CHAIN: usize = 16;
+/// The mnemonic of a response code, as dig prints it.
+fn rcode_text(rc: ResponseCode) -> String {
+    rcode_name(u16::from(rc))
+}
 
 /// Reads `bytes` as the response to our query `id`/`name`/`qtype`: anything
-/// else (another id, another question, a query) is [`NotOurAnswer`].
+/// else (another id, another question, a query) is [`NotOurAnswer`]. The
+/// message is read by the analysis' reader, the chain followed by its rule.
 pub fn read_answer(
     bytes: &[u8],
     id: u16,
     name: &Name,
     qtype: RecordType,
 ) -> Result<Answer, NotOurAnswer> {
-    let m = Message::from_vec(bytes).map_err(|e| NotOurAnswer::Undecodable(e.to_string()))?;
-    if m.metadata.message_type != MessageType::Response {
+    let reader =
+        message::MessageReader::new(bytes).map_err(|e| NotOurAnswer::Undecodable(e.to_string()))?;
+    let head = &reader.head;
+    if !head.response {
         return Err(NotOurAnswer::NotAResponse);
     }
-    if m.metadata.id != id {
+    if head.id != id {
         return Err(NotOurAnswer::WrongId {
             expected: id,
-            got: m.metadata.id,
+            got: head.id,
         });
     }
     // A truncated or error answer may omit the question; if present it must
     // be ours (RFC 5452 §9.1: match id and question).
-    match m.queries.as_slice() {
-        [] if m.metadata.truncation || m.metadata.response_code != ResponseCode::NoError => {}
-        [q] if q.name() == name && q.query_type() == qtype => {}
+    match (head.questions, &head.question) {
+        (0, _) if head.truncated || head.rcode != 0 => {}
+        (1, Some(q)) if q.name == *name && q.qtype == qtype => {}
         _ => return Err(NotOurAnswer::WrongQuestion),
     }
-
-    let mut chain = vec![name.clone()];
-    while chain.len() < MAX_CNAME_CHAIN {
-        let Some(current) = chain.last() else { break };
-        let next = m.answers.iter().find_map(|r| match &r.data {
-            RData::CNAME(c) if &r.name == current => Some(c.0.clone()),
-            _ => None,
-        });
-        match next {
-            Some(n) if !chain.contains(&n) => chain.push(n),
-            _ => break,
-        }
+    let (rcode, truncated) = (ResponseCode::from(0, head.rcode), head.truncated);
+    let answers = reader.answers();
+    // A truncated answer is asked again over TCP: what it holds does not count.
+    if !answers.complete && !truncated {
+        return Err(NotOurAnswer::Undecodable(
+            "the answer section is cut short".to_string(),
+        ));
     }
-    let addresses = m
-        .answers
-        .iter()
-        .filter(|r| chain.contains(&r.name))
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(IpAddr::V4(a.0)),
-            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-            _ => None,
-        })
-        .collect();
+    let found = chain::answer_for(name, &answers.records);
     Ok(Answer {
-        rcode: m.metadata.response_code,
-        truncated: m.metadata.truncation,
-        cname_chain: chain.iter().map(display_name).collect(),
-        addresses,
+        rcode,
+        truncated,
+        cname_chain: std::iter::once(name)
+            .chain(&found.targets)
+            .map(display_name)
+            .collect(),
+        addresses: found.addresses,
+        ptr_names: found
+            .ptr_names
+            .iter()
+            .map(|n| n.to_utf8().trim_end_matches('.').to_string())
+            .collect(),
     })
 }
 
@@ -369,11 +280,6 @@ fn qtype_text(q: RecordType) -> String {
     q.to_string()
 }
 
-/// One query's result in one exchange.
-struct QueryResult {
-    answer: Option<(Answer, Transport)>,
-}
-
 /// Everything one server exchange records.
 struct Log<'a> {
     tries: &'a mut Vec<DnsTry>,
@@ -401,39 +307,51 @@ impl Log<'_> {
 
 fn answered(a: &Answer) -> TryOutcome {
     TryOutcome::Answered {
-        rcode: rcode_name(a.rcode),
+        rcode: rcode_text(a.rcode),
         truncated: a.truncated,
     }
 }
 
-/// Sends all `qtypes` at once over one connected UDP socket and waits for
-/// their answers until `timeout`; truncated answers are asked again over TCP.
-fn exchange(
+/// What became of one query of a [`udp_round`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UdpEvent {
+    Answer(Answer),
+    Timeout,
+    IoError(String),
+}
+
+/// Everything a [`udp_round`] saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UdpRound {
+    /// One event per query (its index in the queries given), in the order
+    /// they happened: answers as they came, then the queries left waiting.
+    pub events: Vec<(usize, UdpEvent, Duration)>,
+    /// Datagrams that answered none of the queries (wrong id or question):
+    /// late answers of earlier tries, or spoofing.
+    pub ignored: u32,
+}
+
+/// Sends every query at once over one UDP socket connected to `server`
+/// (each with its own random id) and collects their answers until each has
+/// one or `timeout` has passed. Answers are read by [`read_answer`]: only a
+/// response with a query's id and question answers it. A socket error
+/// (e.g. ICMP port unreachable) ends the round for the queries still waiting.
+pub fn udp_round(
     server: SocketAddr,
-    name: &Name,
-    qtypes: &[RecordType],
+    queries: &[(Name, RecordType)],
     timeout: Duration,
-    log: &mut Log,
-) -> Vec<QueryResult> {
-    let mut results: Vec<QueryResult> = qtypes
-        .iter()
-        .map(|_| QueryResult { answer: None })
-        .collect();
+) -> UdpRound {
     let start = Instant::now();
-    let fail_all = |log: &mut Log, pending: &[bool], error: String| {
-        for (q, _) in qtypes.iter().zip(pending).filter(|(_, p)| **p) {
-            log.push(
-                server.ip(),
-                Transport::Udp,
-                *q,
-                TryOutcome::IoError {
-                    error: error.clone(),
-                },
-                start.elapsed(),
-            );
+    let mut round = UdpRound::default();
+    let mut pending = vec![true; queries.len()];
+    let fail_pending = |round: &mut UdpRound, pending: &mut [bool], error: String| {
+        for (i, p) in pending.iter_mut().enumerate().filter(|(_, p)| **p) {
+            *p = false;
+            round
+                .events
+                .push((i, UdpEvent::IoError(error.clone()), start.elapsed()));
         }
     };
-    let mut pending = vec![true; qtypes.len()];
 
     let bind: SocketAddr = match server {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
@@ -442,12 +360,12 @@ fn exchange(
     let sock = match UdpSocket::bind(bind).and_then(|s| s.connect(server).map(|()| s)) {
         Ok(s) => s,
         Err(e) => {
-            fail_all(log, &pending, io_text(&e));
-            return results;
+            fail_pending(&mut round, &mut pending, io_text(&e));
+            return round;
         }
     };
-    let mut ids = Vec::with_capacity(qtypes.len());
-    for q in qtypes {
+    let mut ids = Vec::with_capacity(queries.len());
+    for (name, q) in queries {
         let mut id = random_id();
         while ids.contains(&id) {
             id = random_id();
@@ -457,8 +375,8 @@ fn exchange(
             .map_err(|e| e.to_string())
             .and_then(|msg| sock.send(&msg).map_err(|e| io_text(&e)));
         if let Err(error) = sent {
-            fail_all(log, &pending, error);
-            return results;
+            fail_pending(&mut round, &mut pending, error);
+            return round;
         }
     }
 
@@ -470,51 +388,67 @@ fn exchange(
             break;
         }
         if let Err(e) = sock.set_read_timeout(Some(left)) {
-            fail_all(log, &pending, io_text(&e));
-            return results;
+            fail_pending(&mut round, &mut pending, io_text(&e));
+            return round;
         }
         let n = match sock.recv(&mut buf) {
             Ok(n) => n,
             Err(e) if is_timeout(&e) => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                fail_all(log, &pending, io_text(&e));
-                return results;
+                fail_pending(&mut round, &mut pending, io_text(&e));
+                return round;
             }
         };
-        let matched = (0..qtypes.len()).filter(|&i| pending[i]).find_map(|i| {
-            read_answer(&buf[..n], ids[i], name, qtypes[i])
+        let matched = (0..queries.len()).filter(|&i| pending[i]).find_map(|i| {
+            let (name, q) = &queries[i];
+            read_answer(&buf[..n], ids[i], name, *q)
                 .ok()
                 .map(|a| (i, a))
         });
         match matched {
             Some((i, a)) => {
                 pending[i] = false;
-                log.push(
-                    server.ip(),
-                    Transport::Udp,
-                    qtypes[i],
-                    answered(&a),
-                    start.elapsed(),
-                );
-                results[i].answer = Some((a, Transport::Udp));
+                round.events.push((i, UdpEvent::Answer(a), start.elapsed()));
             }
-            None => *log.ignored += 1,
+            None => round.ignored += 1,
         }
     }
-    for (q, _) in qtypes.iter().zip(&pending).filter(|(_, p)| **p) {
-        log.push(
-            server.ip(),
-            Transport::Udp,
-            *q,
-            TryOutcome::Timeout,
-            start.elapsed(),
-        );
+    for (i, _) in pending.iter().enumerate().filter(|(_, p)| **p) {
+        round.events.push((i, UdpEvent::Timeout, start.elapsed()));
+    }
+    round
+}
+
+/// Asks `name` for all `qtypes` at once over UDP ([`udp_round`]) and
+/// retries truncated answers over TCP; every try goes to the log.
+fn exchange(
+    server: SocketAddr,
+    name: &Name,
+    qtypes: &[RecordType],
+    timeout: Duration,
+    log: &mut Log,
+) -> Vec<Option<(Answer, Transport)>> {
+    let queries: Vec<(Name, RecordType)> = qtypes.iter().map(|q| (name.clone(), *q)).collect();
+    let round = udp_round(server, &queries, timeout);
+    *log.ignored += round.ignored;
+    let mut results: Vec<Option<(Answer, Transport)>> = vec![None; qtypes.len()];
+    for (i, event, elapsed) in round.events {
+        let outcome = match event {
+            UdpEvent::Answer(a) => {
+                let outcome = answered(&a);
+                results[i] = Some((a, Transport::Udp));
+                outcome
+            }
+            UdpEvent::Timeout => TryOutcome::Timeout,
+            UdpEvent::IoError(error) => TryOutcome::IoError { error },
+        };
+        log.push(server.ip(), Transport::Udp, qtypes[i], outcome, elapsed);
     }
 
     // RFC 7766: a truncated UDP answer is retried over TCP, to the same server.
     for (i, q) in qtypes.iter().enumerate() {
-        if results[i].answer.as_ref().is_some_and(|(a, _)| a.truncated) {
+        if results[i].as_ref().is_some_and(|(a, _)| a.truncated) {
             let tcp_start = Instant::now();
             let (outcome, answer) = match tcp_query(server, name, *q, timeout, log.ignored) {
                 Ok(a) => (answered(&a), Some((a, Transport::Tcp))),
@@ -527,7 +461,7 @@ fn exchange(
                 outcome,
                 tcp_start.elapsed(),
             );
-            results[i].answer = answer;
+            results[i] = answer;
         }
     }
     results
@@ -591,7 +525,8 @@ fn tcp_query(
 
 /// Resolves `name` (A, and AAAA when asked) with `servers`, glibc style:
 /// `opts.tries` rounds, each server in turn. NOERROR and NXDOMAIN are final;
-/// SERVFAIL and other codes move on to the next server.
+/// SERVFAIL and other codes move on to the next server. Whether (and why)
+/// the lookup failed is judged by [`dns_lookup::failure`].
 pub fn lookup(name: &str, servers: &[IpAddr], opts: &LookupOptions) -> DnsLookup {
     let start = Instant::now();
     let mut out = DnsLookup {
@@ -606,13 +541,36 @@ pub fn lookup(name: &str, servers: &[IpAddr], opts: &LookupOptions) -> DnsLookup
         ignored_messages: 0,
         failure: None,
     };
-    let finish = |mut out: DnsLookup, failure: Option<DnsFailure>| {
-        out.failure = failure;
+    let finish = |mut out: DnsLookup, answer: Option<AnswerSeen>, name_error: Option<&str>| {
         out.elapsed = start.elapsed();
+        let observed = LookupObservation {
+            name: &out.name,
+            given: name,
+            name_error,
+            servers,
+            rounds: opts.tries,
+            port: opts.port,
+            answer,
+            tries: out
+                .tries
+                .iter()
+                .map(|t| match &t.outcome {
+                    TryOutcome::Answered { .. } => TrySeen::Answered,
+                    TryOutcome::Timeout => TrySeen::Timeout,
+                    TryOutcome::IoError { error } => TrySeen::SocketError {
+                        server: t.server,
+                        error,
+                    },
+                })
+                .collect(),
+            elapsed: out.elapsed,
+        };
+        let failure = dns_lookup::failure(&observed);
+        out.failure = failure;
         out
     };
     if servers.is_empty() {
-        return finish(out, Some(DnsFailure::NoServers));
+        return finish(out, None, None);
     }
     let qname = match parse_name(name) {
         Ok(n) => n,
@@ -621,11 +579,7 @@ pub fn lookup(name: &str, servers: &[IpAddr], opts: &LookupOptions) -> DnsLookup
                 DnsWireError::InvalidName { reason, .. } => reason,
                 other => other.to_string(),
             };
-            let failure = DnsFailure::InvalidName {
-                name: name.to_string(),
-                reason,
-            };
-            return finish(out, Some(failure));
+            return finish(out, None, Some(&reason));
         }
     };
     let qtypes: &[RecordType] = if opts.want_aaaa {
@@ -649,15 +603,14 @@ pub fn lookup(name: &str, servers: &[IpAddr], opts: &LookupOptions) -> DnsLookup
                 opts.timeout_per_try,
                 &mut log,
             );
-            let answers: Vec<&(Answer, Transport)> =
-                results.iter().filter_map(|r| r.answer.as_ref()).collect();
+            let answers: Vec<&(Answer, Transport)> = results.iter().flatten().collect();
             let is_final =
                 |a: &Answer| matches!(a.rcode, ResponseCode::NoError | ResponseCode::NXDomain);
             // The first final answer in qtype order (A before AAAA) counts.
             if let Some((lead, transport)) = answers.iter().copied().find(|(a, _)| is_final(a)) {
                 out.server = Some(server);
                 out.transport = Some(*transport);
-                out.rcode = Some(rcode_name(lead.rcode));
+                out.rcode = Some(rcode_text(lead.rcode));
                 out.cname_chain = lead.cname_chain.clone();
                 for (a, _) in answers
                     .iter()
@@ -670,21 +623,12 @@ pub fn lookup(name: &str, servers: &[IpAddr], opts: &LookupOptions) -> DnsLookup
                         }
                     }
                 }
-                let shown = out.name.clone();
-                let failure = if lead.rcode == ResponseCode::NXDomain {
-                    Some(DnsFailure::NxDomain {
-                        server,
-                        name: shown,
-                    })
-                } else if out.addresses.is_empty() {
-                    Some(DnsFailure::NoAddress {
-                        server,
-                        name: shown,
-                    })
-                } else {
-                    None
+                let seen = AnswerSeen {
+                    server,
+                    rcode: u16::from(lead.rcode),
+                    has_address: !out.addresses.is_empty(),
                 };
-                return finish(out, failure);
+                return finish(out, Some(seen), None);
             }
             if let Some((a, t)) = answers.first() {
                 error_answer = Some((server, *t, a.clone()));
@@ -692,52 +636,29 @@ pub fn lookup(name: &str, servers: &[IpAddr], opts: &LookupOptions) -> DnsLookup
         }
     }
 
-    let shown = out.name.clone();
-    let failure = if let Some((server, transport, a)) = error_answer {
+    let seen = error_answer.map(|(server, transport, a)| {
         out.server = Some(server);
         out.transport = Some(transport);
-        out.rcode = Some(rcode_name(a.rcode));
-        if a.rcode == ResponseCode::ServFail {
-            DnsFailure::ServFail {
-                server,
-                name: shown,
-            }
-        } else {
-            DnsFailure::OtherRcode {
-                server,
-                name: shown,
-                rcode: rcode_name(a.rcode),
-            }
+        out.rcode = Some(rcode_text(a.rcode));
+        AnswerSeen {
+            server,
+            rcode: u16::from(a.rcode),
+            has_address: false,
         }
-    } else if !out.tries.is_empty()
-        && out
-            .tries
-            .iter()
-            .all(|t| matches!(t.outcome, TryOutcome::IoError { .. }))
-    {
-        let mut reasons: Vec<String> = Vec::new();
-        for t in &out.tries {
-            if let TryOutcome::IoError { error } = &t.outcome {
-                let r = format!("{} port {}: {error}", t.server, opts.port);
-                if !reasons.contains(&r) {
-                    reasons.push(r);
-                }
-            }
-        }
-        DnsFailure::Unreachable {
-            reason: reasons.join("; "),
-        }
-    } else {
-        DnsFailure::Timeout {
-            servers: servers.to_vec(),
-            tries: opts.tries.max(1),
-            name: shown,
-        }
-    };
-    finish(out, Some(failure))
+    });
+    finish(out, seen, None)
 }
 
 impl DnsLookup {
+    /// What the analysis finds in this lookup: a `dns-failure` when it gave
+    /// no address ([`dns_lookup::failure_finding`]).
+    pub fn findings(&self) -> Vec<crate::vocab::Finding> {
+        self.failure
+            .iter()
+            .map(|f| dns_lookup::failure_finding(f, self.elapsed))
+            .collect()
+    }
+
     /// `co2br.x → broker1a.x → 198.18.4.2 (NOERROR from 198.18.10.2 over udp, 3 ms)`.
     pub fn summary(&self) -> String {
         let ms = self.elapsed.as_secs_f64() * 1e3;
@@ -765,8 +686,8 @@ impl DnsLookup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::rr::Record;
-    use hickory_proto::rr::rdata::{A, AAAA, CNAME};
+    use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR};
+    use hickory_proto::rr::{RData, Record};
     use std::net::TcpListener;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -921,11 +842,141 @@ mod tests {
 
     #[test]
     fn rcode_names() {
-        assert_eq!(rcode_name(ResponseCode::NoError), "NOERROR");
-        assert_eq!(rcode_name(ResponseCode::NXDomain), "NXDOMAIN");
-        assert_eq!(rcode_name(ResponseCode::ServFail), "SERVFAIL");
-        assert_eq!(rcode_name(ResponseCode::Refused), "REFUSED");
-        assert_eq!(rcode_name(ResponseCode::from(0, 12)), "RCODE12");
+        assert_eq!(rcode_text(ResponseCode::NoError), "NOERROR");
+        assert_eq!(rcode_text(ResponseCode::NXDomain), "NXDOMAIN");
+        assert_eq!(rcode_text(ResponseCode::ServFail), "SERVFAIL");
+        assert_eq!(rcode_text(ResponseCode::Refused), "REFUSED");
+        assert_eq!(rcode_text(ResponseCode::from(0, 12)), "RCODE12");
+    }
+
+    #[test]
+    fn out_of_order_chain_and_records_off_the_chain() {
+        let m = response(
+            3,
+            "co2br.lab1.test",
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![
+                a("edge.lab1.test", [198, 18, 4, 9]),
+                // The alias itself has no address: a record beside its
+                // CNAME is ignored.
+                a("co2br.lab1.test", [6, 6, 6, 6]),
+                cname("lb.lab1.test", "edge.lab1.test"),
+                cname("co2br.lab1.test", "lb.lab1.test"),
+                a("elsewhere.lab1.test", [6, 6, 6, 7]),
+            ],
+        );
+        let got = read_answer(
+            &m.to_vec().unwrap(),
+            3,
+            &name("co2br.lab1.test"),
+            RecordType::A,
+        )
+        .unwrap();
+        assert_eq!(
+            got.cname_chain,
+            vec!["co2br.lab1.test", "lb.lab1.test", "edge.lab1.test"]
+        );
+        assert_eq!(got.addresses, vec![IpAddr::from([198, 18, 4, 9])]);
+    }
+
+    #[test]
+    fn a_loop_has_no_address_even_with_records_for_its_names() {
+        let m = response(
+            1,
+            "x.test",
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![
+                cname("y.test", "x.test"),
+                a("y.test", [192, 0, 2, 2]),
+                cname("x.test", "y.test"),
+                a("x.test", [192, 0, 2, 1]),
+            ],
+        );
+        let got = read_answer(&m.to_vec().unwrap(), 1, &name("x.test"), RecordType::A).unwrap();
+        assert_eq!(got.cname_chain, vec!["x.test", "y.test"]);
+        assert!(got.addresses.is_empty());
+    }
+
+    #[test]
+    fn ptr_answers() {
+        let q = name("2.1.18.198.in-addr.arpa");
+        let m = response(
+            4,
+            "2.1.18.198.in-addr.arpa",
+            RecordType::PTR,
+            ResponseCode::NoError,
+            vec![Record::from_rdata(
+                q.clone(),
+                60,
+                RData::PTR(PTR(name("r1.lab1.test"))),
+            )],
+        );
+        let got = read_answer(&m.to_vec().unwrap(), 4, &q, RecordType::PTR).unwrap();
+        assert_eq!(got.ptr_names, vec!["r1.lab1.test"]);
+        assert!(got.addresses.is_empty());
+    }
+
+    #[test]
+    fn truncated_answers() {
+        let n = name("big.lab1.test");
+        let mut m = response(
+            5,
+            "big.lab1.test",
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![
+                a("big.lab1.test", [198, 18, 4, 5]),
+                a("big.lab1.test", [198, 18, 4, 6]),
+            ],
+        );
+        m.metadata.truncation = true;
+        let bytes = m.to_vec().unwrap();
+        let got = read_answer(&bytes, 5, &n, RecordType::A).unwrap();
+        assert!(got.truncated);
+        // A TC answer cut inside its records is still read (and asked
+        // again over TCP); an answer without TC that is cut is not one.
+        let got = read_answer(&bytes[..bytes.len() - 2], 5, &n, RecordType::A).unwrap();
+        assert!(got.truncated);
+        assert_eq!(got.addresses, vec![IpAddr::from([198, 18, 4, 5])]);
+        m.metadata.truncation = false;
+        let bytes = m.to_vec().unwrap();
+        assert!(matches!(
+            read_answer(&bytes[..bytes.len() - 2], 5, &n, RecordType::A),
+            Err(NotOurAnswer::Undecodable(_))
+        ));
+    }
+
+    #[test]
+    fn two_questions_are_not_our_answer() {
+        let mut m = response(
+            6,
+            "co2br.lab1.test",
+            RecordType::A,
+            ResponseCode::NoError,
+            vec![a("co2br.lab1.test", [198, 18, 4, 2])],
+        );
+        m.add_query(Query::query(name("evil.test"), RecordType::A));
+        let got = read_answer(
+            &m.to_vec().unwrap(),
+            6,
+            &name("co2br.lab1.test"),
+            RecordType::A,
+        );
+        assert_eq!(got, Err(NotOurAnswer::WrongQuestion));
+    }
+
+    #[test]
+    fn findings_of_a_lookup() {
+        let l = lookup("co2br.lab1.test", &[], &LookupOptions::default());
+        let f = l.findings();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, crate::vocab::FindingKind::DnsFailure);
+        assert!(
+            f[0].summary
+                .starts_with("DNS: no nameserver to ask (after ")
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 pub mod dns;
 pub mod pmtu;
+pub mod rdns;
 pub mod recorder;
 pub mod resolv;
 pub mod sntp;
@@ -516,7 +517,7 @@ fn observe(
             .iter()
             .filter_map(|l| {
                 Some(o::LookupFailure {
-                    what: l.failure.as_ref()?.to_string(),
+                    failure: l.failure.clone()?,
                     elapsed: l.elapsed,
                 })
             })

@@ -116,18 +116,9 @@ pub fn clock_step() -> String {
 
 /// A failed lookup of a broker or NTP name.
 pub fn lookup(l: &LookupFailure, out: &mut Vec<Finding>) -> Candidate {
-    let text = format!(
-        "DNS: {} (after {:.0} ms).",
-        l.what,
-        l.elapsed.as_secs_f64() * 1e3
-    );
-    out.push(Finding::new(
-        FindingKind::DnsFailure,
-        Severity::Critical,
-        text.clone(),
-        Vec::new(),
-        None,
-    ));
+    let finding = super::dns_lookup::failure_finding(&l.failure, l.elapsed);
+    let text = finding.summary.clone();
+    out.push(finding);
     Candidate::new(Verdict {
         class: VerdictClass::DnsFailure,
         hop: None,

@@ -3,6 +3,7 @@
 //! findings; [`super::picker`] turns findings and candidate verdicts into
 //! the one verdict.
 
+pub mod dns_lookup;
 pub mod host;
 pub mod path;
 pub mod pmtu;
