@@ -14,14 +14,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 use cli::{Cli, Command};
 use pathproof::analysis::AnalysisOptions;
+use pathproof::app::trace::{TraceJob, run_trace};
 use pathproof::app::{self, PcapJob};
-use pathproof::path::Path;
 use pathproof::report;
-use pathproof::trace::TraceConfig;
 use pathproof::trace::TraceProtocol;
-use pathproof::trace::live::{LiveJob, run_live};
 use std::io::{IsTerminal, Write};
-use std::net::{IpAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use pathproof::vocab::EXIT_BAD_INPUT;
@@ -97,22 +94,6 @@ fn check(args: cli::CheckArgs) -> ExitCode {
     ExitCode::from(report.verdict.exit_code())
 }
 
-/// Resolves TARGET: an address as is, a name through the system resolver.
-fn resolve(target: &str) -> Result<IpAddr, String> {
-    if let Ok(a) = target.parse::<IpAddr>() {
-        return Ok(a);
-    }
-    let addrs: Vec<IpAddr> = (target, 0)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {target}: {e}"))?
-        .map(|a| a.ip())
-        .collect();
-    addrs
-        .first()
-        .copied()
-        .ok_or_else(|| format!("{target} has no address"))
-}
-
 fn trace(args: cli::TraceArgs) -> ExitCode {
     let p = args.protocol;
     let protocol = if p.icmp {
@@ -129,44 +110,28 @@ fn trace(args: cli::TraceArgs) -> ExitCode {
             port: args.port.unwrap_or(443),
         }
     };
-    let target = match resolve(&args.target) {
-        Ok(t) => t,
-        Err(e) => return usage(&e),
-    };
-    let mut config = TraceConfig::new(target, protocol);
-    config.rounds = args.count;
-    config.interval = args.interval;
-    config.max_ttl = args.max_ttl;
-    if let Some(t) = args.timeout {
-        config.timeout = t;
-    }
-    // Room for every probe that can be awaited at once: a round's TTLs ×
-    // the rounds a timeout spans.
-    let overlap = config
-        .timeout
-        .as_nanos()
-        .div_ceil(config.interval.as_nanos().max(1))
-        .clamp(1, 64) as usize;
-    config.max_inflight = (usize::from(config.max_ttl) * overlap).max(32);
-    if let Err(e) = config.validate() {
-        return usage(&e.to_string());
-    }
-    let control = !args.no_control
-        && match protocol {
-            TraceProtocol::Tcp { .. } => true,
-            TraceProtocol::Udp { .. } => args.control_icmp,
-            TraceProtocol::Icmp => false,
-        };
-    let job = LiveJob {
-        config,
-        control,
+    let job = TraceJob {
+        target: args.target.clone(),
+        protocol,
+        rounds: args.count,
+        interval: args.interval,
+        max_ttl: args.max_ttl,
+        timeout: args.timeout,
+        no_control: args.no_control,
+        control_icmp: args.control_icmp,
         save: args.save.clone(),
     };
+    let planned = job.resolve().and_then(|target| job.plan(target));
+    let live_job = match planned {
+        Ok(j) => j,
+        Err(e) => return usage(&e.to_string()),
+    };
+    let target = live_job.config.target;
     let live = !args.json && !args.report;
     let tty = std::io::stderr().is_terminal();
     let rounds = args.count;
     let mut drawn_lines = 0usize;
-    let result = run_live(job, |progress| {
+    let result = run_trace(live_job, |progress| {
         if !live {
             return;
         }
@@ -201,12 +166,9 @@ fn trace(args: cli::TraceArgs) -> ExitCode {
     if tty && drawn_lines > 0 {
         let _ = write!(std::io::stderr(), "\x1b[{drawn_lines}A\x1b[J");
     }
-    let result = match result {
+    let (result, judged) = match result {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("pathproof: error: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
+        Err(e) => return fail(&e),
     };
     if result.access == pathproof::trace::socket::Access::UnprivilegedIcmp && !args.json {
         eprintln!(
@@ -219,7 +181,6 @@ fn trace(args: cli::TraceArgs) -> ExitCode {
     } else {
         rdns::lookup_all(&result, std::time::Duration::from_millis(1500))
     };
-    let judged = pathproof::analysis::judge_trace(&result.trace, result.control.as_ref());
     let text = if args.json {
         report::trace::render_json(&result, &judged, &names)
     } else {
@@ -235,13 +196,9 @@ fn usage(message: &str) -> ExitCode {
 }
 
 fn pcap(args: cli::PcapArgs) -> ExitCode {
-    let path = match (&args.mtr, args.hops) {
-        (Some(file), _) => match app::load_mtr(file) {
-            Ok(p) => Some(p),
-            Err(e) => return fail(&e),
-        },
-        (None, Some(n)) => Some(Path::from_hop_count(n)),
-        (None, None) => None,
+    let path = match app::user_path(args.mtr.as_deref(), args.hops) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
     };
     let job = PcapJob {
         input: args.file,

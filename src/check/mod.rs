@@ -626,7 +626,7 @@ fn probe_broker(
     let mut config = TraceConfig::new(address, TraceProtocol::Tcp { port: cfg.port });
     config.rounds = cfg.trace_rounds;
     config.interval = cfg.trace_interval;
-    config.max_inflight = 30 * 8;
+    config.fit_inflight();
     let (trace, tls) = std::thread::scope(|s| {
         let trace = s.spawn(move || {
             run_live(

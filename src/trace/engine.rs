@@ -111,6 +111,19 @@ impl TraceConfig {
         }
     }
 
+    /// Room for every probe that can be awaited at once: a round's TTLs ×
+    /// the rounds a timeout spans (at least 32). Call after setting
+    /// `max_ttl`, `interval` and `timeout`; every trace (`trace`, `check`)
+    /// sizes its window this one way.
+    pub fn fit_inflight(&mut self) {
+        let overlap = self
+            .timeout
+            .as_nanos()
+            .div_ceil(self.interval.as_nanos().max(1))
+            .clamp(1, 64) as usize;
+        self.max_inflight = (usize::from(self.max_ttl) * overlap).max(32);
+    }
+
     pub fn validate(&self) -> Result<(), TraceError> {
         let bad = |field, reason| Err(TraceError::Config { field, reason });
         if self.first_ttl == 0 || self.first_ttl > self.max_ttl {

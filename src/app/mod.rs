@@ -1,4 +1,7 @@
-//! The jobs, wiring the edges (files) to the pure analysis.
+//! The jobs, wiring the edges (files, sockets) to the pure analysis: the
+//! binary parses the command line into a job, runs it here, prints.
+
+pub mod trace;
 
 use crate::analysis::{Analysis, AnalysisOptions, Analyzer};
 use crate::capture::{CaptureError, CaptureFormat, CaptureReader, CaptureWarning, LinkType};
@@ -73,6 +76,19 @@ pub struct PcapReport {
     pub analysis: Analysis,
     pub path: Option<Path>,
     pub warnings: Vec<CaptureWarning>,
+}
+
+/// The path the user gave: an mtr report or `trace --json` file (`--mtr`),
+/// else the broker's hop count (`--hops`), else none.
+pub fn user_path(
+    mtr: Option<&std::path::Path>,
+    hops: Option<u8>,
+) -> Result<Option<Path>, JobError> {
+    match (mtr, hops) {
+        (Some(file), _) => load_mtr(file).map(Some),
+        (None, Some(n)) => Ok(Some(Path::from_hop_count(n))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Reads a path from a file: an mtr report (text or JSON) or `pathproof trace --json`.
