@@ -11,7 +11,10 @@
 //! ([`super::resolv`]: 127.0.0.1 when the file names none).
 
 use super::{dns, resolv};
-use crate::report::trace::Names;
+use std::collections::HashMap;
+
+/// Reverse DNS names of hop addresses.
+pub type Names = HashMap<IpAddr, String>;
 use crate::trace::live::LiveTrace;
 use hickory_proto::rr::{Name, RecordType};
 use std::net::{IpAddr, SocketAddr};

@@ -8,12 +8,11 @@ use crate::trace::{HopStats, Trace, TraceProtocol};
 use crate::vocab::FindingKind;
 use crate::vocab::{Confidence, Finding, Severity, VerdictClass};
 use serde::Serialize;
-use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::IpAddr;
 
 /// Reverse DNS names of hop addresses (empty with `-n`).
-pub type Names = HashMap<IpAddr, String>;
+pub type Names = crate::check::rdns::Names;
 
 /// The trace's verdict as the report shows it: the analysis's verdict
 /// (class, hop, address, confidence, summary, next steps) with the deciding
@@ -40,11 +39,7 @@ pub fn verdict(j: &TraceJudgement) -> TraceVerdict {
     let v = &j.verdict;
     TraceVerdict {
         class: v.class,
-        status: match v.class {
-            VerdictClass::Healthy => "no-failure",
-            VerdictClass::Inconclusive => "inconclusive",
-            _ => "failure",
-        },
+        status: v.class.status(),
         kind: j.deciding,
         hop: v.hop,
         address: v.address,

@@ -55,6 +55,16 @@ impl VerdictClass {
         !matches!(self, VerdictClass::Healthy | VerdictClass::Inconclusive)
     }
 
+    /// `failure`, `no-failure` or `inconclusive` (the `trace --json`
+    /// verdict's `status`).
+    pub fn status(self) -> &'static str {
+        match self {
+            VerdictClass::Healthy => "no-failure",
+            VerdictClass::Inconclusive => "inconclusive",
+            _ => "failure",
+        }
+    }
+
     /// The process exit code of a command that ends with this verdict: the
     /// one place exit codes are derived (README "Exit codes").
     pub fn exit_code(self) -> u8 {
