@@ -13,6 +13,8 @@
 //! ahead of network verdicts).
 
 use super::{BrokerCheck, CheckConfig, ClockSection, ResolvSection, dns, resolv, tls};
+use crate::analysis::rules::issuer::IssuerJudgement;
+use crate::analysis::rules::validity::validity_at;
 use crate::analysis::{Analysis, Confidence, Finding, Severity, Verdict, VerdictClass};
 use crate::vocab::FindingKind;
 
@@ -119,7 +121,7 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
     for b in i.brokers {
         let addr = b.address;
         if let Some(t) = &b.tls {
-            for p in tls::validity_at(&t.chain, i.now_unix) {
+            for p in validity_at(&t.certificates, i.now_unix) {
                 out.push(
                     Finding::new(
                         FindingKind::ClockSkew,
@@ -131,21 +133,35 @@ pub fn check_findings(i: &Inputs<'_>) -> Vec<Finding> {
                     .at(None, Some(addr)),
                 );
             }
-            match &t.issuer_class {
-                Some(tls::IssuerClass::Foreign { issuer }) => out.push(
+            // The issuer rule's verdict, in the rule's own words.
+            let explained = t.issuer_class.as_ref().and_then(|j| {
+                j.explain(&t.certificates, &i.cfg.issuer_expectation())
+                    .map(|why| (j, why))
+            });
+            match explained {
+                Some((IssuerJudgement::Foreign { .. }, why)) => out.push(
                     Finding::new(
                         FindingKind::TlsIntercepted,
                         Severity::Critical,
                         format!(
-                            "TLS to {addr}: the certificate chain comes from {issuer}, not from {}: SSL inspection re-signs the broker's certificate (the connector pins its chain and fails).",
-                            i.cfg.expect_issuer
+                            "TLS to {addr}: {why}: SSL inspection re-signs the broker's certificate (the connector pins its chain and fails)."
                         ),
                         Vec::new(),
                         None,
                     )
                     .at(None, Some(addr)),
                 ),
-                Some(tls::IssuerClass::Genuine { .. }) | None => {}
+                Some((_, why)) => out.push(
+                    Finding::new(
+                        FindingKind::TlsIssuerUnverified,
+                        Severity::Warning,
+                        format!("TLS to {addr}: {why}."),
+                        Vec::new(),
+                        None,
+                    )
+                    .at(None, Some(addr)),
+                ),
+                None => {}
             }
             if let Some(o) = &t.outcome
                 && o.blocked_after_client_hello()
@@ -371,6 +387,26 @@ pub fn conclude(i: &Inputs<'_>) -> (Verdict, Vec<Finding>) {
             }
         }
     };
+    // A chain the issuer rule could neither pass nor fail (a self-signed
+    // leaf claiming the broker's organisation): not healthy, and not proof
+    // of interception either.
+    if verdict.class == VerdictClass::Healthy
+        && let Some(f) = findings
+            .iter()
+            .find(|f| f.kind == FindingKind::TlsIssuerUnverified)
+    {
+        let v = Verdict {
+            class: VerdictClass::Inconclusive,
+            hop: None,
+            address: f.address,
+            confidence: Confidence::Low,
+            summary: f.summary.clone(),
+            next_steps: vec![
+                "Run again with --expect-ca FILE, FILE holding the broker's CA certificate(s) in PEM: the chain is then verified, not just named.".into(),
+            ],
+        };
+        return (v, findings);
+    }
     (verdict, findings)
 }
 
@@ -442,48 +478,63 @@ mod tests {
         }
     }
 
-    fn cert(issuer_org: &str, not_before: i64) -> tls::CertInfo {
-        tls::CertInfo {
-            subject: "CN=broker1a.lab1.test".into(),
-            subject_cn: Some("broker1a.lab1.test".into()),
-            issuer: format!("O={issuer_org}, CN={issuer_org} CA"),
-            issuer_org: Some(issuer_org.into()),
-            issuer_cn: None,
-            not_before: String::new(),
-            not_after: String::new(),
-            not_before_unix: not_before,
-            not_after_unix: NOW + 86_400,
-            key: "EC P-256".into(),
-            signature_algorithm: String::new(),
-            is_ca: false,
-            self_signed: false,
-            sha256: String::new(),
-            undecodable: None,
+    /// A leaf certificate issued by `issuer_org`'s CA, valid from
+    /// `not_before` for a day after NOW; self-signed when `self_signed`.
+    fn cert(issuer_org: &str, not_before: i64, self_signed: bool) -> Vec<u8> {
+        use rcgen::{CertificateParams, DistinguishedName, DnType, Issuer, KeyPair};
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec!["broker1a.lab1.test".to_string()]).unwrap();
+        let mut dn = DistinguishedName::new();
+        if self_signed {
+            dn.push(DnType::OrganizationName, issuer_org);
         }
+        dn.push(DnType::CommonName, "broker1a.lab1.test");
+        p.distinguished_name = dn;
+        p.not_before =
+            rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(not_before as u64);
+        p.not_after = rcgen::date_time_ymd(1970, 1, 1)
+            + std::time::Duration::from_secs((NOW + 86_400) as u64);
+        if self_signed {
+            return p.self_signed(&key).unwrap().der().to_vec();
+        }
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, issuer_org);
+        dn.push(DnType::CommonName, format!("{issuer_org} CA"));
+        ca.distinguished_name = dn;
+        let issuer = Issuer::new(ca, KeyPair::generate().unwrap());
+        p.signed_by(&key, &issuer).unwrap().der().to_vec()
     }
 
     fn broker(issuer_org: &str, not_before: i64) -> BrokerCheck {
+        broker_with(cert(issuer_org, not_before, false))
+    }
+
+    fn broker_with(der: Vec<u8>) -> BrokerCheck {
         let addr: SocketAddr = "198.18.4.2:443".parse().unwrap();
-        let chain = vec![cert(issuer_org, not_before)];
+        let (chain, certificates) = tls::decode_chain(&[der]);
+        let mut probe = tls::TlsProbe {
+            addr,
+            sni: Some("broker1a.lab1.test".into()),
+            connect: tls::ConnectOutcome::Connected,
+            outcome: Some(tls::HandshakeOutcome::Completed),
+            version: Some("TLS 1.2".into()),
+            cipher: None,
+            client_cert_requested: Some(false),
+            alpn: None,
+            issuer_class: None,
+            chain,
+            certificates,
+            post_handshake_alert: None,
+            connect_ms: Some(0.3),
+            handshake_ms: Some(2.0),
+        };
+        probe.judge_issuer(&CheckConfig::default().issuer_expectation());
         BrokerCheck {
             address: addr.ip(),
             name: None,
             trace: None,
-            tls: Some(tls::TlsProbe {
-                addr,
-                sni: Some("broker1a.lab1.test".into()),
-                connect: tls::ConnectOutcome::Connected,
-                outcome: Some(tls::HandshakeOutcome::Completed),
-                version: Some("TLS 1.2".into()),
-                cipher: None,
-                client_cert_requested: Some(false),
-                alpn: None,
-                issuer_class: tls::classify_issuer(&chain, "Zscaler"),
-                chain,
-                post_handshake_alert: None,
-                connect_ms: Some(0.3),
-                handshake_ms: Some(2.0),
-            }),
+            tls: Some(probe),
             sni_replay: None,
             pmtu: None,
             errors: vec![],
@@ -576,6 +627,21 @@ mod tests {
         assert!(v.summary.contains("Safemarch Inc"), "{}", v.summary);
         assert_eq!(v.address, Some(IpAddr::from([198, 18, 4, 2])));
         assert!(f.iter().any(|f| f.kind == FindingKind::TlsHandshake));
+    }
+
+    #[test]
+    fn a_self_signed_leaf_claiming_the_broker_is_inconclusive_not_healthy() {
+        let b = broker_with(cert("Zscaler Inc", NOW - 3600, true));
+        let (v, f) = run(resolv::Readability::Readable, Some(0.2), &[b], None);
+        assert_eq!(v.class, VerdictClass::Inconclusive);
+        assert!(v.summary.contains("self-signed"), "{}", v.summary);
+        assert!(v.next_steps[0].contains("--expect-ca"));
+        let w = f
+            .iter()
+            .find(|f| f.kind == FindingKind::TlsIssuerUnverified)
+            .expect("a warning");
+        assert_eq!(w.severity, Severity::Warning);
+        assert!(!f.iter().any(|f| f.kind == FindingKind::TlsIntercepted));
     }
 
     #[test]

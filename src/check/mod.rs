@@ -45,6 +45,9 @@ pub struct CheckConfig {
     pub sni: Option<String>,
     pub port: u16,
     pub expect_issuer: String,
+    /// CAs the broker's chain must verify up to (`--expect-ca`); the issuer
+    /// is then not judged by name.
+    pub expect_ca: Option<std::sync::Arc<crate::analysis::rules::issuer::PinnedCas>>,
     /// SNTP servers (address or name, optional `:port`); empty: the
     /// host's chrony/ntp/timesyncd configuration.
     pub ntp: Vec<String>,
@@ -72,6 +75,7 @@ impl Default for CheckConfig {
             sni: None,
             port: 443,
             expect_issuer: crate::vocab::DEFAULT_ISSUER.into(),
+            expect_ca: None,
             ntp: Vec::new(),
             skew_threshold: Duration::from_secs(60),
             max_brokers: 3,
@@ -85,6 +89,14 @@ impl Default for CheckConfig {
 }
 
 impl CheckConfig {
+    /// What the broker chain's issuer must be, for the analysis' issuer rule.
+    pub fn issuer_expectation(&self) -> crate::analysis::rules::issuer::IssuerExpectation<'_> {
+        crate::analysis::rules::issuer::IssuerExpectation {
+            org: &self.expect_issuer,
+            pinned: self.expect_ca.as_deref(),
+        }
+    }
+
     /// The names or addresses to check.
     pub fn target_list(&self) -> Vec<String> {
         if self.targets.is_empty() {
@@ -427,6 +439,7 @@ pub fn run_check(
         let options = AnalysisOptions {
             server_ports: vec![cfg.port],
             expect_issuer: cfg.expect_issuer.clone(),
+            expect_ca: cfg.expect_ca.clone(),
             broker_names: cfg
                 .target_list()
                 .into_iter()
@@ -507,10 +520,11 @@ fn probe_broker(
                 |_| {},
             )
         });
-        let tls = tls::handshake(&tls::TlsProbeConfig {
-            expect_issuer: cfg.expect_issuer.clone(),
-            ..tls::TlsProbeConfig::new(SocketAddr::new(address, cfg.port), sni)
-        });
+        let mut tls = tls::handshake(&tls::TlsProbeConfig::new(
+            SocketAddr::new(address, cfg.port),
+            sni,
+        ));
+        tls.judge_issuer(&cfg.issuer_expectation());
         (trace.join(), tls)
     });
     let trace = match trace {

@@ -2,3 +2,6 @@
 //! (`pcap`, `check`, `trace`, `egress`). A rule turns observations into
 //! findings; [`super::picker`] turns findings and candidate verdicts into
 //! the one verdict.
+
+pub mod issuer;
+pub mod validity;

@@ -2,9 +2,10 @@
 //! findings.
 
 use super::{
-    ConnectOutcome, HandshakeOutcome, IssuerClass, ServerProgress, SniReplay, SniReplayConclusion,
-    TlsProbe, ValidityProblem,
+    ConnectOutcome, HandshakeOutcome, ServerProgress, SniReplay, SniReplayConclusion, TlsProbe,
 };
+use crate::analysis::rules::issuer::IssuerJudgement;
+use crate::analysis::rules::validity::ValidityProblem;
 use std::fmt;
 
 impl HandshakeOutcome {
@@ -76,6 +77,7 @@ impl fmt::Display for ValidityProblem {
                 index,
                 subject,
                 by_s,
+                ..
             } => write!(
                 f,
                 "{} ({subject}) is not valid for another {} s (notBefore in the future)",
@@ -86,6 +88,7 @@ impl fmt::Display for ValidityProblem {
                 index,
                 subject,
                 ago_s,
+                ..
             } => write!(f, "{} ({subject}) expired {} s ago", which(index), ago_s),
         }
     }
@@ -121,11 +124,23 @@ impl TlsProbe {
             return format!("{sni}: the ClientHello was answered by {outcome}");
         }
         let issuer = match &self.issuer_class {
-            Some(IssuerClass::Genuine { issuer_org }) => format!("issuer {issuer_org} (expected)"),
-            Some(IssuerClass::Foreign { issuer }) => {
-                format!("issuer {issuer} (NOT the expected CA)")
+            Some(IssuerJudgement::Genuine { org, by }) => {
+                format!("issuer {org} (expected, {})", by.label())
             }
-            None => "no certificate".into(),
+            Some(IssuerJudgement::Foreign {
+                issuer_named, by, ..
+            }) => format!(
+                "issuer {issuer_named} (NOT the expected CA, {})",
+                by.label()
+            ),
+            Some(IssuerJudgement::SelfSignedClaim { org, .. }) => format!(
+                "self-signed certificate claiming {org} (not verified: a name check cannot tell)"
+            ),
+            Some(IssuerJudgement::Unverifiable { by, .. }) => {
+                format!("issuer not verified ({})", by.label())
+            }
+            None if self.chain.is_empty() => "no certificate".into(),
+            None => "issuer not judged".into(),
         };
         let cert_req = match self.client_cert_requested {
             Some(true) => "client certificate requested",
