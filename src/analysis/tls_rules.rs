@@ -37,6 +37,10 @@ pub(super) struct TlsJudgement {
     pub blocking_rsts: HashSet<u64>,
 }
 
+/// Distinct chains whose judgement is remembered per server (beyond, they
+/// are judged again: a capture shows one or two chains per server).
+const MAX_JUDGED_CHAINS: usize = 64;
+
 /// Client alerts that say the connector rejected the certificate.
 const CERT_REJECTED: [u8; 4] = [42, 45, 46, 48];
 
@@ -85,7 +89,9 @@ pub(super) fn judge(
                 Some((_, _, j)) => j.clone(),
                 None => {
                     let j = issuer::judge(chain, obs.certificates_total, &ctx.issuer);
-                    judged.push((key.0, key.1, j.clone()));
+                    if judged.len() < MAX_JUDGED_CHAINS {
+                        judged.push((key.0, key.1, j.clone()));
+                    }
                     j
                 }
             };
