@@ -105,9 +105,15 @@ pub struct CheckArgs {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
 
-    /// Organisation expected in the broker certificate's issuer; any other issuer is TLS interception.
+    /// Organisation every issuer of the broker's chain must name (an O= value, case-insensitive;
+    /// checked by name only); any other issuer is TLS interception.
     #[arg(long, value_name = "ORG", default_value = pathproof::vocab::DEFAULT_ISSUER)]
     pub expect_issuer: String,
+
+    /// The broker's CA certificate(s), PEM: the chain must verify up to one of them (signatures,
+    /// not names; include any intermediate the broker does not send). Replaces the name check.
+    #[arg(long, value_name = "FILE")]
+    pub expect_ca: Option<PathBuf>,
 
     /// SNTP server, `host[:port]` (repeatable; default: the servers of chrony, ntpd or timesyncd).
     #[arg(long = "ntp", value_name = "HOST")]
@@ -250,9 +256,15 @@ pub struct PcapArgs {
     #[arg(long = "port", value_name = "PORT", default_values_t = [443u16])]
     pub ports: Vec<u16>,
 
-    /// Organisation expected in the broker certificate's issuer; any other issuer is TLS interception.
+    /// Organisation every issuer of the broker's chain must name (an O= value, case-insensitive;
+    /// checked by name only); any other issuer is TLS interception.
     #[arg(long, value_name = "ORG", default_value = pathproof::vocab::DEFAULT_ISSUER)]
     pub expect_issuer: String,
+
+    /// The broker's CA certificate(s), PEM: the chain must verify up to one of them (signatures,
+    /// not names; include any intermediate the broker does not send). Replaces the name check.
+    #[arg(long, value_name = "FILE")]
+    pub expect_ca: Option<PathBuf>,
 
     /// A broker name to look for in DNS, besides co2br.* and *.zpath.net, *.zscaler.net,
     /// *.zscaler.com, *.zpatwo.net (repeatable).

@@ -14,6 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 use cli::{Cli, Command};
 use pathproof::analysis::AnalysisOptions;
+use pathproof::analysis::rules::issuer::PinnedCas;
 use pathproof::app::trace::{TraceJob, run_trace};
 use pathproof::app::{self, PcapJob};
 use pathproof::report;
@@ -39,8 +40,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads `--expect-ca FILE`; a file that cannot be used is a usage error.
+fn expect_ca(
+    file: Option<&std::path::Path>,
+) -> Result<Option<std::sync::Arc<PinnedCas>>, ExitCode> {
+    match file.map(PinnedCas::load).transpose() {
+        Ok(p) => Ok(p.map(std::sync::Arc::new)),
+        Err(e) => Err(fail(&e)),
+    }
+}
+
 fn check(args: cli::CheckArgs) -> ExitCode {
     use pathproof::check::{CheckConfig, run_check};
+    let expect_ca = match expect_ca(args.expect_ca.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     let resolvers = args.resolvers.clone();
     let cfg = CheckConfig {
         targets: args.targets,
@@ -50,6 +65,7 @@ fn check(args: cli::CheckArgs) -> ExitCode {
         sni: args.sni,
         port: args.port,
         expect_issuer: args.expect_issuer,
+        expect_ca,
         ntp: args.ntp,
         skew_threshold: args.skew_threshold,
         max_brokers: usize::from(args.max_brokers),
@@ -196,6 +212,10 @@ fn usage(message: &str) -> ExitCode {
 }
 
 fn pcap(args: cli::PcapArgs) -> ExitCode {
+    let expect_ca = match expect_ca(args.expect_ca.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     let path = match app::user_path(args.mtr.as_deref(), args.hops) {
         Ok(p) => p,
         Err(e) => return fail(&e),
@@ -206,6 +226,7 @@ fn pcap(args: cli::PcapArgs) -> ExitCode {
         options: AnalysisOptions {
             server_ports: args.ports,
             expect_issuer: args.expect_issuer,
+            expect_ca,
             broker_names: args.broker_names,
             ..AnalysisOptions::default()
         },

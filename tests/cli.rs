@@ -378,3 +378,166 @@ fn a_pathproof_trace_json_is_a_path_too() {
     assert_eq!(j["verdict"]["hop"], 2);
     assert_eq!(j["verdict"]["address"], "198.18.2.2");
 }
+
+/// The certificates of the first server Certificate message of a classic
+/// little-endian Ethernet/IPv4 capture (the bundled `*.eth.pcap`), leaf first.
+fn certificates_in(capture: &Path) -> Vec<Vec<u8>> {
+    let d = std::fs::read(capture).unwrap();
+    let u16be = |b: &[u8]| usize::from(u16::from_be_bytes([b[0], b[1]]));
+    let u24 = |b: &[u8]| usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]);
+    let mut segments = std::collections::BTreeMap::new();
+    let mut off = 24;
+    while off + 16 <= d.len() {
+        let incl = u32::from_le_bytes(d[off + 8..off + 12].try_into().unwrap()) as usize;
+        let pkt = &d[off + 16..off + 16 + incl];
+        off += 16 + incl;
+        if pkt.len() < 34 || pkt[12..14] != [8, 0] || pkt[23] != 6 {
+            continue;
+        }
+        let ip = &pkt[14..];
+        let ihl = usize::from(ip[0] & 15) * 4;
+        let tcp = &ip[ihl..];
+        let payload = &tcp[usize::from(tcp[12] >> 4) * 4..u16be(&ip[2..]) - ihl];
+        if u16be(tcp) == 443 && !payload.is_empty() {
+            let seq = u32::from_be_bytes(tcp[4..8].try_into().unwrap());
+            segments
+                .entry(u16be(&tcp[2..]))
+                .or_insert_with(std::collections::BTreeMap::new)
+                .insert(seq, payload.to_vec());
+        }
+    }
+    let stream: Vec<u8> = segments
+        .values()
+        .next()
+        .unwrap()
+        .values()
+        .flatten()
+        .copied()
+        .collect();
+    let mut handshake = Vec::new();
+    let mut i = 0;
+    while i + 5 <= stream.len() && stream[i] == 22 {
+        let len = u16be(&stream[i + 3..]);
+        handshake.extend_from_slice(&stream[i + 5..i + 5 + len]);
+        i += 5 + len;
+    }
+    let mut j = 0;
+    while handshake[j] != 11 {
+        j += 4 + u24(&handshake[j + 1..]);
+    }
+    let body = &handshake[j + 4..];
+    let (mut p, end) = (3, 3 + u24(body));
+    let mut certs = Vec::new();
+    while p < end {
+        let len = u24(&body[p..]);
+        certs.push(body[p + 3..p + 3 + len].to_vec());
+        p += 3 + len;
+    }
+    certs
+}
+
+fn pem_file(name: &str, ders: &[&[u8]]) -> PathBuf {
+    let text: String = ders
+        .iter()
+        .map(|d| pem::encode(&pem::Pem::new("CERTIFICATE", d.to_vec())))
+        .collect();
+    let path = std::env::temp_dir().join(format!("pathproof-cli-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn expect_ca_verifies_the_chain_instead_of_naming_it() {
+    let healthy = captures().join("healthy.eth.pcap");
+    let healthy = healthy.to_str().unwrap();
+    let certs = certificates_in(Path::new(healthy));
+    assert_eq!(certs.len(), 2, "leaf and intermediate");
+    let tls_finding = |v: &Value| -> String {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == "tls-handshake" || f["kind"] == "tls-intercepted")
+            .map(|f| f["summary"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    // By name (the default): healthy, and the report says how it was checked.
+    let out = run(&["pcap", healthy, "--json"]);
+    let v = json_of(&out);
+    assert_eq!(v["verdict"]["class"], "healthy");
+    assert!(
+        tls_finding(&v).contains("issuer checked by name only"),
+        "{v}"
+    );
+
+    // Pinned to the broker's intermediate (the one it sends): verified.
+    let ca = pem_file("ca.pem", &[&certs[1]]);
+    let out = run(&[
+        "pcap",
+        healthy,
+        "--json",
+        "--expect-ca",
+        ca.to_str().unwrap(),
+    ]);
+    let v = json_of(&out);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(v["verdict"]["class"], "healthy");
+    assert!(
+        tls_finding(&v).contains("chain verified up to the pinned CA"),
+        "{v}"
+    );
+
+    // Pinned to another CA with the very same name: interception.
+    let twin = {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair,
+        };
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "Zscaler Test CA");
+        dn.push(DnType::CommonName, "Zscaler Test Intermediate CA");
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.self_signed(&KeyPair::generate().unwrap())
+            .unwrap()
+            .der()
+            .to_vec()
+    };
+    let other = pem_file("twin.pem", &[&twin]);
+    let out = run(&["pcap", healthy, "--expect-ca", other.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.starts_with("VERDICT: tls-intercepted"), "{text}");
+    assert!(text.contains("does not chain to the pinned CA"), "{text}");
+    let _ = std::fs::remove_file(ca);
+    let _ = std::fs::remove_file(other);
+}
+
+#[test]
+fn a_bad_expect_ca_file_is_a_clear_error_with_exit_code_2() {
+    let healthy = captures().join("healthy.eth.pcap");
+    let bad = std::env::temp_dir().join(format!("pathproof-cli-{}-bad.pem", std::process::id()));
+    std::fs::write(&bad, "not a certificate\n").unwrap();
+    for args in [
+        vec![
+            "pcap",
+            healthy.to_str().unwrap(),
+            "--expect-ca",
+            bad.to_str().unwrap(),
+        ],
+        vec![
+            "pcap",
+            healthy.to_str().unwrap(),
+            "--expect-ca",
+            "/nonexistent/ca.pem",
+        ],
+        vec!["check", "127.0.0.1", "--expect-ca", bad.to_str().unwrap()],
+    ] {
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("--expect-ca file"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let _ = std::fs::remove_file(bad);
+}

@@ -249,6 +249,47 @@ fn check_intercept_issuer() {
     check_scenario(Scenario::InterceptIssuer, lab::BROKER_LOCATOR, &[]);
 }
 
+/// In `extra`: the path of the lab's genuine root CA (PEM).
+use support::check::LAB_ROOT_CA;
+
+/// The issuer rule's verdict on the probed chain.
+fn issuer_class(run: &Run) -> &Value {
+    &run.json["check"]["brokers"][0]["tls"]["issuer_class"]
+}
+
+#[test]
+fn check_healthy_pinned_to_the_lab_root() {
+    require_root!();
+    let r = check_scenario(
+        Scenario::Healthy,
+        lab::BROKER_LOCATOR,
+        &["--expect-ca", LAB_ROOT_CA],
+    );
+    let c = issuer_class(&r);
+    assert_eq!(c["class"], "genuine", "{}", r.out.context());
+    assert_eq!(c["by"], "pinned-ca", "{}", r.out.context());
+}
+
+#[test]
+fn check_intercept_issuer_pinned_to_the_lab_root() {
+    require_root!();
+    let r = check_scenario(
+        Scenario::InterceptIssuer,
+        lab::BROKER_LOCATOR,
+        &["--expect-ca", LAB_ROOT_CA],
+    );
+    let c = issuer_class(&r);
+    assert_eq!(c["class"], "foreign", "{}", r.out.context());
+    assert_eq!(c["by"], "pinned-ca", "{}", r.out.context());
+    assert_eq!(c["issuer"], "Safemarch Inc", "{}", r.out.context());
+    let s = r.json["verdict"]["summary"].as_str().unwrap_or("");
+    assert!(
+        s.contains("does not chain to the pinned CA"),
+        "{}",
+        r.out.context()
+    );
+}
+
 #[test]
 fn check_not_yet_valid() {
     require_root!();

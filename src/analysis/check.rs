@@ -8,6 +8,7 @@
 
 use super::observe::HostObservations;
 use super::picker::{self, Candidate, NoEvidence};
+use super::rules::issuer::IssuerExpectation;
 use super::rules::{host, probe};
 use super::{Analysis, TraceJudgement};
 use crate::vocab::{Finding, FindingKind, Verdict};
@@ -18,7 +19,7 @@ pub fn judge_check(
     obs: &HostObservations,
     capture: Option<&Analysis>,
     traces: &[&TraceJudgement],
-    expect_issuer: &str,
+    expect: &IssuerExpectation<'_>,
 ) -> (Verdict, Vec<Finding>) {
     let mut extra = Vec::new();
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -40,7 +41,13 @@ pub fn judge_check(
         candidates.extend(host::clock(c, &mut extra));
     }
     for b in &obs.brokers {
-        candidates.extend(probe::broker(b, obs.recorded, expect_issuer, &mut extra));
+        candidates.extend(probe::broker(
+            b,
+            obs.recorded,
+            expect,
+            obs.now_unix,
+            &mut extra,
+        ));
     }
 
     let mut findings: Vec<Finding> = capture.map(|a| a.findings.clone()).unwrap_or_default();
@@ -75,6 +82,7 @@ mod tests {
         BrokerObservation, ClockObservation, ClockSample, ConnectResult, HelloAnswer,
         PmtuObservation, ResolvAccess, ResolvObservation, TlsProbeObservation,
     };
+    use crate::analysis::tls::decode_certificate;
     use crate::analysis::{AnalysisOptions, Analyzer};
     use crate::vocab::{Confidence, Severity, VerdictClass};
     use std::net::IpAddr;
@@ -84,17 +92,51 @@ mod tests {
         "198.18.4.2".parse().unwrap()
     }
 
-    fn tls(foreign: Option<&str>, validity: &[&str]) -> TlsProbeObservation {
+    const NOW: i64 = 1_790_000_000;
+
+    /// A leaf issued by `issuer_org`'s CA (self-signed when asked), valid
+    /// from `not_before` to a day after NOW.
+    fn cert(issuer_org: &str, not_before: i64, self_signed: bool) -> Vec<u8> {
+        use rcgen::{CertificateParams, DistinguishedName, DnType, Issuer, KeyPair};
+        let epoch = rcgen::date_time_ymd(1970, 1, 1);
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec!["broker1a.lab1.test".to_string()]).unwrap();
+        let mut dn = DistinguishedName::new();
+        if self_signed {
+            dn.push(DnType::OrganizationName, issuer_org);
+        }
+        dn.push(DnType::CommonName, "broker1a.lab1.test");
+        p.distinguished_name = dn;
+        p.not_before = epoch + Duration::from_secs(not_before as u64);
+        p.not_after = epoch + Duration::from_secs((NOW + 86_400) as u64);
+        if self_signed {
+            return p.self_signed(&key).unwrap().der().to_vec();
+        }
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, issuer_org);
+        dn.push(DnType::CommonName, format!("{issuer_org} CA"));
+        ca.distinguished_name = dn;
+        let issuer = Issuer::new(ca, KeyPair::generate().unwrap());
+        p.signed_by(&key, &issuer).unwrap().der().to_vec()
+    }
+
+    fn tls_of(der: Vec<u8>) -> TlsProbeObservation {
         TlsProbeObservation {
             sni: Some("broker1a.lab1.test".into()),
             connect: ConnectResult::Connected,
             completed: true,
             hello_answer: None,
-            foreign_issuer: foreign.map(Into::into),
-            validity_problems: validity.iter().map(|v| v.to_string()).collect(),
+            certificates: vec![decode_certificate(0, &der).unwrap()],
+            chain_len: 1,
             summary: "SNI broker1a.lab1.test: TLS 1.3".into(),
             replay: None,
         }
+    }
+
+    /// A probe of a chain from `org`, valid since `not_before`.
+    fn tls(org: &str, not_before: i64) -> TlsProbeObservation {
+        tls_of(cert(org, not_before, false))
     }
 
     fn obs(
@@ -122,6 +164,7 @@ mod tests {
             }),
             brokers,
             recorded: false,
+            now_unix: NOW,
         }
     }
 
@@ -136,7 +179,11 @@ mod tests {
     }
 
     fn judge(o: &HostObservations, capture: Option<&Analysis>) -> (Verdict, Vec<Finding>) {
-        judge_check(o, capture, &[], "Zscaler")
+        let expect = IssuerExpectation {
+            org: "Zscaler",
+            pinned: None,
+        };
+        judge_check(o, capture, &[], &expect)
     }
 
     #[test]
@@ -145,7 +192,7 @@ mod tests {
             &obs(
                 ResolvAccess::Readable,
                 Some(0.2),
-                vec![broker(tls(None, &[]))],
+                vec![broker(tls("Zscaler Inc", NOW - 3600))],
             ),
             None,
         );
@@ -167,10 +214,7 @@ mod tests {
                     reason: "mode 0600".into(),
                 },
                 Some(400.0),
-                vec![broker(tls(
-                    Some("Safemarch Inc"),
-                    &["the leaf is not yet valid"],
-                ))],
+                vec![broker(tls("Safemarch Inc", NOW + 400))],
             ),
             None,
         );
@@ -188,10 +232,7 @@ mod tests {
             &obs(
                 ResolvAccess::Readable,
                 Some(360.0),
-                vec![broker(tls(
-                    None,
-                    &["the leaf is not valid for another 350 s"],
-                ))],
+                vec![broker(tls("Zscaler Inc", NOW + 350))],
             ),
             None,
         );
@@ -210,7 +251,7 @@ mod tests {
         let mut o = obs(
             ResolvAccess::Readable,
             None,
-            vec![broker(tls(Some("Safemarch Inc"), &[]))],
+            vec![broker(tls("Safemarch Inc", NOW - 3600))],
         );
         o.recorded = true;
         let (v, f) = judge(&o, Some(&empty));
@@ -233,7 +274,7 @@ mod tests {
         let mut o = obs(
             ResolvAccess::Readable,
             None,
-            vec![broker(tls(Some("Safemarch Inc"), &[]))],
+            vec![broker(tls("Safemarch Inc", NOW - 3600))],
         );
         o.recorded = true;
         let (_, f) = judge(&o, Some(&a));
@@ -247,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_black_hole_the_probes_place_explains_the_silent_tls_stall() {
-        let mut t = tls(None, &[]);
+        let mut t = tls("Zscaler Inc", NOW - 3600);
         t.completed = false;
         t.hello_answer = Some((HelloAnswer::Silence, "silence".into()));
         let mut b = broker(t);
@@ -274,5 +315,20 @@ mod tests {
         }
         let (v, _) = judge(&o, None);
         assert_eq!(v.class, VerdictClass::TlsBlocked);
+    }
+
+    #[test]
+    fn a_self_signed_leaf_claiming_the_broker_is_inconclusive_not_healthy() {
+        let b = broker(tls_of(cert("Zscaler Inc", NOW - 3600, true)));
+        let (v, f) = judge(&obs(ResolvAccess::Readable, Some(0.2), vec![b]), None);
+        assert_eq!(v.class, VerdictClass::Inconclusive);
+        assert!(v.summary.contains("self-signed"), "{}", v.summary);
+        assert!(v.next_steps[0].contains("--expect-ca"));
+        let w = f
+            .iter()
+            .find(|f| f.kind == FindingKind::TlsIssuerUnverified)
+            .expect("a warning");
+        assert_eq!(w.severity, Severity::Warning);
+        assert!(!f.iter().any(|f| f.kind == FindingKind::TlsIntercepted));
     }
 }

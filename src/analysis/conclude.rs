@@ -14,7 +14,8 @@ use std::net::{IpAddr, SocketAddr};
 
 pub(super) struct Inputs<'a> {
     pub table: &'a FlowTable,
-    pub expect_issuer: &'a str,
+    /// What the broker chain's issuer must be.
+    pub issuer: super::rules::issuer::IssuerExpectation<'a>,
     pub dns: &'a super::dns::DnsSummary,
     /// Hop 1 toward each remote address, learnt from ARP.
     pub gateways: &'a HashMap<IpAddr, Gateway>,
@@ -194,7 +195,7 @@ fn judge_server(
         &super::tls_rules::TlsContext {
             server,
             port,
-            expect_issuer: inputs.expect_issuer,
+            issuer: inputs.issuer,
             broker_hop,
             hop_address: &hop_address,
         },

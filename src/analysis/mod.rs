@@ -42,6 +42,9 @@ pub struct AnalysisOptions {
     pub limits: FlowLimits,
     /// Organisation the broker certificate's issuer must name (case-insensitive).
     pub expect_issuer: String,
+    /// CAs the broker's chain must verify up to (`--expect-ca`); the
+    /// issuer is then not judged by name.
+    pub expect_ca: Option<std::sync::Arc<rules::issuer::PinnedCas>>,
     /// Broker names given by the user, besides the built-in patterns.
     pub broker_names: Vec<String>,
 }
@@ -52,6 +55,7 @@ impl Default for AnalysisOptions {
             server_ports: vec![443],
             limits: FlowLimits::default(),
             expect_issuer: crate::vocab::DEFAULT_ISSUER.into(),
+            expect_ca: None,
             broker_names: Vec::new(),
         }
     }
@@ -72,6 +76,7 @@ pub struct Analyzer {
     inbound_sources: HashSet<IpAddr>,
     dns: dns::DnsTracker,
     expect_issuer: String,
+    expect_ca: Option<std::sync::Arc<rules::issuer::PinnedCas>>,
     /// ARP senders: which IPv4 address a MAC has.
     arp: HashMap<[u8; 6], (Ipv4Addr, u64)>,
     /// pathproof's traceroute probes and their answers.
@@ -101,6 +106,7 @@ impl Analyzer {
             inbound_sources: HashSet::new(),
             dns: dns::DnsTracker::new(&options.broker_names),
             expect_issuer: options.expect_issuer.clone(),
+            expect_ca: options.expect_ca.clone(),
             arp: HashMap::new(),
             traces: traces::TraceTracker::new(),
             pmtu_probes: pmtu_probes::PmtuProbeTracker::new(),
@@ -192,7 +198,10 @@ impl Analyzer {
         let dns = self.dns.finish(self.last_ts_ns);
         let conclusion = conclude::conclude(&conclude::Inputs {
             dns: &dns,
-            expect_issuer: &self.expect_issuer,
+            issuer: rules::issuer::IssuerExpectation {
+                org: &self.expect_issuer,
+                pinned: self.expect_ca.as_deref(),
+            },
             table: &self.table,
             gateways: &gateways,
             path,

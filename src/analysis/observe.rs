@@ -18,6 +18,8 @@ pub struct HostObservations {
     /// Whether the probes' packets were recorded (and so analysed as a
     /// capture); without a recording the probes' own results are all.
     pub recorded: bool,
+    /// The local clock (Unix seconds) certificates are judged against.
+    pub now_unix: i64,
 }
 
 /// Whether the connector's service user can read resolv.conf.
@@ -100,11 +102,11 @@ pub struct TlsProbeObservation {
     pub completed: bool,
     /// The ClientHello got no ServerHello: what answered it, in words too.
     pub hello_answer: Option<(HelloAnswer, String)>,
-    /// The chain's issuer does not name the expected organisation: the
-    /// foreign issuer.
-    pub foreign_issuer: Option<String>,
-    /// Certificates outside their validity by the local clock, in words.
-    pub validity_problems: Vec<String>,
+    /// The certificates the server presented, decoded (the issuer and the
+    /// validity rules judge them), and how many it sent (some may not
+    /// decode).
+    pub certificates: Vec<crate::analysis::tls::CertSummary>,
+    pub chain_len: usize,
     /// The handshake in one line (version, cipher, chain).
     pub summary: String,
     /// The ClientHello replayed with growing TTLs: its conclusion in words

@@ -1,10 +1,15 @@
 //! TLS rules: interception (a foreign issuer, or a peer that answers from a
 //! hop before the broker's), ClientHellos answered by a reset or silence,
 //! certificates outside their validity at the capture's time (clock skew).
+//! Who issued a chain and whether its certificates are valid are the rules
+//! of [`super::rules::issuer`] and [`super::rules::validity`], shared with
+//! `check`; this module says what they mean for a capture's flows.
 
 use super::flows::FlowRecord;
 use super::rst::RstEvidence;
-use super::tls::Side;
+use super::rules::issuer::{self, IssuerExpectation, IssuerJudgement};
+use super::rules::validity::{ValidityProblem, validity_at};
+use super::tls::{CertSummary, Side};
 use crate::vocab::FindingKind;
 use crate::vocab::HopEstimate;
 use crate::vocab::time::human_duration;
@@ -16,8 +21,8 @@ use std::net::IpAddr;
 pub(super) struct TlsContext<'a> {
     pub server: IpAddr,
     pub port: u16,
-    /// Organisation the issuer must name (case-insensitive substring).
-    pub expect_issuer: &'a str,
+    /// What the chain's issuer must be (by name, or a pinned CA).
+    pub issuer: IssuerExpectation<'a>,
     /// The broker's hop: from the path, or from its ping replies.
     pub broker_hop: Option<u8>,
     /// Address of a hop (path, or ARP for hop 1) and the frame that shows it.
@@ -34,6 +39,10 @@ pub(super) struct TlsJudgement {
     /// answered the ClientHello (a black hole may explain it).
     pub silent: bool,
 }
+
+/// Distinct chains whose judgement is remembered per server (beyond, they
+/// are judged again: a capture shows one or two chains per server).
+const MAX_JUDGED_CHAINS: usize = 64;
 
 /// Client alerts that say the connector rejected the certificate.
 const CERT_REJECTED: [u8; 4] = [42, 45, 46, 48];
@@ -54,6 +63,10 @@ pub(super) fn judge(
     let mut skew_frames = Vec::new();
     let mut seen_tls13_encrypted = false;
     let mut handshakes = Vec::new();
+    let mut unverified: Option<(String, Vec<u64>)> = None;
+    // Judgements per distinct chain: connections to one server share the
+    // decoded chain, and the pinned check verifies signatures.
+    let mut judged: Vec<(*const CertSummary, usize, Option<IssuerJudgement>)> = Vec::new();
 
     for f in flows {
         let Some(obs) = f.tls_observation.as_deref() else {
@@ -74,51 +87,61 @@ pub(super) fn judge(
         // Interception: the issuer, or for TLS 1.3 the peer's hop plus a
         // rejected certificate.
         if let Some(leaf) = obs.certificates.first() {
-            let expected = ctx.expect_issuer.to_lowercase();
-            let genuine = obs.certificates.iter().any(|c| {
-                c.issuer_orgs
-                    .iter()
-                    .any(|o| o.to_lowercase().contains(&expected))
-            });
-            if !genuine {
-                let ca = leaf
-                    .issuer_orgs
-                    .first()
-                    .cloned()
-                    .or(leaf.issuer_cn.clone())
-                    .unwrap_or_else(|| leaf.issuer.clone());
-                let hop = peer_before_broker.then_some(peer_hop).flatten();
-                let mut why = format!(
-                    "the certificate for {} is issued by \"{}\" ({}), not {}",
-                    leaf.subject_cn.as_deref().unwrap_or(&leaf.subject),
-                    ca,
-                    leaf.issuer,
-                    ctx.expect_issuer
-                );
-                if let (Some(h), Some(b)) = (hop, ctx.broker_hop) {
-                    why.push_str(&format!(
-                        "; the TLS peer's SYN-ACK comes from hop {h} (TTL {}) while the broker is at hop {b}: the interceptor sits at hop {h}",
-                        f.syn_ack.map_or(0, |s| s.ttl)
+            let chain = &obs.certificates[..];
+            let key = (chain.as_ptr(), chain.len());
+            let judgement = match judged.iter().find(|(p, n, _)| (*p, *n) == key) {
+                Some((_, _, j)) => j.clone(),
+                None => {
+                    let j = issuer::judge(chain, obs.certificates_total, &ctx.issuer);
+                    if judged.len() < MAX_JUDGED_CHAINS {
+                        judged.push((key.0, key.1, j.clone()));
+                    }
+                    j
+                }
+            };
+            let explained = judgement
+                .as_ref()
+                .and_then(|j| j.explain(chain, &ctx.issuer));
+            match (&judgement, explained) {
+                (Some(IssuerJudgement::Foreign { .. }), Some(mut why)) => {
+                    let hop = peer_before_broker.then_some(peer_hop).flatten();
+                    if let (Some(h), Some(b)) = (hop, ctx.broker_hop) {
+                        why.push_str(&format!(
+                            "; the TLS peer's SYN-ACK comes from hop {h} (TTL {}) while the broker is at hop {b}: the interceptor sits at hop {h}",
+                            f.syn_ack.map_or(0, |s| s.ttl)
+                        ));
+                    }
+                    if let Some(a) = rejected_alert {
+                        why.push_str(&format!(
+                            "; the connector rejected it (alert {})",
+                            a.description_name.as_deref().unwrap_or("?")
+                        ));
+                    }
+                    intercept_frames.extend(obs.certificate.map(|c| c.frame));
+                    intercept_frames.extend(f.syn_ack.map(|s| s.frame));
+                    intercept_frames.extend(rejected_alert.map(|a| a.frame));
+                    if intercepted.is_none() {
+                        intercepted = Some((hop, why, Confidence::High));
+                    }
+                }
+                (Some(j @ IssuerJudgement::Genuine { .. }), _) => {
+                    handshakes.push(format!(
+                        "{} issued by {} ({})",
+                        leaf.subject_cn.as_deref().unwrap_or(&leaf.subject),
+                        leaf.issuer_orgs.join(", "),
+                        match j.check() {
+                            issuer::IssuerCheck::ByName => "issuer checked by name only",
+                            issuer::IssuerCheck::PinnedCa => "chain verified up to the pinned CA",
+                        }
                     ));
                 }
-                if let Some(a) = rejected_alert {
-                    why.push_str(&format!(
-                        "; the connector rejected it (alert {})",
-                        a.description_name.as_deref().unwrap_or("?")
-                    ));
+                (_, Some(why)) => {
+                    // Neither genuine nor provably foreign.
+                    let u = unverified.get_or_insert_with(|| (why, Vec::new()));
+                    u.1.extend(obs.certificate.map(|c| c.frame));
+                    u.1.extend(rejected_alert.map(|a| a.frame));
                 }
-                intercept_frames.extend(obs.certificate.map(|c| c.frame));
-                intercept_frames.extend(f.syn_ack.map(|s| s.frame));
-                intercept_frames.extend(rejected_alert.map(|a| a.frame));
-                if intercepted.is_none() {
-                    intercepted = Some((hop, why, Confidence::High));
-                }
-            } else {
-                handshakes.push(format!(
-                    "{} issued by {}",
-                    leaf.subject_cn.as_deref().unwrap_or(&leaf.subject),
-                    leaf.issuer_orgs.join(", ")
-                ));
+                _ => {}
             }
         } else if obs.certificates_encrypted {
             seen_tls13_encrypted = true;
@@ -148,29 +171,32 @@ pub(super) fn judge(
         // (the connector's clock stamped the capture).
         if let Some(cert_frame) = obs.certificate {
             let now = cert_frame.ts_ns.div_euclid(1_000_000_000);
-            for c in obs.certificates.iter() {
-                let text = if c.not_before > now {
-                    Some(format!(
-                        "the certificate \"{}\" is not yet valid at the capture's time: notBefore {} is {} after it; the connector's clock is behind",
-                        c.subject_cn.as_deref().unwrap_or(&c.subject),
-                        crate::vocab::time::rfc3339_ns(c.not_before.saturating_mul(1_000_000_000)),
-                        human_duration((c.not_before - now) as f64)
-                    ))
-                } else if c.not_after < now {
-                    Some(format!(
-                        "the certificate \"{}\" expired {} before the capture's time (notAfter {}); the connector's clock is ahead, or the certificate is stale",
-                        c.subject_cn.as_deref().unwrap_or(&c.subject),
-                        human_duration((now - c.not_after) as f64),
-                        crate::vocab::time::rfc3339_ns(c.not_after.saturating_mul(1_000_000_000))
-                    ))
-                } else {
-                    None
+            for p in validity_at(&obs.certificates, now) {
+                let text = match p {
+                    ValidityProblem::NotYetValid {
+                        subject,
+                        by_s,
+                        not_before,
+                        ..
+                    } => format!(
+                        "the certificate \"{subject}\" is not yet valid at the capture's time: notBefore {} is {} after it; the connector's clock is behind",
+                        crate::vocab::time::rfc3339_ns(not_before.saturating_mul(1_000_000_000)),
+                        human_duration(by_s as f64)
+                    ),
+                    ValidityProblem::Expired {
+                        subject,
+                        ago_s,
+                        not_after,
+                        ..
+                    } => format!(
+                        "the certificate \"{subject}\" expired {} before the capture's time (notAfter {}); the connector's clock is ahead, or the certificate is stale",
+                        human_duration(ago_s as f64),
+                        crate::vocab::time::rfc3339_ns(not_after.saturating_mul(1_000_000_000))
+                    ),
                 };
-                if let Some(t) = text {
-                    skew_frames.push(cert_frame.frame);
-                    skew_frames.extend(rejected_alert.map(|a| a.frame));
-                    skew.get_or_insert(t);
-                }
+                skew_frames.push(cert_frame.frame);
+                skew_frames.extend(rejected_alert.map(|a| a.frame));
+                skew.get_or_insert(text);
             }
         }
 
@@ -321,6 +347,29 @@ pub(super) fn judge(
             next_steps: vec!["Synchronise the connector's clock (chronyd/ntpd to a reachable NTP server) and restart the connector service.".into()],
         });
     }
+    if let Some((why, frames)) = unverified {
+        j.findings.push(Finding::new(
+            FindingKind::TlsIssuerUnverified,
+            Severity::Warning,
+            format!("TLS to {server}:{port}: {why}"),
+            frames,
+            None,
+        ));
+        // Not "healthy" (the chain is not shown to be the broker's), not
+        // "intercepted" (nothing proves it is not): undecided.
+        if j.verdict.is_none() {
+            j.verdict = Some(Verdict {
+                class: VerdictClass::Inconclusive,
+                hop: None,
+                address: None,
+                confidence: Confidence::Low,
+                summary: format!("TLS to {server}:{port}: {why}."),
+                next_steps: vec![
+                    "Run again with --expect-ca FILE, FILE holding the broker's CA certificate(s) in PEM: the chain is then verified, not just named.".into(),
+                ],
+            });
+        }
+    }
     if seen_tls13_encrypted {
         j.findings.push(Finding::new(
             FindingKind::Tls13Encrypted,
@@ -340,4 +389,189 @@ pub(super) fn judge(
         ));
     }
     j
+}
+
+#[cfg(test)]
+mod tests {
+    //! What the issuer rule's judgements become for a capture: a TLS 1.2
+    //! connection with a chain in clear, pushed through the analyzer.
+
+    use crate::analysis::rules::issuer::PinnedCas;
+    use crate::analysis::rules::issuer::tests::{Ca, intermediate, leaf_by, root};
+    use crate::analysis::{Analysis, AnalysisOptions, Analyzer, FindingKind, VerdictClass};
+    use crate::packet::testing::{packet, tcp_info};
+    use crate::packet::{TcpFlags, Transport};
+    use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+    use std::sync::Arc;
+
+    const CLIENT: &str = "10.0.0.2:40000";
+    const SERVER: &str = "198.18.4.2:443";
+    /// Late 2026, inside rcgen's default validity.
+    const T0_MS: i64 = 1_790_000_000_000;
+
+    fn record(content: u8, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![content, 3, 3];
+        r.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    fn message(t: u8, body: &[u8]) -> Vec<u8> {
+        let n = body.len();
+        let mut m = vec![t, (n >> 16) as u8, (n >> 8) as u8, n as u8];
+        m.extend_from_slice(body);
+        m
+    }
+
+    fn hello(t: u8, ciphers: &[u8]) -> Vec<u8> {
+        let mut b = vec![3, 3];
+        b.extend_from_slice(&[7; 32]);
+        b.push(0); // session id
+        b.extend_from_slice(ciphers);
+        b.extend_from_slice(if t == 1 { &[1, 0] } else { &[0] });
+        message(t, &b)
+    }
+
+    fn u24(n: usize) -> [u8; 3] {
+        [(n >> 16) as u8, (n >> 8) as u8, n as u8]
+    }
+
+    /// ServerHello, Certificate (`chain`, leaf first), ServerHelloDone.
+    fn server_flight(chain: &[&[u8]]) -> Vec<u8> {
+        let mut list = Vec::new();
+        for c in chain {
+            list.extend_from_slice(&u24(c.len()));
+            list.extend_from_slice(c);
+        }
+        let mut cert = u24(list.len()).to_vec();
+        cert.extend(list);
+        let mut hs = hello(2, &[0xc0, 0x2f]);
+        hs.extend(message(11, &cert));
+        hs.extend(message(14, &[]));
+        record(22, &hs)
+    }
+
+    /// One connection that presents `chain`, analysed with `options`.
+    fn analyse(chain: &[&[u8]], options: &AnalysisOptions) -> Analysis {
+        let mut a = Analyzer::new(options);
+        let mut frame = 0;
+        let mut push = |ms: i64, out: bool, flags: u8, seq: u32, payload: &[u8]| {
+            frame += 1;
+            let (src, dst) = if out {
+                (CLIENT, SERVER)
+            } else {
+                (SERVER, CLIENT)
+            };
+            let tcp = tcp_info(src, dst, flags, seq, payload.len() as u32);
+            let ttl = if out { 64 } else { 60 };
+            let p = packet(frame, T0_MS + ms, src, dst, ttl, Transport::Tcp(tcp));
+            a.push_with_payload(&p, payload);
+        };
+        let ack = TcpFlags::ACK;
+        let psh = TcpFlags::PSH | TcpFlags::ACK;
+        push(0, true, TcpFlags::SYN, 1000, b"");
+        push(10, false, TcpFlags::SYN | ack, 5000, b"");
+        push(11, true, ack, 1001, b"");
+        let ch = record(22, &hello(1, &[0, 2, 0xc0, 0x2f]));
+        push(12, true, psh, 1001, &ch);
+        push(22, false, psh, 5001, &server_flight(chain));
+        push(23, true, ack, 1001 + ch.len() as u32, b"");
+        a.finish(None)
+    }
+
+    fn by_name() -> AnalysisOptions {
+        AnalysisOptions::default()
+    }
+
+    fn pinned(cas: &[&Ca]) -> AnalysisOptions {
+        let pem: String = cas.iter().map(|c| c.pem()).collect();
+        AnalysisOptions {
+            expect_ca: Some(Arc::new(PinnedCas::from_pem(pem.as_bytes(), "t").unwrap())),
+            ..AnalysisOptions::default()
+        }
+    }
+
+    fn summary_of(a: &Analysis, kind: FindingKind) -> Option<&str> {
+        a.findings
+            .iter()
+            .find(|f| f.kind == kind)
+            .map(|f| f.summary.as_str())
+    }
+
+    #[test]
+    fn genuine_chain_is_healthy_and_says_how_it_was_checked() {
+        let zroot = root(Some("Zscaler Inc."), "Zscaler Root CA");
+        let zinter = intermediate(Some("Zscaler Inc."), "Zscaler Intermediate", &zroot);
+        let leaf = leaf_by(&zinter);
+        let a = analyse(&[&leaf, zinter.der()], &by_name());
+        assert_eq!(a.verdict.class, VerdictClass::Healthy, "{:?}", a.verdict);
+        let s = summary_of(&a, FindingKind::TlsHandshake).unwrap();
+        assert!(s.ends_with("(issuer checked by name only)"), "{s}");
+        let a = analyse(&[&leaf, zinter.der()], &pinned(&[&zroot]));
+        assert_eq!(a.verdict.class, VerdictClass::Healthy, "{:?}", a.verdict);
+        let s = summary_of(&a, FindingKind::TlsHandshake).unwrap();
+        assert!(s.ends_with("(chain verified up to the pinned CA)"), "{s}");
+    }
+
+    #[test]
+    fn a_foreign_ca_above_a_zscaler_named_one_is_interception() {
+        let corp = root(Some("Acme Corp"), "Acme Root");
+        let fake = intermediate(Some("Zscaler Inc."), "Zscaler Intermediate", &corp);
+        let leaf = leaf_by(&fake);
+        let a = analyse(&[&leaf, fake.der()], &by_name());
+        assert_eq!(a.verdict.class, VerdictClass::TlsIntercepted);
+        assert!(
+            a.verdict.summary.contains(
+                "chains to \"Acme Corp\": certificate 1 of the chain (O=Zscaler Inc., CN=Zscaler Intermediate) is issued by O=Acme Corp, CN=Acme Root, not Zscaler (issuer checked by name only)"
+            ),
+            "{}",
+            a.verdict.summary
+        );
+    }
+
+    #[test]
+    fn a_same_name_impostor_passes_by_name_and_fails_pinned() {
+        let zroot = root(Some("Zscaler Inc."), "Zscaler Root CA");
+        let twin = root(Some("Zscaler Inc."), "Zscaler Root CA");
+        let leaf = leaf_by(&twin);
+        let a = analyse(&[&leaf], &by_name());
+        assert_eq!(a.verdict.class, VerdictClass::Healthy);
+        let a = analyse(&[&leaf], &pinned(&[&zroot]));
+        assert_eq!(a.verdict.class, VerdictClass::TlsIntercepted);
+        assert!(
+            a.verdict.summary.contains(
+                "which does not chain to the pinned CA (O=Zscaler Inc., CN=Zscaler Root CA)"
+            ),
+            "{}",
+            a.verdict.summary
+        );
+    }
+
+    #[test]
+    fn a_self_signed_leaf_claiming_zscaler_is_inconclusive_with_a_warning() {
+        let mut p = CertificateParams::new(vec!["co2br.prod.zpath.net".to_string()]).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "Zscaler Inc.");
+        dn.push(DnType::CommonName, "co2br.prod.zpath.net");
+        p.distinguished_name = dn;
+        let leaf = p.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        let a = analyse(&[leaf.der()], &by_name());
+        assert_eq!(
+            a.verdict.class,
+            VerdictClass::Inconclusive,
+            "{:?}",
+            a.verdict
+        );
+        assert!(a.verdict.next_steps[0].contains("--expect-ca"));
+        let w = a
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::TlsIssuerUnverified)
+            .expect("a warning");
+        assert_eq!(w.severity, crate::vocab::Severity::Warning);
+        assert!(w.summary.contains("self-signed"), "{}", w.summary);
+        assert_eq!(w.frames, vec![5], "the Certificate's frame");
+        assert!(summary_of(&a, FindingKind::TlsIntercepted).is_none());
+        assert!(summary_of(&a, FindingKind::TlsHandshake).is_none());
+    }
 }

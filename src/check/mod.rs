@@ -49,6 +49,9 @@ pub struct CheckConfig {
     pub sni: Option<String>,
     pub port: u16,
     pub expect_issuer: String,
+    /// CAs the broker's chain must verify up to (`--expect-ca`); the issuer
+    /// is then not judged by name.
+    pub expect_ca: Option<std::sync::Arc<crate::analysis::rules::issuer::PinnedCas>>,
     /// SNTP servers (address or name, optional `:port`); empty: the
     /// host's chrony/ntp/timesyncd configuration.
     pub ntp: Vec<String>,
@@ -76,6 +79,7 @@ impl Default for CheckConfig {
             sni: None,
             port: 443,
             expect_issuer: crate::vocab::DEFAULT_ISSUER.into(),
+            expect_ca: None,
             ntp: Vec::new(),
             skew_threshold: Duration::from_secs(60),
             max_brokers: 3,
@@ -89,6 +93,14 @@ impl Default for CheckConfig {
 }
 
 impl CheckConfig {
+    /// What the broker chain's issuer must be, for the analysis' issuer rule.
+    pub fn issuer_expectation(&self) -> crate::analysis::rules::issuer::IssuerExpectation<'_> {
+        crate::analysis::rules::issuer::IssuerExpectation {
+            org: &self.expect_issuer,
+            pinned: self.expect_ca.as_deref(),
+        }
+    }
+
     /// The names or addresses to check.
     pub fn target_list(&self) -> Vec<String> {
         if self.targets.is_empty() {
@@ -435,6 +447,7 @@ pub fn run_check(
         let options = AnalysisOptions {
             server_ports: vec![cfg.port],
             expect_issuer: cfg.expect_issuer.clone(),
+            expect_ca: cfg.expect_ca.clone(),
             broker_names: cfg
                 .target_list()
                 .into_iter()
@@ -466,7 +479,7 @@ pub fn run_check(
         &observations,
         capture.as_ref().map(|c| &c.analysis),
         &traces,
-        &cfg.expect_issuer,
+        &cfg.issuer_expectation(),
     );
     Ok(CheckReport {
         targets: cfg.target_list(),
@@ -542,7 +555,7 @@ fn observe(
             .map(|b| o::BrokerObservation {
                 address: Some(b.address),
                 port: cfg.port,
-                tls: b.tls.as_ref().map(|t| tls_observation(t, b, now_unix)),
+                tls: b.tls.as_ref().map(|t| tls_observation(t, b)),
                 pmtu: b.pmtu.as_ref().map(|p| o::PmtuObservation {
                     blackhole: p.blackhole,
                     blackhole_after_hop: p.blackhole_after_hop,
@@ -557,13 +570,13 @@ fn observe(
             })
             .collect(),
         recorded,
+        now_unix,
     }
 }
 
 fn tls_observation(
     t: &tls::TlsProbe,
     b: &BrokerCheck,
-    now_unix: i64,
 ) -> crate::analysis::observe::TlsProbeObservation {
     use crate::analysis::observe as o;
     let hello_answer = t.outcome.as_ref().and_then(|outcome| {
@@ -585,14 +598,8 @@ fn tls_observation(
         },
         completed: matches!(t.outcome, Some(tls::HandshakeOutcome::Completed)),
         hello_answer,
-        foreign_issuer: match &t.issuer_class {
-            Some(tls::IssuerClass::Foreign { issuer }) => Some(issuer.clone()),
-            _ => None,
-        },
-        validity_problems: tls::validity_at(&t.chain, now_unix)
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        certificates: t.certificates.clone(),
+        chain_len: t.chain.len(),
         summary: t.summary(),
         replay: b.sni_replay.as_ref().map(|r| (r.summary(), r.filter_hop())),
     }
@@ -638,10 +645,11 @@ fn probe_broker(
                 |_| {},
             )
         });
-        let tls = tls::handshake(&tls::TlsProbeConfig {
-            expect_issuer: cfg.expect_issuer.clone(),
-            ..tls::TlsProbeConfig::new(SocketAddr::new(address, cfg.port), sni)
-        });
+        let mut tls = tls::handshake(&tls::TlsProbeConfig::new(
+            SocketAddr::new(address, cfg.port),
+            sni,
+        ));
+        tls.judge_issuer(&cfg.issuer_expectation());
         (trace.join(), tls)
     });
     let trace = match trace {

@@ -47,6 +47,10 @@ pub enum FindingKind {
     MssClamped,
     Tls13Encrypted,
     TlsDowngrade,
+    /// The chain's issuer could not be shown genuine or foreign (a
+    /// self-signed leaf claiming the broker's organisation, a chain the
+    /// pinned check could not verify).
+    TlsIssuerUnverified,
     DnsLookup,
     TtlUnreliable,
     PathMismatch,
@@ -125,6 +129,7 @@ impl FindingKind {
             K::MssClamped => "mss-clamped",
             K::Tls13Encrypted => "tls13-encrypted",
             K::TlsDowngrade => "tls-downgrade",
+            K::TlsIssuerUnverified => "tls-issuer-unverified",
             K::DnsLookup => "dns-lookup",
             K::TtlUnreliable => "ttl-unreliable",
             K::PathMismatch => "path-mismatch",
@@ -141,7 +146,7 @@ impl FindingKind {
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [FindingKind; 39] = {
+    pub const ALL: [FindingKind; 40] = {
         use FindingKind as K;
         [
             K::RstInjected,
@@ -171,6 +176,7 @@ impl FindingKind {
             K::MssClamped,
             K::Tls13Encrypted,
             K::TlsDowngrade,
+            K::TlsIssuerUnverified,
             K::DnsLookup,
             K::TtlUnreliable,
             K::PathMismatch,

@@ -5,6 +5,8 @@
 
 pub mod dns_lookup;
 pub mod host;
+pub mod issuer;
 pub mod path;
 pub mod pmtu;
 pub mod probe;
+pub mod validity;

@@ -6,6 +6,8 @@
 
 use crate::analysis::observe::{BrokerObservation, ConnectResult, HelloAnswer, PmtuObservation};
 use crate::analysis::picker::{Basis, Candidate};
+use crate::analysis::rules::issuer::{self, IssuerExpectation, IssuerJudgement};
+use crate::analysis::rules::validity::validity_at;
 use crate::vocab::{Confidence, Finding, FindingKind, Severity, Verdict, VerdictClass};
 use std::net::IpAddr;
 
@@ -15,7 +17,8 @@ use std::net::IpAddr;
 pub fn broker(
     b: &BrokerObservation,
     recorded: bool,
-    expect_issuer: &str,
+    expect: &IssuerExpectation<'_>,
+    now_unix: i64,
     out: &mut Vec<Finding>,
 ) -> Vec<Candidate> {
     let mut candidates = Vec::new();
@@ -23,7 +26,7 @@ pub fn broker(
     let shown = addr.map_or_else(|| "the broker".to_string(), |a| a.to_string());
     let port = b.port;
     if let Some(t) = &b.tls {
-        for p in &t.validity_problems {
+        for p in validity_at(&t.certificates, now_unix) {
             let text = format!("TLS to {shown}: {p} by the local clock.");
             out.push(
                 Finding::new(
@@ -43,9 +46,13 @@ pub fn broker(
                 vec![super::host::clock_step()],
             ));
         }
-        if let Some(issuer) = &t.foreign_issuer {
+        // The one issuer rule, in its own words.
+        let issuer = issuer::judge(&t.certificates, t.chain_len, expect)
+            .and_then(|j| Some((j.explain(&t.certificates, expect)?, j)));
+        let foreign = matches!(issuer, Some((_, IssuerJudgement::Foreign { .. })));
+        if let Some((why, IssuerJudgement::Foreign { .. })) = &issuer {
             let text = format!(
-                "TLS to {shown}: the certificate chain comes from {issuer}, not from {expect_issuer}: SSL inspection re-signs the broker's certificate (the connector pins its chain and fails)."
+                "TLS to {shown}: {why}: SSL inspection re-signs the broker's certificate (the connector pins its chain and fails)."
             );
             out.push(
                 Finding::new(
@@ -64,6 +71,36 @@ pub fn broker(
                 text,
                 vec!["Exempt the Zscaler broker names (co2br.*, *.zpath.net, *.zscaler.net) from SSL inspection.".into()],
             ));
+        }
+        // A chain the rule could neither pass nor fail (a self-signed leaf
+        // claiming the broker's organisation): not healthy, and not proof
+        // of interception either.
+        if let Some((
+            why,
+            IssuerJudgement::SelfSignedClaim { .. } | IssuerJudgement::Unverifiable { .. },
+        )) = &issuer
+        {
+            let text = format!("TLS to {shown}: {why}.");
+            out.push(
+                Finding::new(
+                    FindingKind::TlsIssuerUnverified,
+                    Severity::Warning,
+                    text.clone(),
+                    vec![],
+                    None,
+                )
+                .at(None, addr),
+            );
+            candidates.push(Candidate::new(Verdict {
+                class: VerdictClass::Inconclusive,
+                hop: None,
+                address: addr,
+                confidence: Confidence::Low,
+                summary: text,
+                next_steps: vec![
+                    "Run again with --expect-ca FILE, FILE holding the broker's CA certificate(s) in PEM: the chain is then verified, not just named.".into(),
+                ],
+            }));
         }
         if let Some((answer, words)) = &t.hello_answer {
             let mut text = format!(
@@ -143,7 +180,10 @@ pub fn broker(
                 ),
                 ConnectResult::Connected | ConnectResult::Failed => {}
             }
-            if t.completed && t.foreign_issuer.is_none() && t.validity_problems.is_empty() {
+            if t.completed
+                && matches!(issuer, Some((_, IssuerJudgement::Genuine { .. })) | None)
+                && !foreign
+            {
                 candidates.push(Candidate::new(Verdict {
                     class: VerdictClass::Healthy,
                     hop: None,

@@ -4,6 +4,7 @@
 
 use super::bounded;
 use serde::Serialize;
+use std::sync::Arc;
 use x509_parser::extensions::GeneralName;
 use x509_parser::objects::{oid_registry, oid2sn};
 use x509_parser::oid_registry::{OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION, Oid};
@@ -45,6 +46,10 @@ pub struct CertSummary {
     /// First SAN DNS names.
     pub san_dns: Vec<String>,
     pub san_dns_total: usize,
+    /// The certificate itself (DER), for the pinned-CA check
+    /// ([`crate::analysis::rules::issuer`]); not reported.
+    #[serde(skip)]
+    pub der: Arc<[u8]>,
 }
 
 /// A certificate x509-parser could not decode.
@@ -59,9 +64,11 @@ pub struct UndecodableCert {
 /// interceptor) chain in every connection, so each DER is parsed once.
 const CACHE_ENTRIES: usize = 1_024;
 
+/// Decoded certificates by their DER (shared with the summaries).
+type Cache = rustc_hash::FxHashMap<Arc<[u8]>, Result<CertSummary, UndecodableCert>>;
+
 thread_local! {
-    static CACHE: std::cell::RefCell<rustc_hash::FxHashMap<Vec<u8>, Result<CertSummary, UndecodableCert>>> =
-        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+    static CACHE: std::cell::RefCell<Cache> = std::cell::RefCell::new(Cache::default());
 }
 
 /// Decodes one DER certificate (through the cache); never panics on bad input.
@@ -74,7 +81,12 @@ pub(crate) fn decode(index: usize, der: &[u8]) -> Result<CertSummary, Undecodabl
             CACHE.with(|c| {
                 let mut c = c.borrow_mut();
                 if c.len() < CACHE_ENTRIES {
-                    c.insert(der.to_vec(), r.clone());
+                    // The key shares the summary's copy of the DER.
+                    let key = match &r {
+                        Ok(s) => s.der.clone(),
+                        Err(_) => Arc::from(der),
+                    };
+                    c.insert(key, r.clone());
                 }
             });
             r
@@ -132,6 +144,7 @@ fn decode_uncached(index: usize, der: &[u8]) -> Result<CertSummary, UndecodableC
         serial: bounded(cert.raw_serial_as_string(), 64),
         san_dns,
         san_dns_total,
+        der: Arc::from(der),
     })
 }
 

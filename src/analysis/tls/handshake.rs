@@ -60,12 +60,23 @@ pub(super) struct RecordParser {
     pub stopped: Option<StopReason>,
     /// Bytes left after the last complete record when parsing stopped.
     pub unparsed_at_stop: u64,
+    /// Keep framing the encrypted records after the handshake instead of
+    /// stopping ([`read_stream`]: a probe's bytes, where how far the
+    /// server's encrypted flight got is the question).
+    follow_encrypted: bool,
 }
 
 impl RecordParser {
     pub fn stop(&mut self, why: StopReason) {
         if self.stopped.is_none() {
             self.stopped = Some(why);
+        }
+    }
+
+    /// This side's records are encrypted from here on.
+    fn handshake_over(&mut self) {
+        if !self.follow_encrypted {
+            self.stop(StopReason::HandshakeOver);
         }
     }
 
@@ -229,12 +240,12 @@ fn record(side: Side, rec: &TlsRawRecord<'_>, p: &mut RecordParser, st: &mut Sta
         TlsRecordType::Handshake if p.ccs => {
             // The Finished, encrypted: this side's handshake is done.
             encrypted_handshake(side, st, at);
-            p.stop(StopReason::HandshakeOver);
+            p.handshake_over();
         }
         TlsRecordType::Handshake => handshake_fragment(side, rec.data, p, st, at),
         TlsRecordType::ApplicationData => {
             application_data(side, rec.hdr.len, p, st, at);
-            p.stop(StopReason::HandshakeOver);
+            p.handshake_over();
         }
         _ => {} // heartbeat
     }
@@ -370,14 +381,9 @@ fn messages(side: Side, bytes: &[u8], st: &mut State, at: FrameRef) -> (usize, b
     let mut used = 0;
     loop {
         let rest = &bytes[used..];
-        if rest.len() < 4 {
+        let Some((_, len)) = message_header(rest) else {
             return (used, false);
-        }
-        // Message framing (type: u8, length: u24) is read by hand: tls-parser's
-        // streaming parsers answer "incomplete" both for a message cut by a
-        // record boundary and for a malformed one, and only the length says
-        // whether to wait for the next record or to skip the message.
-        let len = usize::from(rest[1]) << 16 | usize::from(rest[2]) << 8 | usize::from(rest[3]);
+        };
         if len > MAX_STREAM {
             return (used, true);
         }
@@ -404,6 +410,119 @@ fn messages(side: Side, bytes: &[u8], st: &mut State, at: FrameRef) -> (usize, b
         }
         used += 4 + len;
     }
+}
+
+/// A handshake message header: type and body length. Message framing
+/// (type: u8, length: u24) is read by hand: tls-parser's streaming parsers
+/// answer "incomplete" both for a message cut by a record boundary and for a
+/// malformed one, and only the length says whether to wait for the next
+/// record or to skip the message.
+fn message_header(bytes: &[u8]) -> Option<(u8, usize)> {
+    let &[t, a, b, c, ..] = bytes else {
+        return None;
+    };
+    Some((
+        t,
+        usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c),
+    ))
+}
+
+/// The step a handshake message type stands for, from its header alone (a
+/// message whose body has not all arrived).
+fn step_of_type(handshake_type: u8) -> HandshakeStep {
+    use HandshakeStep as S;
+    match handshake_type {
+        1 => S::ClientHello,
+        2 => S::ServerHello,
+        4 => S::NewSessionTicket,
+        11 => S::Certificate,
+        12 => S::ServerKeyExchange,
+        13 => S::CertificateRequest,
+        14 => S::ServerHelloDone,
+        15 => S::CertificateVerify,
+        16 => S::ClientKeyExchange,
+        22 => S::CertificateStatus,
+        _ => S::OtherHandshake,
+    }
+}
+
+/// What one side's bytes show when read from their first byte
+/// ([`super::read_stream`]): the reader's facts, and where the bytes stop.
+pub(super) fn read_stream(side: Side, data: &[u8]) -> (State, RecordParser, Option<CutShort>) {
+    let mut p = RecordParser {
+        follow_encrypted: true,
+        ..RecordParser::default()
+    };
+    let mut st = State::default();
+    // A socket's bytes start at the stream's first byte: syn_seen.
+    parse(
+        side,
+        data,
+        true,
+        &mut p,
+        &mut st,
+        FrameRef { frame: 0, ts_ns: 0 },
+    );
+    let cut = cut_short(data, &p, &st);
+    (st, p, cut)
+}
+
+/// The record or handshake message the bytes end inside of, when they end
+/// after its header: its step, and whether the message itself is whole
+/// (it may be, in a record cut after it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct CutShort {
+    pub step: HandshakeStep,
+    pub message_complete: bool,
+}
+
+/// Describes the bytes after the last whole record (`parse` waits for whole
+/// records; these are what a reset or a black hole cut short): the record's
+/// header, and the headers of the handshake messages not yet read (carried
+/// over from whole records, or in the cut record).
+fn cut_short(data: &[u8], p: &RecordParser, st: &State) -> Option<CutShort> {
+    // Stopped for another reason than a record too large to wait for: the
+    // bytes after it are not this side's handshake (an alert ended it, or
+    // they are not TLS).
+    if !matches!(p.stopped, None | Some(StopReason::TooLarge)) {
+        return None;
+    }
+    let rest = data.get(p.pos..).unwrap_or_default();
+    let mut hs: Cow<'_, [u8]> = Cow::Borrowed(&p.hs);
+    if let Ok((body, hdr)) = parse_tls_record_header(rest) {
+        let body = &body[..body.len().min(usize::from(hdr.len))];
+        let encrypted = match hdr.record_type {
+            TlsRecordType::ChangeCipherSpec => Some(HandshakeStep::ChangeCipherSpec),
+            TlsRecordType::Handshake if !p.ccs => {
+                hs.to_mut().extend_from_slice(body);
+                None
+            }
+            TlsRecordType::Handshake => Some(HandshakeStep::EncryptedHandshake),
+            TlsRecordType::ApplicationData if st.tls13 => Some(HandshakeStep::EncryptedHandshake),
+            TlsRecordType::ApplicationData => Some(HandshakeStep::ApplicationData),
+            _ => None, // alerts and heartbeats are not steps
+        };
+        if let Some(step) = encrypted {
+            return Some(CutShort {
+                step,
+                message_complete: false,
+            });
+        }
+    }
+    let mut last = None;
+    let mut at = 0;
+    while let Some((t, len)) = hs.get(at..).and_then(message_header) {
+        let end = at + 4 + len;
+        last = Some(CutShort {
+            step: step_of_type(t),
+            message_complete: end <= hs.len(),
+        });
+        if end > hs.len() {
+            break;
+        }
+        at = end;
+    }
+    last
 }
 
 fn message(side: Side, m: &TlsMessageHandshake<'_>, st: &mut State, at: FrameRef) {

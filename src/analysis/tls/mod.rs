@@ -23,6 +23,7 @@ mod shared;
 mod tests;
 
 pub use cert::{CertSummary, UndecodableCert};
+pub use reassembly::MAX_STREAM;
 pub(crate) use {cert::decode as decode_certificate, handshake::alert_name};
 
 use crate::packet::TcpInfo;
@@ -469,6 +470,45 @@ impl TlsTracker {
             facts(&self.dirs[Side::Server as usize]),
             self.state.handshake_complete(),
         )
+    }
+}
+
+/// One side's bytes as a socket delivered them, read from the first byte by
+/// the same record and message reader as a capture's reassembled streams
+/// (there is no TCP to put back in order). This is how `pathproof check`
+/// reads what the server sent to its live handshake.
+#[derive(Clone, Debug)]
+pub struct StreamReading {
+    /// What the reader found (as for a capture's flow, from this side only).
+    pub observation: TlsObservation,
+    /// The bytes stopped being TLS records: not TLS from the first byte, or
+    /// a record header that is not TLS after valid records.
+    pub not_tls: bool,
+    /// The bytes end inside a record or handshake message whose header
+    /// arrived: its step, and whether that message itself is whole.
+    pub cut_short: Option<(HandshakeStep, bool)>,
+}
+
+impl StreamReading {
+    /// The last step whose header arrived, and whether its message (or
+    /// encrypted record) arrived whole.
+    pub fn last_step(&self) -> Option<(HandshakeStep, bool)> {
+        self.cut_short
+            .or_else(|| self.observation.last_step.map(|l| (l.step, true)))
+    }
+}
+
+/// Reads `bytes`, sent by `side` from the first byte of its stream on
+/// (at most [`MAX_STREAM`] bytes are read, as for a capture). Encrypted
+/// records after the handshake are framed too, so that a cut in the
+/// server's encrypted flight shows.
+pub fn read_stream(side: Side, bytes: &[u8]) -> StreamReading {
+    let bytes = &bytes[..bytes.len().min(MAX_STREAM)];
+    let (state, parser, cut) = handshake::read_stream(side, bytes);
+    StreamReading {
+        not_tls: state.obs.not_tls || parser.stopped == Some(StopReason::Malformed),
+        cut_short: cut.map(|c| (c.step, c.message_complete)),
+        observation: state.obs,
     }
 }
 

@@ -15,7 +15,7 @@ use super::{Gap, OverlapConflict};
 use std::collections::BTreeMap;
 
 /// Stream bytes kept per direction (contiguous from offset 0).
-pub(super) const MAX_STREAM: usize = 64 * 1024;
+pub const MAX_STREAM: usize = 64 * 1024;
 /// First allocation of a direction's contiguous bytes.
 const INITIAL_CAPACITY: usize = 4 * 1024;
 /// Out-of-order bytes kept ahead of a hole, and how many pieces.

@@ -2,9 +2,9 @@
 //! findings.
 
 use super::{
-    ConnectOutcome, HandshakeOutcome, IssuerClass, ServerProgress, SniReplay, SniReplayConclusion,
-    TlsProbe, ValidityProblem,
+    ConnectOutcome, HandshakeOutcome, ServerProgress, SniReplay, SniReplayConclusion, TlsProbe,
 };
+use crate::analysis::rules::issuer::IssuerJudgement;
 use std::fmt;
 
 impl HandshakeOutcome {
@@ -62,35 +62,6 @@ impl fmt::Display for HandshakeOutcome {
     }
 }
 
-impl fmt::Display for ValidityProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let which = |i: &usize| {
-            if *i == 0 {
-                "the leaf".to_string()
-            } else {
-                format!("chain certificate {i}")
-            }
-        };
-        match self {
-            ValidityProblem::NotYetValid {
-                index,
-                subject,
-                by_s,
-            } => write!(
-                f,
-                "{} ({subject}) is not valid for another {} s (notBefore in the future)",
-                which(index),
-                by_s
-            ),
-            ValidityProblem::Expired {
-                index,
-                subject,
-                ago_s,
-            } => write!(f, "{} ({subject}) expired {} s ago", which(index), ago_s),
-        }
-    }
-}
-
 impl TlsProbe {
     /// `198.18.4.2:443 connected in 0.4 ms`, `refused (RST)`, ...
     pub fn connect_summary(&self) -> String {
@@ -121,11 +92,23 @@ impl TlsProbe {
             return format!("{sni}: the ClientHello was answered by {outcome}");
         }
         let issuer = match &self.issuer_class {
-            Some(IssuerClass::Genuine { issuer_org }) => format!("issuer {issuer_org} (expected)"),
-            Some(IssuerClass::Foreign { issuer }) => {
-                format!("issuer {issuer} (NOT the expected CA)")
+            Some(IssuerJudgement::Genuine { org, by }) => {
+                format!("issuer {org} (expected, {})", by.label())
             }
-            None => "no certificate".into(),
+            Some(IssuerJudgement::Foreign {
+                issuer_named, by, ..
+            }) => format!(
+                "issuer {issuer_named} (NOT the expected CA, {})",
+                by.label()
+            ),
+            Some(IssuerJudgement::SelfSignedClaim { org, .. }) => format!(
+                "self-signed certificate claiming {org} (not verified: a name check cannot tell)"
+            ),
+            Some(IssuerJudgement::Unverifiable { by, .. }) => {
+                format!("issuer not verified ({})", by.label())
+            }
+            None if self.chain.is_empty() => "no certificate".into(),
+            None => "issuer not judged".into(),
         };
         let cert_req = match self.client_cert_requested {
             Some(true) => "client certificate requested",

@@ -10,30 +10,33 @@
 //!
 //! Use from the orchestrator:
 //! ```text
-//! let probe = tls::handshake(&TlsProbeConfig::new(addr, Some(sni)));
+//! let mut probe = tls::handshake(&TlsProbeConfig::new(addr, Some(sni)));
 //! if matches!(probe.outcome, Some(HandshakeOutcome::ResetAfterClientHello
 //!     | HandshakeOutcome::ClosedAfterClientHello
 //!     | HandshakeOutcome::SilenceAfterClientHello)) {
 //!     let replay = tls::sni_replay(&SniReplayConfig::new(addr, sni, broker_hop));
 //! }
-//! let problems = tls::validity_at(&probe.chain, now_unix);
+//! probe.judge_issuer(&expectation); // the analysis' issuer rule
+//! let problems = rules::validity::validity_at(&probe.certificates, now_unix);
 //! ```
 
 mod cert;
 mod describe;
-mod records;
+mod progress;
 mod replay;
 #[cfg(test)]
 mod tests;
 mod verifier;
 
-pub use cert::{CertInfo, IssuerClass, ValidityProblem, classify_issuer, validity_at};
-pub use records::{ServerProgress, server_progress};
+pub use cert::{CertInfo, decode_chain};
+pub use progress::{ServerProgress, server_progress};
 pub use replay::{
     ReplayAttempt, ReplayOutcome, SniReplay, SniReplayConclusion, SniReplayConfig,
     filter_hop_from_first_reset_ttl, sni_replay, sni_replay_conclusion,
 };
 
+use crate::analysis::rules::issuer::{self, IssuerExpectation, IssuerJudgement};
+use crate::analysis::tls::CertSummary;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ProtocolVersion};
 use serde::Serialize;
@@ -51,8 +54,6 @@ pub struct TlsProbeConfig {
     pub connect_timeout: Duration,
     /// For the whole TLS exchange after the TCP handshake.
     pub handshake_timeout: Duration,
-    /// Organisation the genuine chain's issuer names (case-insensitive).
-    pub expect_issuer: String,
     /// ALPN protocols to offer (the connector offers none).
     pub alpn: Vec<String>,
 }
@@ -64,7 +65,6 @@ impl TlsProbeConfig {
             sni,
             connect_timeout: Duration::from_secs(3),
             handshake_timeout: Duration::from_secs(5),
-            expect_issuer: crate::vocab::DEFAULT_ISSUER.to_string(),
             alpn: Vec::new(),
         }
     }
@@ -144,7 +144,12 @@ pub struct TlsProbe {
     pub alpn: Option<String>,
     /// Certificates as sent, leaf first.
     pub chain: Vec<CertInfo>,
-    pub issuer_class: Option<IssuerClass>,
+    /// Those that decoded, as the analysis' rules read them.
+    #[serde(skip)]
+    pub certificates: Vec<CertSummary>,
+    /// The issuer rule's verdict on the chain ([`TlsProbe::judge_issuer`]);
+    /// `None` until judged, or when no certificate was presented.
+    pub issuer_class: Option<IssuerJudgement>,
     /// TLS 1.3 with a CertificateRequest: the server judges our (empty)
     /// certificate after our Finished, so its alert comes after the
     /// handshake completed; we wait briefly for it.
@@ -170,6 +175,7 @@ pub fn handshake(cfg: &TlsProbeConfig) -> TlsProbe {
         client_cert_requested: None,
         alpn: None,
         chain: Vec::new(),
+        certificates: Vec::new(),
         issuer_class: None,
         post_handshake_alert: None,
         connect_ms: None,
@@ -233,14 +239,18 @@ pub fn handshake(cfg: &TlsProbeConfig) -> TlsProbe {
     {
         probe.client_cert_requested = Some(recorded.client_cert_requested());
     }
-    probe.chain = chain_der
-        .iter()
-        .enumerate()
-        .map(|(i, der)| CertInfo::from_der(i, der))
-        .collect();
-    probe.issuer_class = classify_issuer(&probe.chain, &cfg.expect_issuer);
+    (probe.chain, probe.certificates) = decode_chain(&chain_der);
     probe.outcome = Some(outcome);
     probe
+}
+
+impl TlsProbe {
+    /// Judges the recorded chain with the analysis' issuer rule (the one
+    /// `pcap` applies to chains in a capture) and keeps the verdict in
+    /// `issuer_class`.
+    pub fn judge_issuer(&mut self, expect: &IssuerExpectation<'_>) {
+        self.issuer_class = issuer::judge(&self.certificates, self.chain.len(), expect);
+    }
 }
 
 /// A rustls client for `sni` (no SNI extension when `None` or an IP
@@ -276,7 +286,7 @@ fn drive_handshake(
     let mut seen: Vec<u8> = Vec::new();
     let mut total: u64 = 0;
     let mut buf = vec![0u8; 16 * 1024];
-    let progress = |seen: &[u8], total| records::server_progress(seen, total);
+    let progress = |seen: &[u8], total| progress::server_progress(seen, total);
     loop {
         if let Err(e) = flush(conn, tcp, deadline) {
             return stopped(&e, &seen, total);
@@ -303,7 +313,7 @@ fn drive_handshake(
             Err(e) => return stopped(&e, &seen, total),
         };
         total += n as u64;
-        let keep = n.min(records::MAX_KEPT.saturating_sub(seen.len()));
+        let keep = n.min(progress::MAX_KEPT.saturating_sub(seen.len()));
         seen.extend_from_slice(&buf[..keep]);
         let mut input = &buf[..n];
         while !input.is_empty() {
@@ -339,7 +349,7 @@ fn flush(conn: &mut ClientConnection, tcp: &mut TcpStream, deadline: Instant) ->
 /// A socket error during the handshake, before or after the server's first
 /// byte.
 fn stopped(e: &io::Error, seen: &[u8], total: u64) -> HandshakeOutcome {
-    let server = records::server_progress(seen, total);
+    let server = progress::server_progress(seen, total);
     match e.kind() {
         io::ErrorKind::ConnectionReset
         | io::ErrorKind::ConnectionAborted
@@ -363,7 +373,7 @@ fn timed_out(seen: &[u8], total: u64) -> HandshakeOutcome {
         HandshakeOutcome::SilenceAfterClientHello
     } else {
         HandshakeOutcome::TimeoutDuringHandshake {
-            server: records::server_progress(seen, total),
+            server: progress::server_progress(seen, total),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Loopback tests: every server here is started by the test on 127.0.0.1.
 
 use super::*;
+use crate::analysis::rules::issuer::{IssuerCheck, PinnedCas};
+use crate::analysis::rules::validity::{ValidityProblem, validity_at};
 use crate::analysis::tls::HandshakeStep;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
@@ -20,6 +22,7 @@ const BROKER: &str = "broker1a.lab1.test";
 /// A CA and a leaf it signed.
 struct Pki {
     ca: CertificateDer<'static>,
+    ca_pem: String,
     leaf: CertificateDer<'static>,
     leaf_key: KeyPair,
 }
@@ -47,6 +50,7 @@ fn pki(ca_org: &str, leaf_not_before_year: Option<i32>) -> Pki {
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
     Pki {
         ca: ca.der().clone(),
+        ca_pem: ca.pem(),
         leaf: leaf.der().clone(),
         leaf_key,
     }
@@ -160,6 +164,16 @@ fn probe_config(addr: SocketAddr, sni: Option<&str>) -> TlsProbeConfig {
     cfg
 }
 
+/// The probe with its chain judged by the issuer rule (Zscaler by name, or
+/// the CAs pinned).
+fn judged(mut p: TlsProbe, pinned: Option<&PinnedCas>) -> TlsProbe {
+    p.judge_issuer(&IssuerExpectation {
+        org: "Zscaler",
+        pinned,
+    });
+    p
+}
+
 fn now_unix() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     i64::try_from(now.unwrap().as_secs()).unwrap()
@@ -195,17 +209,65 @@ fn genuine_tls13_chain_is_recorded() {
         leaf.sha256,
         cert::hex(ring::digest::digest(&ring::digest::SHA256, &pki.leaf).as_ref())
     );
+    let p = judged(p, None);
     assert_eq!(
         p.issuer_class,
-        Some(IssuerClass::Genuine {
-            issuer_org: "Zscaler test CA".into()
+        Some(IssuerJudgement::Genuine {
+            org: "Zscaler test CA".into(),
+            by: IssuerCheck::ByName,
         })
     );
-    assert!(validity_at(&p.chain, now_unix()).is_empty());
+    assert!(validity_at(&p.certificates, now_unix()).is_empty());
     assert!(p.connect_ms.is_some() && p.handshake_ms.is_some());
     let json = serde_json::to_string(&p).unwrap();
     assert!(json.contains("\"result\":\"completed\""), "{json}");
     assert!(json.contains("\"class\":\"genuine\""), "{json}");
+    assert!(
+        json.contains("\"issuer_org\":\"Zscaler test CA\""),
+        "{json}"
+    );
+    assert!(json.contains("\"by\":\"by-name\""), "{json}");
+}
+
+#[test]
+fn pinned_ca_passes_the_broker_and_fails_a_same_name_impostor() {
+    let broker = pki("Zscaler test CA", None);
+    let pinned = PinnedCas::from_pem(broker.ca_pem.as_bytes(), "test").unwrap();
+    let (addr, server) = tls_server(server_config(
+        &broker,
+        &[&rustls::version::TLS13],
+        ClientAuth::None,
+    ));
+    let p = judged(handshake(&probe_config(addr, Some(BROKER))), Some(&pinned));
+    server.join().unwrap();
+    assert_eq!(
+        p.issuer_class,
+        Some(IssuerJudgement::Genuine {
+            org: "Zscaler test CA".into(),
+            by: IssuerCheck::PinnedCa,
+        })
+    );
+    // Another CA with the same name: genuine by name, foreign when pinned.
+    let impostor = pki("Zscaler test CA", None);
+    let (addr, server) = tls_server(server_config(
+        &impostor,
+        &[&rustls::version::TLS12],
+        ClientAuth::None,
+    ));
+    let p = handshake(&probe_config(addr, Some(BROKER)));
+    server.join().unwrap();
+    assert!(matches!(
+        judged(p.clone(), None).issuer_class,
+        Some(IssuerJudgement::Genuine { .. })
+    ));
+    assert_eq!(
+        judged(p, Some(&pinned)).issuer_class,
+        Some(IssuerJudgement::Foreign {
+            issuer_named: "Zscaler test CA".into(),
+            depth: 0,
+            by: IssuerCheck::PinnedCa,
+        })
+    );
 }
 
 #[test]
@@ -229,9 +291,11 @@ fn foreign_issuer_over_tls12_without_sni() {
         p.cipher
     );
     assert_eq!(
-        p.issuer_class,
-        Some(IssuerClass::Foreign {
-            issuer: "Safemarch Inc".into()
+        judged(p, None).issuer_class,
+        Some(IssuerJudgement::Foreign {
+            issuer_named: "Safemarch Inc".into(),
+            depth: 0,
+            by: IssuerCheck::ByName,
         })
     );
     // An IP address as SNI is not sent either.
@@ -304,7 +368,7 @@ fn not_yet_valid_leaf_still_completes_and_is_flagged() {
     server.join().unwrap();
     assert_eq!(p.outcome, Some(HandshakeOutcome::Completed));
     assert_eq!(p.chain[0].not_before, "2099-01-01T00:00:00Z");
-    let problems = validity_at(&p.chain, now_unix());
+    let problems = validity_at(&p.certificates, now_unix());
     assert!(
         matches!(problems.as_slice(), [ValidityProblem::NotYetValid { index: 0, by_s, .. }] if *by_s > 0),
         "{problems:?}"
@@ -353,6 +417,7 @@ fn reset_after_client_hello() {
     assert_eq!(p.connect, ConnectOutcome::Connected);
     assert_eq!(p.outcome, Some(HandshakeOutcome::ResetAfterClientHello));
     assert_eq!(p.client_cert_requested, None);
+    let p = judged(p, None);
     assert!(p.chain.is_empty() && p.issuer_class.is_none() && p.version.is_none());
 }
 
