@@ -9,4 +9,5 @@ pub mod issuer;
 pub mod path;
 pub mod pmtu;
 pub mod probe;
+pub mod sni_replay;
 pub mod validity;
