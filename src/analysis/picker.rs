@@ -159,9 +159,23 @@ fn explain(candidates: &mut Vec<Candidate>) {
             notes.push((k, note));
         }
     }
-    for (k, note) in notes {
-        let v = &mut candidates[k].verdict;
-        v.summary = format!("{} {note}", v.summary);
+    // One note per cause: the first effect in words, the others counted.
+    let mut noted: Vec<usize> = Vec::new();
+    for (k, note) in &notes {
+        if noted.contains(k) {
+            continue;
+        }
+        noted.push(*k);
+        let more = notes.iter().filter(|(c, _)| c == k).count() - 1;
+        let v = &mut candidates[*k].verdict;
+        v.summary = match more {
+            0 => format!("{} {note}", v.summary),
+            n => format!(
+                "{} {note} (and {n} more such observation{})",
+                v.summary,
+                if n == 1 { "" } else { "s" }
+            ),
+        };
     }
     let mut i = 0;
     candidates.retain(|_| {

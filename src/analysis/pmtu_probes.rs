@@ -494,12 +494,21 @@ pub fn judge(t: &PmtuProbeTracker, findings: &mut Vec<Finding>) -> Option<(IpAdd
                 "Packets larger than {} bytes to {} vanish without ICMP fragmentation-needed while smaller ones are answered: a path-MTU black hole ({} {}-byte probes with DF unanswered).{placed}",
                 h.largest_answered, h.dst, h.failing_sent, h.failing
             ),
-            next_steps: vec![format!(
-                "Find the hop: `tracepath -n {}` or `pathproof check` localise the link after which large packets stop; then let ICMP fragmentation-needed through there, or clamp the MSS on the site firewall to {}.",
-                h.dst,
-                h.largest_answered
-                    .saturating_sub(if h.dst.is_ipv6() { 60 } else { 40 })
-            )],
+            next_steps: vec![{
+                let mss = h
+                    .largest_answered
+                    .saturating_sub(if h.dst.is_ipv6() { 60 } else { 40 });
+                match h.after_hop {
+                    Some((hop, router)) => format!(
+                        "Let ICMP fragmentation-needed through at hop {hop} ({router}) and check the MTU of its link toward {}, or clamp the MSS on the site firewall to {mss}.",
+                        h.dst
+                    ),
+                    None => format!(
+                        "Find the hop: `tracepath -n {}` or `pathproof check` localise the link after which large packets stop; then let ICMP fragmentation-needed through there, or clamp the MSS on the site firewall to {mss}.",
+                        h.dst
+                    ),
+                }
+            }],
         },
     ))
 }
