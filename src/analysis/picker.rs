@@ -262,6 +262,15 @@ mod tests {
             "{}",
             got.summary
         );
+        // Two stalls (the capture's and the live probe's): named once.
+        let got = pick(vec![stall.clone(), stall.clone(), hole.clone()], none);
+        assert_eq!(
+            got.summary.matches("silence after hello").count(),
+            1,
+            "{}",
+            got.summary
+        );
+        assert!(got.summary.contains("and 1 more"), "{}", got.summary);
 
         // A reset answering the ClientHello is not explained by a black hole.
         let reset = Candidate::new(v(VerdictClass::TlsBlocked, Some(1), "reset")).about(server);
