@@ -9,7 +9,8 @@
 # warm), the order flipping every round so that the machine's drift (±20 %
 # over minutes on this shared VM) hits both alike; BENCH_ROUNDS (8) rounds.
 # Prints, per capture and binary, the median wall time with min–max and
-# the peak RSS, the ratio new/old, and whether both reports carry the same
+# the median CPU time (user + sys: less sensitive to a loaded machine than
+# the wall), the peak RSS, the ratios new/old, and whether both reports carry the same
 # verdict. On demand only; never part of the test suite.
 set -euo pipefail
 old=${1:?usage: bench/compare.sh OLD_BIN NEW_BIN [CAPTURE...]}
@@ -28,9 +29,10 @@ done
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-run() { # bin file tag -> appends "wall_s rss_kb" to $out/tag
-  /usr/bin/time -f "%e %M" -o "$out/t" "$1" pcap "$2" --json >"$out/json.$3" 2>/dev/null || true
-  cat "$out/t" >>"$out/$3"
+run() { # bin file tag -> appends "wall_s rss_kb user_s sys_s" to $out/tag
+  /usr/bin/time -f "%e %M %U %S" -o "$out/t" "$1" pcap "$2" --json >"$out/json.$3" 2>/dev/null || true
+  # GNU time first says "Command exited with non-zero status N" (a failure verdict).
+  tail -n 1 "$out/t" >>"$out/$3"
 }
 
 echo "old: $old"
@@ -48,7 +50,7 @@ for ((r = 0; r < ROUNDS; r++)); do
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '\n| capture | old wall (min–max) | new wall (min–max) | new/old | old RSS | new RSS | same verdict |\n|---|---|---|---|---|---|---|\n'
+printf '\n| capture | old wall (min–max) | new wall (min–max) | new/old wall | old CPU | new CPU | new/old CPU | old RSS | new RSS | same verdict |\n|---|---|---|---|---|---|---|---|---|---|\n'
 for i in "${!files[@]}"; do
   python3 - "$out" "$i" "${files[$i]}" <<'PY'
 import json, statistics, sys
@@ -56,7 +58,9 @@ out, i, name = sys.argv[1], sys.argv[2], sys.argv[3]
 def load(tag):
     rows = [l.split() for l in open(f"{out}/{tag}.{i}") if l.strip()]
     wall = [float(r[0]) for r in rows]
-    return statistics.median(wall), min(wall), max(wall), max(int(r[1]) for r in rows) / 1024
+    cpu = [float(r[2]) + float(r[3]) for r in rows]
+    return (statistics.median(wall), min(wall), max(wall),
+            max(int(r[1]) for r in rows) / 1024, statistics.median(cpu))
 def verdict(tag):
     try:
         v = json.load(open(f"{out}/json.{tag}.{i}"))["verdict"]
@@ -65,6 +69,7 @@ def verdict(tag):
         return None
 o, n = load("old"), load("new")
 print(f"| {name} | {o[0]:.2f} s ({o[1]:.2f}–{o[2]:.2f}) | {n[0]:.2f} s ({n[1]:.2f}–{n[2]:.2f}) "
-      f"| {n[0] / o[0]:.2f} | {o[3]:.0f} MiB | {n[3]:.0f} MiB | {verdict('old') == verdict('new')} |")
+      f"| {n[0] / o[0]:.2f} | {o[4]:.2f} s | {n[4]:.2f} s | {n[4] / o[4]:.2f} "
+      f"| {o[3]:.0f} MiB | {n[3]:.0f} MiB | {verdict('old') == verdict('new')} |")
 PY
 done
