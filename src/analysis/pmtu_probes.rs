@@ -190,6 +190,10 @@ impl PmtuProbeTracker {
         }
     }
 
+    // Rare packets: kept out of line so that `push`, called for every
+    // packet, stays small enough to inline into the per-packet loop.
+    #[cold]
+    #[inline(never)]
     fn ttl_limited(&mut self, p: &Packet) {
         let Some(id) = p.ip_id else { return };
         let dest = DestKey {
@@ -204,6 +208,8 @@ impl PmtuProbeTracker {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn time_exceeded(&mut self, p: &Packet, quoted: Option<crate::packet::QuotedHeader>) {
         let Some(q) = quoted.filter(|q| q.protocol == 1) else {
             return;
