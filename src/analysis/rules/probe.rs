@@ -27,23 +27,12 @@ pub fn broker(
     let port = b.port;
     if let Some(t) = &b.tls {
         for p in validity_at(&t.certificates, now_unix) {
-            let text = format!("TLS to {shown}: {p} by the local clock.");
-            out.push(
-                Finding::new(
-                    FindingKind::ClockSkew,
-                    Severity::Critical,
-                    text.clone(),
-                    vec![],
-                    None,
-                )
-                .at(None, addr),
-            );
-            candidates.push(candidate(
-                VerdictClass::ClockSkew,
-                None,
-                addr,
-                text,
+            candidates.push(prove(
+                FindingKind::ClockSkew,
+                format!("TLS to {shown}: {p} by the local clock."),
+                (None, addr),
                 vec![super::host::clock_step()],
+                out,
             ));
         }
         // The one issuer rule, in its own words.
@@ -51,25 +40,14 @@ pub fn broker(
             .and_then(|j| Some((j.explain(&t.certificates, expect)?, j)));
         let foreign = matches!(issuer, Some((_, IssuerJudgement::Foreign { .. })));
         if let Some((why, IssuerJudgement::Foreign { .. })) = &issuer {
-            let text = format!(
-                "TLS to {shown}: {why}: SSL inspection re-signs the broker's certificate (the connector pins its chain and fails)."
-            );
-            out.push(
-                Finding::new(
-                    FindingKind::TlsIntercepted,
-                    Severity::Critical,
-                    text.clone(),
-                    vec![],
-                    None,
-                )
-                .at(None, addr),
-            );
-            candidates.push(candidate(
-                VerdictClass::TlsIntercepted,
-                None,
-                addr,
-                text,
+            candidates.push(prove(
+                FindingKind::TlsIntercepted,
+                format!(
+                    "TLS to {shown}: {why}: SSL inspection re-signs the broker's certificate (the connector pins its chain and fails)."
+                ),
+                (None, addr),
                 vec!["Exempt the Zscaler broker names (co2br.*, *.zpath.net, *.zscaler.net) from SSL inspection.".into()],
+                out,
             ));
         }
         // A chain the rule could neither pass nor fail (a self-signed leaf
@@ -115,23 +93,13 @@ pub fn broker(
                 text.push(' ');
                 text.push_str(summary);
             }
-            out.push(
-                Finding::new(
-                    FindingKind::TlsBlocked,
-                    Severity::Critical,
-                    text.clone(),
-                    vec![],
-                    None,
-                )
-                .at(hop, None),
-            );
             candidates.push(
-                candidate(
-                    VerdictClass::TlsBlocked,
-                    hop,
-                    None,
+                prove(
+                    FindingKind::TlsBlocked,
                     text,
+                    (hop, None),
                     vec!["Allow the broker SNI through the application-layer filter at the named hop (URL/SNI category rules).".into()],
+                    out,
                 )
                 .basis(if *answer == HelloAnswer::Silence {
                     Basis::TlsSilence
@@ -156,16 +124,15 @@ pub fn broker(
         // reset's TTL is not visible to connect()), so it is no verdict.
         if !recorded {
             match t.connect {
-                ConnectResult::Timeout => {
-                    let text = format!(
+                ConnectResult::Timeout => candidates.push(prove(
+                    FindingKind::TcpBlocked,
+                    format!(
                         "TCP to {shown}:{port}: the SYNs were not answered (connect timed out); without raw sockets the hop that drops them cannot be named."
-                    );
-                    out.push(
-                        Finding::new(FindingKind::TcpBlocked, Severity::Critical, text.clone(), vec![], None)
-                            .at(None, addr),
-                    );
-                    candidates.push(candidate(VerdictClass::TcpBlocked, None, addr, text, vec![]));
-                }
+                    ),
+                    (None, addr),
+                    vec![],
+                    out,
+                )),
                 ConnectResult::Refused => out.push(
                     Finding::new(
                         FindingKind::TcpRefused,
@@ -231,16 +198,6 @@ fn pmtu(p: &PmtuObservation, addr: Option<IpAddr>, out: &mut Vec<Finding>) -> Op
         }
         return None;
     }
-    out.push(
-        Finding::new(
-            FindingKind::PmtuBlackhole,
-            Severity::Critical,
-            p.summary.clone(),
-            vec![],
-            None,
-        )
-        .at(p.blackhole_after_hop, p.blackhole_after_address),
-    );
     let mss = p.largest_passing.map(|l| {
         l.saturating_sub(if addr.is_some_and(|a| a.is_ipv6()) {
             60
@@ -249,15 +206,15 @@ fn pmtu(p: &PmtuObservation, addr: Option<IpAddr>, out: &mut Vec<Finding>) -> Op
         })
     });
     Some(
-        candidate(
-            VerdictClass::PmtuBlackhole,
-            p.blackhole_after_hop,
-            p.blackhole_after_address,
+        prove(
+            FindingKind::PmtuBlackhole,
             p.summary.clone(),
+            (p.blackhole_after_hop, p.blackhole_after_address),
             vec![format!(
                 "Let ICMP fragmentation-needed (type 3 code 4) through at the named hop, or clamp the TCP MSS on the narrow link{}.",
                 mss.map(|m| format!(" to {m}")).unwrap_or_default()
             )],
+            out,
         )
         .about(addr),
     )
@@ -278,4 +235,23 @@ fn candidate(
         summary,
         next_steps,
     })
+}
+
+/// A critical finding without frames (the probes' own result) and the
+/// candidate verdict of its kind's class, at `(hop, address)`.
+fn prove(
+    kind: FindingKind,
+    text: String,
+    (hop, address): (Option<u8>, Option<IpAddr>),
+    next_steps: Vec<String>,
+    out: &mut Vec<Finding>,
+) -> Candidate {
+    out.push(Finding::new(kind, Severity::Critical, text.clone(), vec![], None).at(hop, address));
+    candidate(
+        kind.class().unwrap_or(VerdictClass::Inconclusive),
+        hop,
+        address,
+        text,
+        next_steps,
+    )
 }
