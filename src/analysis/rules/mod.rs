@@ -5,6 +5,10 @@
 
 pub mod dns_lookup;
 pub mod host;
+mod icmp;
 pub mod path;
 pub mod pmtu;
 pub mod probe;
+mod rst;
+pub(super) mod server;
+mod syn;
