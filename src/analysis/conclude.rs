@@ -97,7 +97,7 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
     }
     candidates.extend(inputs.traces.healthy.iter().cloned().map(Candidate::new));
 
-    let dns_verdict = super::dns_rules::judge(inputs.dns, &mut findings);
+    let dns_verdict = super::rules::dns::judge(inputs.dns, &mut findings);
     candidates.extend(dns_verdict.map(Candidate::new));
     candidates.extend(
         super::pmtu_probes::judge(inputs.pmtu_probes, &mut findings)

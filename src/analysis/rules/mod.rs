@@ -3,6 +3,7 @@
 //! findings; [`super::picker`] turns findings and candidate verdicts into
 //! the one verdict.
 
+pub(super) mod dns;
 pub mod dns_lookup;
 pub mod host;
 mod icmp;
@@ -12,3 +13,4 @@ pub mod probe;
 mod rst;
 pub(super) mod server;
 mod syn;
+mod tls;

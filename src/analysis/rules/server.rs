@@ -154,10 +154,10 @@ pub(in crate::analysis) fn judge(
             .and_then(|r| r.echo_ttls.mode())
             .map(|t| HopEstimate::from_ttl(t).hop)
     });
-    let tls = crate::analysis::tls_rules::judge(
+    let tls = super::tls::judge(
         s.flows,
         &s.evidence,
-        &crate::analysis::tls_rules::TlsContext {
+        &super::tls::TlsContext {
             server,
             port: s.port,
             expect_issuer: inputs.expect_issuer,

@@ -2,9 +2,9 @@
 //! hop before the broker's), ClientHellos answered by a reset or silence,
 //! certificates outside their validity at the capture's time (clock skew).
 
-use super::flows::FlowRecord;
-use super::rst::RstEvidence;
-use super::tls::Side;
+use crate::analysis::flows::FlowRecord;
+use crate::analysis::rst::RstEvidence;
+use crate::analysis::tls::Side;
 use crate::vocab::FindingKind;
 use crate::vocab::HopEstimate;
 use crate::vocab::time::human_duration;
