@@ -189,8 +189,8 @@ pub(super) fn black_hole(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option<
     })
 }
 
-/// MSS: a SYN-ACK that advertises less than the SYN offered, at a classic
-/// clamp value (named when known).
+/// MSS: the first SYN-ACK that advertises less than its SYN offered and
+/// less than 1460 (the classic clamp values are named).
 pub(super) fn mss_clamped(s: &Server<'_>, findings: &mut Vec<Finding>) {
     let server = s.server;
     let Some(f) = s

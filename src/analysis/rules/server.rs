@@ -179,6 +179,9 @@ pub(in crate::analysis) fn judge(
             .about(Some(server))
     });
 
+    // The TCP rules, in the order their findings are reported (the final
+    // sort by severity is stable: equals keep this order). The unanswered
+    // SYNs' rule places a block with what the ICMP rules found.
     let injected = rst::injected(&s, findings);
     let refused = rst::from_target(&s, findings);
     let unattributed = rst::unattributed(&s, findings);
@@ -225,8 +228,8 @@ struct Proposals {
 ///    without acknowledgment or ICMP while smaller ones passed.
 /// 4. `rst-from-target` ([`rst::from_target`]): the server refused
 ///    attempts and none completed the handshake.
-/// 5. `inconclusive` ([`rst::unattributed`]): resets nobody can be named
-///    for refused attempts, and none completed the handshake.
+/// 5. `inconclusive` ([`rst::unattributed`]): attempts refused by resets
+///    that cannot be attributed, and none completed the handshake.
 /// 6. `healthy` ([`syn::established`]): some connection completed the
 ///    handshake.
 /// 7. Otherwise `inconclusive`: nothing completed and nothing failed in a
