@@ -7,7 +7,6 @@
 pub mod check;
 mod conclude;
 pub mod dns;
-mod dns_rules;
 pub mod flows;
 pub mod observe;
 pub mod picker;
@@ -16,7 +15,6 @@ pub mod retrans;
 pub mod rst;
 pub mod rules;
 pub mod tls;
-mod tls_rules;
 pub mod traces;
 pub mod ttl;
 

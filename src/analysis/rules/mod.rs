@@ -3,11 +3,17 @@
 //! findings; [`super::picker`] turns findings and candidate verdicts into
 //! the one verdict.
 
+pub(super) mod dns;
 pub mod dns_lookup;
 pub mod host;
+mod icmp;
 pub mod issuer;
 pub mod path;
 pub mod pmtu;
 pub mod probe;
+mod rst;
+pub(super) mod server;
 pub mod sni_replay;
+mod syn;
+mod tls;
 pub mod validity;

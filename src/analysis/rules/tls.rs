@@ -2,14 +2,14 @@
 //! hop before the broker's), ClientHellos answered by a reset or silence,
 //! certificates outside their validity at the capture's time (clock skew).
 //! Who issued a chain and whether its certificates are valid are the rules
-//! of [`super::rules::issuer`] and [`super::rules::validity`], shared with
+//! of [`super::issuer`] and [`super::validity`], shared with
 //! `check`; this module says what they mean for a capture's flows.
 
-use super::flows::FlowRecord;
-use super::rst::RstEvidence;
-use super::rules::issuer::{self, IssuerExpectation, IssuerJudgement};
-use super::rules::validity::{ValidityProblem, validity_at};
-use super::tls::{CertSummary, Side};
+use super::issuer::{self, IssuerExpectation, IssuerJudgement};
+use super::validity::{ValidityProblem, validity_at};
+use crate::analysis::flows::FlowRecord;
+use crate::analysis::rst::RstEvidence;
+use crate::analysis::tls::{CertSummary, Side};
 use crate::vocab::FindingKind;
 use crate::vocab::HopEstimate;
 use crate::vocab::time::human_duration;

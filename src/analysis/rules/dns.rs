@@ -1,6 +1,6 @@
 //! DNS rules: does the broker name resolve?
 
-use super::dns::{DnsSummary, Outcome};
+use crate::analysis::dns::{DnsSummary, Outcome};
 use crate::vocab::FindingKind;
 use crate::vocab::{Confidence, Finding, Severity, Verdict, VerdictClass};
 
