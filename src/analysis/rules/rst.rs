@@ -105,7 +105,9 @@ pub(super) fn injected(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option<Ve
                 "Show the firewall owner of hop {hop}{} the reset frames: a rule there rejects TCP {port} to {server} with a forged reset.",
                 address.map(|a| format!(" ({a})")).unwrap_or_default()
             ),
-            "Allow the broker ranges of your cloud on TCP 443 outbound from the connector.".into(),
+            format!(
+                "Allow the broker ranges of your cloud on TCP {port} outbound from the connector."
+            ),
         ],
     })
 }
