@@ -20,11 +20,7 @@ use crate::vocab::{Confidence, Finding, Severity, Verdict, VerdictClass};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-/// Smallest IP length that counts as a "big" probe.
-pub const MIN_BIG_SIZE: u32 = 1000;
-/// Unanswered sends of one size before it counts as failing (RFC 8899's
-/// MAX_PROBES).
-pub const MIN_SENDS: u32 = 3;
+pub use super::rules::pmtu::{MIN_BIG_SIZE, MIN_SENDS};
 pub const MAX_DESTS: usize = 64;
 pub const MAX_SIZES: usize = 512;
 pub const MAX_OUTSTANDING: usize = 4_096;
@@ -343,15 +339,20 @@ impl PmtuProbeTracker {
                     .filter(|o| o.size == size && o.ts_ns > cutoff)
                     .count() as u32
             };
-            let Some(largest_answered) = d
+            let counts: Vec<pmtu_rule::SizeCount> = d
                 .sizes
                 .iter()
-                .rev()
-                .find(|(_, s)| s.answered > 0)
-                .map(|(size, _)| *size)
-            else {
+                .map(|(&size, st)| pmtu_rule::SizeCount {
+                    size,
+                    sent: st.sent.saturating_sub(recent(size)),
+                    answered: st.answered,
+                })
+                .collect();
+            let Some(hole) = pmtu_rule::black_hole(&counts) else {
                 continue;
             };
+            let (size, largest_answered) = (hole.failing, hole.largest_answered);
+            // Evidence: the failing sizes' first sends.
             let failing: Vec<(u32, &SizeStats)> = d
                 .sizes
                 .range(largest_answered + 1..)
@@ -360,30 +361,7 @@ impl PmtuProbeTracker {
                 })
                 .map(|(size, s)| (*size, s))
                 .collect();
-            let Some(&(size, stats)) = failing.first() else {
-                continue;
-            };
-            // Random loss silences large probes too. The sizes that got
-            // through were lost at some rate; unless every large probe
-            // failing at that rate is unlikely (< 1 %), this is loss.
-            let (sent_small, answered_small) = d
-                .sizes
-                .range(..=largest_answered)
-                .fold((0u32, 0u32), |(s, a), (_, st)| {
-                    (s + st.sent, a + st.answered)
-                });
-            let big_unanswered: u32 = d
-                .sizes
-                .range(largest_answered + 1..)
-                .map(|(size, s)| s.sent.saturating_sub(recent(*size)))
-                .sum();
-            if pmtu_rule::silence_is_plausible_loss(pmtu_rule::SizeEvidence {
-                small_sent: sent_small,
-                small_answered: answered_small,
-                big_unanswered,
-            }) {
-                continue;
-            }
+            let stats = &d.sizes[&size];
             // Where: the last hop TTL-limited probes of a failing size reach.
             let reached: Vec<(u8, (IpAddr, u64))> = d
                 .reached

@@ -24,6 +24,66 @@ pub fn silence_is_plausible_loss(e: SizeEvidence) -> bool {
     loss.powi(e.big_unanswered.min(64) as i32) > PLAUSIBLE_LOSS
 }
 
+/// Probes of one size toward one destination (at the normal TTL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SizeCount {
+    /// IP total length.
+    pub size: u32,
+    pub sent: u32,
+    pub answered: u32,
+}
+
+/// Smallest IP length that counts as a "big" probe.
+pub const MIN_BIG_SIZE: u32 = 1000;
+/// Unanswered sends of one size before it counts as failing (RFC 8899's
+/// MAX_PROBES).
+pub const MIN_SENDS: u32 = 3;
+
+/// What the sizes show when they show a black hole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SizeBlackHole {
+    /// The smallest failing size and its sends.
+    pub failing: u32,
+    pub failing_sent: u32,
+    pub largest_answered: u32,
+}
+
+/// The black-hole rule over per-size counts (any order): every size above
+/// the largest answered one went unanswered; the smallest of them that is
+/// big (≥ [`MIN_BIG_SIZE`]) and was sent at least [`MIN_SENDS`] times
+/// fails; and loss at the rate the answered sizes saw does not explain the
+/// silence ([`silence_is_plausible_loss`]). A size answered even once
+/// above a silent one moves the boundary up: random loss scatters failures,
+/// a black hole does not. The capture's probe tracker and `check`'s live
+/// search both decide with this function, on the same counts.
+pub fn black_hole(sizes: &[SizeCount]) -> Option<SizeBlackHole> {
+    let largest_answered = sizes
+        .iter()
+        .filter(|s| s.answered > 0)
+        .map(|s| s.size)
+        .max()?;
+    let mut above: Vec<&SizeCount> = sizes.iter().filter(|s| s.size > largest_answered).collect();
+    above.sort_by_key(|s| s.size);
+    let failing = above
+        .iter()
+        .find(|s| s.size >= MIN_BIG_SIZE && s.sent >= MIN_SENDS)?;
+    let (small_sent, small_answered) = sizes
+        .iter()
+        .filter(|s| s.size <= largest_answered)
+        .fold((0, 0), |(n, a), s| (n + s.sent, a + s.answered));
+    let big_unanswered = above.iter().map(|s| s.sent).sum();
+    let evidence = SizeEvidence {
+        small_sent,
+        small_answered,
+        big_unanswered,
+    };
+    (!silence_is_plausible_loss(evidence)).then_some(SizeBlackHole {
+        failing: failing.size,
+        failing_sent: failing.sent,
+        largest_answered,
+    })
+}
+
 /// A black hole's place, from TTL-limited probes of the failing size: the
 /// last hop they reach (its time-exceeded answers them); the packets are
 /// lost after it. `reached` lists (probe TTL, the router that answered).
@@ -58,6 +118,44 @@ mod tests {
         // Nothing small got through: nothing tells loss from a black hole.
         assert!(silence_is_plausible_loss(e(0, 0, 3)));
         assert!(silence_is_plausible_loss(e(3, 0, 30)));
+    }
+
+    fn c(size: u32, sent: u32, answered: u32) -> SizeCount {
+        SizeCount {
+            size,
+            sent,
+            answered,
+        }
+    }
+
+    #[test]
+    fn a_boundary_with_silence_above_is_a_black_hole() {
+        let sizes = [c(1200, 1, 1), c(1400, 4, 4), c(1401, 7, 0), c(1500, 7, 0)];
+        assert_eq!(
+            black_hole(&sizes),
+            Some(SizeBlackHole {
+                failing: 1401,
+                failing_sent: 7,
+                largest_answered: 1400
+            })
+        );
+    }
+
+    #[test]
+    fn a_larger_size_answered_once_is_loss_not_a_black_hole() {
+        // The search's boundary (1477 passes, 1478 silent three times), then
+        // the verification: 1500 answered once. Random loss scatters.
+        let sizes = [c(1477, 5, 3), c(1478, 7, 2), c(1481, 3, 0), c(1500, 7, 1)];
+        assert_eq!(black_hole(&sizes), None);
+    }
+
+    #[test]
+    fn few_sends_or_small_sizes_prove_nothing() {
+        assert_eq!(black_hole(&[c(500, 3, 3), c(900, 9, 0)]), None);
+        assert_eq!(black_hole(&[c(1200, 3, 3), c(1500, 2, 0)]), None);
+        assert_eq!(black_hole(&[c(1500, 9, 0)]), None);
+        // Lossy small sizes: 9 silent large probes are likely at 60 % loss.
+        assert_eq!(black_hole(&[c(1200, 10, 4), c(1500, 9, 0)]), None);
     }
 
     #[test]

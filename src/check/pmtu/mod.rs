@@ -30,7 +30,7 @@ pub mod search;
 mod tests;
 
 use crate::analysis::HopEstimate;
-use crate::analysis::rules::pmtu::{SizeEvidence, silence_is_plausible_loss};
+use crate::analysis::rules::pmtu::{SizeCount, black_hole};
 use crate::packet::emit::{ProbeKind, ProbeSpec, emit_sized, tcp_seq};
 use crate::packet::{Direction, Transport, decode_ip};
 use crate::trace::probe::{Matcher, ProbeRef};
@@ -49,6 +49,40 @@ pub const FLOOR_SIZE: u16 = 576;
 
 /// TTL of the search probes (not TTL-limited).
 const SEARCH_TTL: u8 = 64;
+/// Verification rounds after a silent failure (each: the smallest failing
+/// size, the largest silent size and the largest passing one, one try each). On a
+/// path that loses half the round trips, a larger size stays silent through
+/// 4 rounds of two sizes with probability 0.5⁸ ≈ 0.4 %.
+const VERIFY_ROUNDS: usize = 4;
+
+/// Probes per size at the search TTL, as a capture of them counts them:
+/// every send, and every answer (late ones too).
+fn size_counts(steps: &[PmtuStep]) -> Vec<SizeCount> {
+    let mut counts: Vec<SizeCount> = Vec::new();
+    for s in steps.iter().filter(|s| s.ttl == SEARCH_TTL) {
+        let late = s.outcome.starts_with("late ");
+        let sent = !late && !s.outcome.starts_with("not sent");
+        let answered = s.outcome == "passed" || s.outcome == "late passed";
+        if !sent && !answered {
+            continue;
+        }
+        let size = u32::from(s.size);
+        let i = match counts.iter().position(|c| c.size == size) {
+            Some(i) => i,
+            None => {
+                counts.push(SizeCount {
+                    size,
+                    sent: 0,
+                    answered: 0,
+                });
+                counts.len() - 1
+            }
+        };
+        counts[i].sent += u32::from(sent);
+        counts[i].answered += u32::from(answered);
+    }
+    counts
+}
 
 /// Empty returns from the network before the deadline tolerated in a row
 /// (signals); more means a broken network implementation.
@@ -405,27 +439,65 @@ pub fn discover<N: Network, C: Clock>(
         }
         (Some(_), Some(FailReason::FragNeeded { .. })) => PmtuOutcome::Reported,
         (Some(pass), Some(FailReason::Silent)) => {
-            // The one black-hole rule: loss at the rate the passing sizes
-            // saw must not explain the silence.
-            let at_search_ttl = || run.steps.iter().filter(|s| s.ttl == SEARCH_TTL);
-            let small: Vec<&PmtuStep> = at_search_ttl().filter(|s| s.size <= pass).collect();
-            let evidence = SizeEvidence {
-                small_sent: small.len() as u32,
-                small_answered: small.iter().filter(|s| s.outcome == "passed").count() as u32,
-                big_unanswered: at_search_ttl()
-                    .filter(|s| s.size > pass && s.outcome == "silent")
-                    .count() as u32,
-            };
-            if silence_is_plausible_loss(evidence) {
+            // Verification: the search probes a size until its first answer
+            // and gives it up after its third silence, so on a lossy path it
+            // can home in on a boundary that is not there. Unbiased samples
+            // of the smallest failing size, the largest silent one and the
+            // largest passing one, one try each, interleaved, then the one
+            // black-hole rule over every probe at the search TTL (as the
+            // capture's analysis counts them): a larger size answered even
+            // once is loss, not a black hole.
+            let fail = failing.unwrap_or(cfg.high);
+            // The largest size that failed in silence (a larger one may be
+            // bounded by an honest fragmentation-needed from an earlier hop).
+            let largest_silent = reasons
+                .iter()
+                .filter(|(_, r)| matches!(r, FailReason::Silent))
+                .map(|(size, _)| *size)
+                .max()
+                .unwrap_or(fail);
+            let mut verify = vec![fail, largest_silent, pass];
+            verify.dedup();
+            let mut frag_needed = false;
+            'verify: for _ in 0..VERIFY_ROUNDS {
+                for &size in &verify {
+                    match run.slot(size, SEARCH_TTL, 1)? {
+                        Slot::Budget => break 'verify,
+                        Slot::Answer(Answer::FragNeeded { .. }) => frag_needed = true,
+                        _ => {}
+                    }
+                }
+            }
+            let counts = size_counts(&run.steps);
+            if frag_needed {
                 run.notes.push(format!(
-                    "the passing sizes lost {} of {} probes: at that rate the {} silent larger probes are likely loss, not a black hole",
-                    evidence.small_sent - evidence.small_answered,
-                    evidence.small_sent,
-                    evidence.big_unanswered
+                    "a router reported fragmentation-needed for {fail} bytes while verifying (its ICMP is rate-limited, not blocked)"
                 ));
-                PmtuOutcome::Inconclusive
-            } else {
+                PmtuOutcome::Reported
+            } else if black_hole(&counts).is_some() {
                 PmtuOutcome::Blackhole
+            } else {
+                let answered: Vec<String> = counts
+                    .iter()
+                    .filter(|c| c.size > u32::from(pass) && c.answered > 0)
+                    .map(|c| format!("{} bytes {} of {}", c.size, c.answered, c.sent))
+                    .collect();
+                run.notes.push(if answered.is_empty() {
+                    format!(
+                        "the passing sizes lose probes too: at their loss rate the silence of the larger ones is likely loss, not a black hole ({})",
+                        counts
+                            .iter()
+                            .map(|c| format!("{} bytes {} of {} answered", c.size, c.answered, c.sent))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                } else {
+                    format!(
+                        "larger sizes were answered when probed again ({}): the silence was loss, not a black hole",
+                        answered.join(", ")
+                    )
+                });
+                PmtuOutcome::Inconclusive
             }
         }
         (Some(_), Some(FailReason::Unreachable { code, from })) => {

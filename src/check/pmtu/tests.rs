@@ -475,6 +475,28 @@ fn losses_do_not_move_the_answer() {
 }
 
 #[test]
+fn loss_that_mimics_a_boundary_is_not_a_black_hole() {
+    // No constriction at all: the three tries of 1500 bytes are lost (as on
+    // a path losing half the round trips, seen in the lab's real-loss
+    // scenario), and the search homes in on 1499/1500. The verification
+    // probes 1500 again: it is answered, so the silence was loss.
+    let (clock, mut net) = setup(false, 4);
+    net.lose = [0, 1, 2].into_iter().collect();
+    let cfg = config(&net, PmtuProtocol::Icmp);
+    let r = discover(&mut net, &*clock, &cfg).unwrap();
+    assert_eq!(r.smallest_failing, Some(1500), "{r:#?}");
+    assert_eq!(r.outcome, PmtuOutcome::Inconclusive, "{r:#?}");
+    assert!(!r.blackhole);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("1500 bytes") && n.contains("loss")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
 fn target_down_is_no_answer_not_a_blackhole() {
     for proto in [PmtuProtocol::Icmp, TCP] {
         let (clock, mut net) = setup(false, 3);
