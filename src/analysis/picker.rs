@@ -126,6 +126,11 @@ fn host_fact(candidates: &[Candidate]) -> Option<Verdict> {
 ///   reset, a FIN or an alert after the ClientHello is an answer, which a
 ///   black hole does not explain.)
 ///
+/// - **Real loss** from a hop at or before a black hole's link explains the
+///   black hole: its evidence is silence, and on that path silence is what
+///   loss looks like (the lab's 30 % loss at r2 made the path-MTU search's
+///   large probes vanish often enough to pass for one).
+///
 /// An injected reset and a genuine refusal of the same server are not
 /// merged: each reset is judged on its own packets, so both may be true
 /// (rank puts the injection first). A refusal seen only by connect(), with
@@ -152,6 +157,25 @@ fn explain(candidates: &mut Vec<Candidate>) {
                     )
                 })
             }
+            // Silence-based black-hole evidence on a path that loses
+            // packets from the black hole's link or before it: the large
+            // probes' silence may be that loss.
+            (VerdictClass::PmtuBlackhole, _) => candidates
+                .iter()
+                .position(|k| {
+                    k.verdict.class == VerdictClass::PathLoss
+                        && (k.server.is_none() || c.server.is_none() || k.server == c.server)
+                        && k.verdict.hop.unwrap_or(0) <= c.verdict.hop.map_or(u8::MAX, |h| h.saturating_add(1))
+                })
+                .map(|k| {
+                    (
+                        k,
+                        format!(
+                            "The path-MTU probes' silence is not taken for a black hole on a path this lossy (a black hole after the lossy link cannot be told from the loss): {}",
+                            c.verdict.summary
+                        ),
+                    )
+                }),
             _ => None,
         };
         if let Some((k, note)) = by {
@@ -220,6 +244,19 @@ mod tests {
         );
         assert_eq!((got.class, got.hop), (VerdictClass::TcpBlocked, Some(2)));
         assert_eq!(got.summary, "trace");
+    }
+
+    #[test]
+    fn real_loss_explains_a_silent_black_hole_on_or_after_its_link() {
+        let loss = Candidate::new(v(VerdictClass::PathLoss, Some(3), "loss from hop 3"));
+        let hole = Candidate::new(v(VerdictClass::PmtuBlackhole, Some(3), "black hole"));
+        let got = pick(vec![hole.clone(), loss.clone()], none);
+        assert_eq!((got.class, got.hop), (VerdictClass::PathLoss, Some(3)));
+        assert!(got.summary.contains("black hole"), "{}", got.summary);
+        // A black hole before the lossy part of the path stands.
+        let early = Candidate::new(v(VerdictClass::PmtuBlackhole, Some(1), "black hole"));
+        let got = pick(vec![early, loss], none);
+        assert_eq!((got.class, got.hop), (VerdictClass::PmtuBlackhole, Some(1)));
     }
 
     #[test]
