@@ -126,6 +126,8 @@ fn host_fact(candidates: &[Candidate]) -> Option<Verdict> {
 ///   reset, a FIN or an alert after the ClientHello is an answer, which a
 ///   black hole does not explain.)
 ///
+/// - **Real loss** on the path explains a TLS stall in silence too (when no
+///   black hole does): silence is what loss looks like.
 /// - **Real loss** from a hop at or before a black hole's link explains the
 ///   black hole: its evidence is silence, and on that path silence is what
 ///   loss looks like (the lab's 30 % loss at r2 made the path-MTU search's
@@ -146,8 +148,8 @@ fn explain(candidates: &mut Vec<Candidate>) {
             })
         };
         let by = match (c.verdict.class, c.basis) {
-            (VerdictClass::TlsBlocked, Basis::TlsSilence) => {
-                cause(VerdictClass::PmtuBlackhole).map(|k| {
+            (VerdictClass::TlsBlocked, Basis::TlsSilence) => cause(VerdictClass::PmtuBlackhole)
+                .map(|k| {
                     (
                         k,
                         format!(
@@ -156,7 +158,17 @@ fn explain(candidates: &mut Vec<Candidate>) {
                         ),
                     )
                 })
-            }
+                .or_else(|| {
+                    cause(VerdictClass::PathLoss).map(|k| {
+                        (
+                            k,
+                            format!(
+                                "It explains the TLS handshake that stalls in silence after the ClientHello (its packets were lost): {}",
+                                c.verdict.summary
+                            ),
+                        )
+                    })
+                }),
             // Silence-based black-hole evidence on a path that loses
             // packets from the black hole's link or before it: the large
             // probes' silence may be that loss.
@@ -253,6 +265,14 @@ mod tests {
         let got = pick(vec![hole.clone(), loss.clone()], none);
         assert_eq!((got.class, got.hop), (VerdictClass::PathLoss, Some(3)));
         assert!(got.summary.contains("black hole"), "{}", got.summary);
+        // Loss explains a silent TLS stall, not a reset.
+        let stall = Candidate::new(v(VerdictClass::TlsBlocked, None, "silence after hello"))
+            .basis(Basis::TlsSilence);
+        let got = pick(vec![stall, loss.clone()], none);
+        assert_eq!((got.class, got.hop), (VerdictClass::PathLoss, Some(3)));
+        let reset = Candidate::new(v(VerdictClass::TlsBlocked, Some(1), "reset"));
+        let got = pick(vec![reset, loss.clone()], none);
+        assert_eq!(got.class, VerdictClass::TlsBlocked);
         // A black hole before the lossy part of the path stands.
         let early = Candidate::new(v(VerdictClass::PmtuBlackhole, Some(1), "black hole"));
         let got = pick(vec![early, loss], none);
