@@ -626,6 +626,21 @@ impl Scenario {
     /// The commands that break the path, per node, run after routing is up.
     pub fn faults(self) -> Vec<(Node, Vec<String>)> {
         let owned = |args: &[&str]| -> Vec<String> { args.iter().map(|s| s.to_string()).collect() };
+        // A router that sends no fragmentation-needed (what makes a black hole).
+        let drop_own_frag_needed = || {
+            owned(&[
+                "iptables",
+                "-w",
+                "-A",
+                "OUTPUT",
+                "-p",
+                "icmp",
+                "--icmp-type",
+                "fragmentation-needed",
+                "-j",
+                "DROP",
+            ])
+        };
         let port = BROKER_PORT.to_string();
         let forward_443 = |target: &[&str]| -> Vec<String> {
             let mut v = owned(&[
@@ -678,21 +693,7 @@ impl Scenario {
             Scenario::PmtuIcmp => narrow,
             Scenario::PmtuBlackhole => {
                 let mut v = narrow;
-                v.push((
-                    Node::R2,
-                    owned(&[
-                        "iptables",
-                        "-w",
-                        "-A",
-                        "OUTPUT",
-                        "-p",
-                        "icmp",
-                        "--icmp-type",
-                        "fragmentation-needed",
-                        "-j",
-                        "DROP",
-                    ]),
-                ));
+                v.push((Node::R2, drop_own_frag_needed()));
                 v
             }
             // r2 alone loses the large packets, both ways. Its end of the
@@ -721,21 +722,7 @@ impl Scenario {
                         "DROP",
                     ]),
                 ),
-                (
-                    Node::R2,
-                    owned(&[
-                        "iptables",
-                        "-w",
-                        "-A",
-                        "OUTPUT",
-                        "-p",
-                        "icmp",
-                        "--icmp-type",
-                        "fragmentation-needed",
-                        "-j",
-                        "DROP",
-                    ]),
-                ),
+                (Node::R2, drop_own_frag_needed()),
             ],
             Scenario::IcmpRatelimit => {
                 let te = ["-p", "icmp", "--icmp-type", "time-exceeded"];
