@@ -94,7 +94,12 @@ pub(super) fn ping_replies(s: &Server<'_>, findings: &mut Vec<Finding>) -> bool 
                 if n == 1 { "y" } else { "ies" }
             ),
             vec![frame],
-            Some(format!("icmp.type==0 && {ip_src}=={server}")),
+            // Echo reply: ICMP type 0, ICMPv6 type 129.
+            Some(if server.is_ipv4() {
+                format!("icmp.type==0 && {ip_src}=={server}")
+            } else {
+                format!("icmpv6.type==129 && {ip_src}=={server}")
+            }),
         )
         .at(Some(hop), Some(server)),
     );
