@@ -55,19 +55,11 @@ pub fn judge_check(
     findings.extend(extra.into_iter().filter(|f| !seen.contains(&f.kind)));
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 
-    // The capture's candidates first; a probe's candidate of a class the
-    // capture already proposes adds nothing but a second copy, unless it
-    // places the hop the capture could not.
+    // The capture's candidates first: at equal rank the picker keeps the
+    // first given (the capture's, with frames) unless a later one places
+    // the hop the capture could not.
     let mut all: Vec<Candidate> = capture.map(|a| a.candidates.clone()).unwrap_or_default();
-    for c in candidates {
-        let same = all.iter().any(|k| {
-            k.verdict.class == c.verdict.class
-                && (k.verdict.hop.is_some() || c.verdict.hop.is_none())
-        });
-        if !same || c.basis != picker::Basis::Evidence {
-            all.push(c);
-        }
-    }
+    all.extend(candidates);
     let verdict = picker::pick(all, || NoEvidence {
         summary: "Nothing was probed that could decide (no broker address, no recording).".into(),
         next_steps: vec!["Run as root, and give a broker name or address.".into()],
