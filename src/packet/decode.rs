@@ -7,6 +7,7 @@ use etherparse::{
     EtherType, Icmpv4Slice, Icmpv6Slice, IpNumber, LaxIpSlice, LaxNetSlice, LaxSlicedPacket,
     TcpOptionElement, TransportSlice,
 };
+use serde::Serialize;
 use std::net::IpAddr;
 
 /// Why a frame gave no [`Packet`]. Most are not errors of the capture: a
@@ -121,6 +122,110 @@ pub fn arp_sighting(link: LinkType, frame: u64, data: &[u8]) -> Option<ArpSighti
         mac,
         ip: ip.into(),
     })
+}
+
+/// What a frame that carries no IP is, as far as it is cheap to tell: the
+/// capture's statistics count them by kind, so that a capture of ARP or
+/// PPPoE discovery alone says so instead of "no TCP".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NonIpKind {
+    Arp,
+    /// PPPoE discovery (PADI, PADO, PADR, PADS, PADT; EtherType 0x8863).
+    PppoeDiscovery,
+    /// A PPPoE session frame whose PPP protocol is not IP: LCP, IPCP,
+    /// IPv6CP, PAP, CHAP...
+    PppControl,
+    Lldp,
+    /// Spanning tree (802.3 frame, LLC DSAP 0x42).
+    Stp,
+    /// Anything else: another EtherType, another 802.3 LLC protocol, a
+    /// raw-IP link frame that is not IPv4 or IPv6.
+    Other,
+}
+
+const ETHERTYPE_ARP: u16 = 0x0806;
+const ETHERTYPE_LLDP: u16 = 0x88cc;
+/// Linux cooked captures name 802.2 LLC frames with this protocol (ETH_P_802_2).
+const SLL_PROTOCOL_LLC: u16 = 0x0004;
+
+/// Says what a frame that [`decode`] found not to be IP
+/// ([`DecodeError::NotIp`]) is. Only called for such frames: the link
+/// header is peeled again, a few bytes read.
+pub fn non_ip_kind(link: LinkType, data: &[u8]) -> NonIpKind {
+    use super::link::{ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, skip_vlans};
+    let (ether_type, rest) = match link {
+        LinkType::Ethernet => match skip_vlans(data, 12) {
+            Some(found) => found,
+            None => return NonIpKind::Other,
+        },
+        LinkType::LinuxSll if data.len() >= 16 => {
+            (u16::from_be_bytes([data[14], data[15]]), &data[16..])
+        }
+        LinkType::LinuxSll2 if data.len() >= 20 => {
+            (u16::from_be_bytes([data[0], data[1]]), &data[20..])
+        }
+        _ => return NonIpKind::Other,
+    };
+    let llc_stp = rest.len() >= 2 && rest[0] == 0x42 && rest[1] == 0x42;
+    match ether_type {
+        ETHERTYPE_ARP => NonIpKind::Arp,
+        ETHERTYPE_PPPOE_DISCOVERY => NonIpKind::PppoeDiscovery,
+        ETHERTYPE_PPPOE_SESSION => NonIpKind::PppControl,
+        ETHERTYPE_LLDP => NonIpKind::Lldp,
+        // An 802.3 length (Ethernet) or the cooked LLC protocol.
+        t if (t < 0x0600 && link == LinkType::Ethernet || t == SLL_PROTOCOL_LLC) && llc_stp => {
+            NonIpKind::Stp
+        }
+        _ => NonIpKind::Other,
+    }
+}
+
+/// Frames that carry no IP, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NonIpCounts {
+    pub arp: u64,
+    pub pppoe_discovery: u64,
+    pub ppp_control: u64,
+    pub lldp: u64,
+    pub stp: u64,
+    pub other: u64,
+}
+
+impl NonIpCounts {
+    pub fn add(&mut self, kind: NonIpKind) {
+        let n = match kind {
+            NonIpKind::Arp => &mut self.arp,
+            NonIpKind::PppoeDiscovery => &mut self.pppoe_discovery,
+            NonIpKind::PppControl => &mut self.ppp_control,
+            NonIpKind::Lldp => &mut self.lldp,
+            NonIpKind::Stp => &mut self.stp,
+            NonIpKind::Other => &mut self.other,
+        };
+        *n += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.arp + self.pppoe_discovery + self.ppp_control + self.lldp + self.stp + self.other
+    }
+
+    /// The kinds in words, largest first: `86 ARP, 2 LLDP`.
+    pub fn describe(&self) -> String {
+        let mut kinds = [
+            (self.arp, "ARP"),
+            (self.pppoe_discovery, "PPPoE discovery"),
+            (self.ppp_control, "PPP control (LCP, IPCP...)"),
+            (self.lldp, "LLDP"),
+            (self.stp, "spanning tree"),
+            (self.other, "other non-IP"),
+        ];
+        kinds.sort_by_key(|k| std::cmp::Reverse(k.0));
+        kinds
+            .iter()
+            .filter(|k| k.0 > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Decodes bytes that start with an IP header (live probes, raw sockets).
@@ -385,7 +490,7 @@ fn quoted(bytes: &[u8]) -> Option<QuotedHeader> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use etherparse::PacketBuilder;
 
@@ -595,5 +700,130 @@ mod tests {
             decode(LinkType::Ethernet, 1, 0, &f).unwrap_err(),
             DecodeError::NotIp
         );
+    }
+
+    /// An Ethernet frame with the given VLAN tags (TPID) carrying a PPPoE
+    /// session frame with `ppp_protocol` and `ppp_payload`, padded to 60.
+    pub(crate) fn pppoe_frame(tags: &[u16], ppp_protocol: u16, ppp_payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        for (i, tpid) in tags.iter().enumerate() {
+            f.extend_from_slice(&tpid.to_be_bytes());
+            f.extend_from_slice(&(10 + i as u16).to_be_bytes());
+        }
+        f.extend_from_slice(&0x8864u16.to_be_bytes());
+        let len = (ppp_payload.len() + 2) as u16;
+        f.extend_from_slice(&[0x11, 0x00, 0x12, 0x34]);
+        f.extend_from_slice(&len.to_be_bytes());
+        f.extend_from_slice(&ppp_protocol.to_be_bytes());
+        f.extend_from_slice(ppp_payload);
+        f.resize(f.len().max(60), 0);
+        f
+    }
+
+    /// PPPoE sessions, untagged, behind 802.1Q and behind QinQ (every TPID
+    /// pathproof knows), IPv4 and IPv6: the IP packet inside is decoded,
+    /// the same as without PPPoE; LCP and discovery frames are not IP.
+    #[test]
+    fn pppoe_sessions_carry_ip_behind_any_tags() {
+        let rst = tcp_v4(59, TcpFlags::RST | TcpFlags::ACK, &[]);
+        let plain = decode(LinkType::RawIp, 3, 9, &rst).unwrap().packet;
+        let mut v6 = Vec::new();
+        PacketBuilder::ipv6([0xfd; 16], [0xfe; 16], 57)
+            .tcp(443, 40000, 1, 100)
+            .syn()
+            .ack(9)
+            .write(&mut v6, &[])
+            .unwrap();
+        let mut decoded = 0;
+        for tags in [&[][..], &[0x8100], &[0x88a8, 0x8100], &[0x9100, 0x8100]] {
+            let f = pppoe_frame(tags, 0x0021, &rst);
+            let d = decode(LinkType::Ethernet, 3, 9, &f).unwrap();
+            let mut want = plain;
+            want.link_src = Some([2, 0, 0, 0, 0, 2]);
+            assert_eq!(d.packet, want, "tags {tags:x?}");
+            let f = pppoe_frame(tags, 0x0057, &v6);
+            let p = decode(LinkType::Ethernet, 4, 9, &f).unwrap().packet;
+            assert_eq!((p.ttl, p.is_v6()), (57, true));
+            assert!(p.tcp().unwrap().flags.syn());
+            // LCP echo request: a PPP control frame, not IP.
+            let f = pppoe_frame(tags, 0xc021, &[9, 1, 0, 8, 0, 0, 0, 0]);
+            assert_eq!(
+                decode(LinkType::Ethernet, 5, 9, &f).unwrap_err(),
+                DecodeError::NotIp
+            );
+            assert_eq!(non_ip_kind(LinkType::Ethernet, &f), NonIpKind::PppControl);
+            decoded += 2;
+        }
+        assert_eq!(decoded, 8);
+        // A compressed (one-byte) PPP protocol field.
+        let mut f = pppoe_frame(&[], 0x0021, &rst);
+        f.remove(20);
+        f[18..20].copy_from_slice(&((rst.len() + 1) as u16).to_be_bytes());
+        assert_eq!(decode(LinkType::Ethernet, 3, 9, &f).unwrap().packet.ttl, 59);
+        // The same session in a Linux cooked capture (SLL2, protocol 0x8864).
+        let eth = pppoe_frame(&[], 0x0021, &rst);
+        let mut cooked = sll2(0, &eth[14..]);
+        cooked[0..2].copy_from_slice(&0x8864u16.to_be_bytes());
+        let d = decode(LinkType::LinuxSll2, 3, 9, &cooked).unwrap();
+        assert_eq!((d.packet.ttl, d.packet.direction), (59, Direction::In));
+        // A cut PPPoE header is truncated, not "not IP".
+        let cut = &pppoe_frame(&[0x8100], 0x0021, &rst)[..21];
+        assert_eq!(
+            decode(LinkType::Ethernet, 1, 0, cut).unwrap_err(),
+            DecodeError::Truncated("PPPoE header")
+        );
+    }
+
+    #[test]
+    fn non_ip_frames_by_kind() {
+        let eth = |t: u16, body: &[u8]| {
+            let mut f = vec![0xff; 12];
+            f.extend_from_slice(&t.to_be_bytes());
+            f.extend_from_slice(body);
+            f.resize(60, 0);
+            f
+        };
+        let stp = {
+            let mut f = vec![0x01, 0x80, 0xc2, 0, 0, 0, 2, 0, 0, 0, 0, 1];
+            f.extend_from_slice(&39u16.to_be_bytes());
+            f.extend_from_slice(&[0x42, 0x42, 0x03, 0, 0]);
+            f.resize(60, 0);
+            f
+        };
+        let mut padi = eth(0x8863, &[0x11, 0x09, 0, 0, 0, 4, 1, 1, 0, 0]);
+        let tagged_arp = {
+            let mut f = vec![0xff; 12];
+            f.extend_from_slice(&[0x81, 0x00, 0, 5, 0x08, 0x06]);
+            f.resize(60, 0);
+            f
+        };
+        let mut counts = NonIpCounts::default();
+        for (frame, kind) in [
+            (eth(0x0806, &[0; 28]), NonIpKind::Arp),
+            (tagged_arp, NonIpKind::Arp),
+            (padi.clone(), NonIpKind::PppoeDiscovery),
+            (eth(0x88cc, &[2, 7, 4]), NonIpKind::Lldp),
+            (stp, NonIpKind::Stp),
+            (eth(0x88b5, &[1, 2, 3]), NonIpKind::Other),
+        ] {
+            assert_eq!(
+                decode(LinkType::Ethernet, 1, 0, &frame).unwrap_err(),
+                DecodeError::NotIp,
+                "{kind:?}"
+            );
+            assert_eq!(non_ip_kind(LinkType::Ethernet, &frame), kind);
+            counts.add(kind);
+        }
+        padi.truncate(3);
+        assert_eq!(non_ip_kind(LinkType::Ethernet, &padi), NonIpKind::Other);
+        assert_eq!(counts.total(), 6);
+        assert_eq!(
+            counts.describe(),
+            "2 ARP, 1 PPPoE discovery, 1 LLDP, 1 spanning tree, 1 other non-IP"
+        );
+        // Cooked captures name the protocol in their header.
+        let mut cooked = sll2(4, &[0; 28]);
+        cooked[0..2].copy_from_slice(&0x0806u16.to_be_bytes());
+        assert_eq!(non_ip_kind(LinkType::LinuxSll2, &cooked), NonIpKind::Arp);
     }
 }

@@ -12,7 +12,10 @@ mod link;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use decode::{ArpSighting, DecodeError, Decoded, arp_sighting, decode, decode_ip};
+pub use decode::{
+    ArpSighting, DecodeError, Decoded, NonIpCounts, NonIpKind, arp_sighting, decode, decode_ip,
+    non_ip_kind,
+};
 
 use serde::Serialize;
 use std::fmt;
