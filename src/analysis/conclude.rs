@@ -28,6 +28,9 @@ pub(super) struct Inputs<'a> {
     /// Servers (address and port) that answered a traceroute SYN probe
     /// with a SYN-ACK: TCP to them works, whatever single connections lost.
     pub probe_answered: &'a HashSet<SocketAddr>,
+    /// The capture's frames, IP or not (zero when the source is not a capture).
+    pub frame_counts: super::FrameCounts,
+    pub ip_packets: u64,
 }
 
 pub(super) struct Conclusion {
@@ -105,7 +108,7 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
             .map(|(dst, v)| Candidate::new(v).about(Some(dst))),
     );
     let verdict = picker::pick(candidates.clone(), || {
-        no_evidence(servers.is_empty(), table)
+        no_evidence(servers.is_empty(), inputs)
     });
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Conclusion {
@@ -116,16 +119,39 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
     }
 }
 
-/// What an inconclusive verdict says when no rule proposed anything.
-fn no_evidence(no_servers: bool, table: &FlowTable) -> NoEvidence {
+/// What an inconclusive verdict says when no rule proposed anything: why
+/// there was nothing to judge, naming the frames that carry no IP.
+fn no_evidence(no_servers: bool, inputs: &Inputs<'_>) -> NoEvidence {
+    let table = inputs.table;
+    let counts = &inputs.frame_counts;
+    let non_ip = counts.non_ip.total();
+    let capture_step = "Capture with `tcpdump -i any -w output.pcap` on the connector while it tries to connect (restart the connector service during the capture).".to_string();
+    if inputs.ip_packets == 0 && non_ip > 0 {
+        return NoEvidence {
+            summary: format!(
+                "{non_ip} of {} frames carry no IP ({}): nothing here can show the path to the broker.",
+                counts.frames.max(non_ip),
+                counts.non_ip.describe()
+            ),
+            next_steps: vec![format!(
+                "{capture_step} Capture on the interface that carries the connector's IP traffic (with PPPoE, the PPP interface or its Ethernet: pathproof reads both)."
+            )],
+        };
+    }
+    let mut summary = if no_servers && table.flows_total > 0 {
+        "No TCP connection to the broker port in the capture (other TCP traffic only): nothing to judge; use --port if the connector uses another port.".to_string()
+    } else {
+        "No TCP connection to the broker port in the capture: nothing to judge.".to_string()
+    };
+    if non_ip > 0 {
+        summary.push_str(&format!(
+            " {non_ip} of {} frames carry no IP ({}).",
+            counts.frames.max(non_ip),
+            counts.non_ip.describe()
+        ));
+    }
     NoEvidence {
-        summary: if no_servers && table.flows_total > 0 {
-            "No TCP connection to the broker port in the capture (other TCP traffic only): nothing to judge; use --port if the connector uses another port.".into()
-        } else {
-            "No TCP connection to the broker port in the capture: nothing to judge.".into()
-        },
-        next_steps: vec![
-            "Capture with `tcpdump -i any -w output.pcap` on the connector while it tries to connect (restart the connector service during the capture).".into(),
-        ],
+        summary,
+        next_steps: vec![capture_step],
     }
 }

@@ -59,6 +59,16 @@ impl Default for AnalysisOptions {
     }
 }
 
+/// What the capture reader and decoder counted of the frames: the
+/// analysis sees IP packets only, and says so when the rest is all there is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameCounts {
+    /// Frames in the capture.
+    pub frames: u64,
+    /// Frames that carry no IP, by kind.
+    pub non_ip: crate::packet::NonIpCounts,
+}
+
 /// Distinct inbound sources remembered to tell a TTL normaliser (one TTL
 /// from every source) from ordinary traffic.
 const TTL_REWRITE_SOURCES: usize = 3;
@@ -80,6 +90,7 @@ pub struct Analyzer {
     /// pathproof's traceroute probes and their answers.
     traces: traces::TraceTracker,
     pmtu_probes: pmtu_probes::PmtuProbeTracker,
+    frame_counts: FrameCounts,
 }
 
 /// ARP entries remembered (a capture has few gateways).
@@ -108,7 +119,13 @@ impl Analyzer {
             arp: HashMap::new(),
             traces: traces::TraceTracker::new(),
             pmtu_probes: pmtu_probes::PmtuProbeTracker::new(),
+            frame_counts: FrameCounts::default(),
         }
+    }
+
+    /// The capture's frame counts (from the decoding stage), before [`Self::finish`].
+    pub fn note_frames(&mut self, counts: FrameCounts) {
+        self.frame_counts = counts;
     }
 
     /// Learns an ARP sender (frames that are not IP still tell who hop 1 is).
@@ -208,6 +225,8 @@ impl Analyzer {
             traces: &trace_conclusion,
             pmtu_probes: &self.pmtu_probes,
             probe_answered: &probe_answered,
+            frame_counts: self.frame_counts,
+            ip_packets: self.packets,
         });
         Analysis {
             verdict: conclusion.verdict,

@@ -5,7 +5,9 @@ pub mod trace;
 
 use crate::analysis::{Analysis, AnalysisOptions, Analyzer};
 use crate::capture::{CaptureError, CaptureFormat, CaptureReader, CaptureWarning, LinkType};
-use crate::packet::{ArpSighting, DecodeError, Packet, Transport, arp_sighting, decode};
+use crate::packet::{
+    ArpSighting, DecodeError, NonIpCounts, Packet, Transport, arp_sighting, decode, non_ip_kind,
+};
 use crate::path::{Path, mtr};
 use serde::Serialize;
 use std::ops::Range;
@@ -59,6 +61,8 @@ pub struct InputSummary {
     pub ip_packets: u64,
     /// Frames that are not IP (ARP, LLDP, ...) or are loopback duplicates.
     pub non_ip_frames: u64,
+    /// The frames that carry no IP (loopback duplicates aside), by kind.
+    pub non_ip_kinds: NonIpCounts,
     /// Frames whose headers are cut or malformed.
     pub undecodable_frames: u64,
     /// Frames of interfaces with a link type pathproof cannot decode.
@@ -153,6 +157,7 @@ struct Decoding {
     link_types: Vec<LinkType>,
     frames: u64,
     non_ip: u64,
+    non_ip_kinds: NonIpCounts,
     undecodable: u64,
     unsupported: u64,
     first_unsupported: Option<(u64, LinkType, u32)>,
@@ -223,6 +228,7 @@ fn decode_stage(
             }
             Err(DecodeError::NotIp) => {
                 d.non_ip += 1;
+                d.non_ip_kinds.add(non_ip_kind(frame.link_type, frame.data));
                 if let Some(s) = arp_sighting(frame.link_type, frame.number, frame.data) {
                     batch.items.push(Item::Arp(s));
                 }
@@ -305,6 +311,7 @@ pub fn analyse_capture(
         link_types,
         frames,
         non_ip,
+        non_ip_kinds,
         undecodable,
         unsupported,
         first_unsupported,
@@ -346,10 +353,15 @@ pub fn analyse_capture(
         bytes: reader.bytes_read(),
         ip_packets: analyzer.packets(),
         non_ip_frames: non_ip,
+        non_ip_kinds,
         undecodable_frames: undecodable,
         unsupported_link_frames: unsupported,
         damaged_from_frame,
     };
+    analyzer.note_frames(crate::analysis::FrameCounts {
+        frames,
+        non_ip: non_ip_kinds,
+    });
     let mut analysis = analyzer.finish(path.as_ref());
     if let Some(from) = damaged_from_frame {
         analysis.verdict.note_damage(frames, from);

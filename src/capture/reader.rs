@@ -152,6 +152,28 @@ struct PcapState {
     snaplen: u32,
     /// Whether that warning was given.
     warned_over_snaplen: bool,
+    /// Records whose fraction of a second is a second or more (see
+    /// [`OverlongFraction`]).
+    overlong_fraction: OverlongFraction,
+}
+
+/// Records whose fraction field is 1,000,000 µs (1e9 ns) or more: a writer
+/// bug (nanoseconds written under the microsecond magic, or a fraction not
+/// reduced). The value is carried, not clamped: the record's time is
+/// `seconds + fraction` as the arithmetic gives it, which is what Wireshark
+/// and tshark compute too (frame.time_delta, frame.time_relative), so the
+/// delays pathproof prints agree with what the user sees there. Clamping
+/// would invent a time no tool shows. What matters is saying so: one
+/// warning counts such records and names the first.
+#[derive(Clone, Copy, Default)]
+struct OverlongFraction {
+    records: u64,
+    first_frame: u64,
+    first_value: u32,
+    max_value: u32,
+    /// Index of the warning in `CaptureReader::warnings`, once pushed; its
+    /// message is rewritten with the final count when the reading ends.
+    warning: Option<usize>,
 }
 
 #[derive(Default)]
@@ -576,6 +598,7 @@ impl CaptureReader {
                 caplen_why: "",
                 snaplen: 0,
                 warned_over_snaplen: false,
+                overlong_fraction: OverlongFraction::default(),
             },
             ng: NgState::default(),
             offset: 0,
@@ -636,6 +659,7 @@ impl CaptureReader {
             caplen_why,
             snaplen: h.snaplen,
             warned_over_snaplen: false,
+            overlong_fraction: OverlongFraction::default(),
         };
         self.inner.it().consume(len);
         self.offset = len as u64;
@@ -672,10 +696,12 @@ impl CaptureReader {
             Ok(Some(meta)) => meta,
             Ok(None) => {
                 self.done = true;
+                self.word_overlong_fraction();
                 return Ok(None);
             }
             Err(e) => {
                 self.done = true;
+                self.word_overlong_fraction();
                 return Err(e);
             }
         };
@@ -831,7 +857,8 @@ impl CaptureReader {
                 }
                 if rest.len() >= len {
                     let sec = i64::from(u32_at(rest, 0, st.big_endian));
-                    let frac = i64::from(u32_at(rest, 4, st.big_endian));
+                    let frac_raw = u32_at(rest, 4, st.big_endian);
+                    let frac = i64::from(frac_raw);
                     let meta = FrameMeta {
                         ts_ns: sec * 1_000_000_000 + frac * st.frac_ns,
                         link_type: st.link_type,
@@ -840,6 +867,9 @@ impl CaptureReader {
                         data_start: self.pos + hdr,
                         caplen: caplen as usize,
                     };
+                    if frac * st.frac_ns >= 1_000_000_000 {
+                        self.note_overlong_fraction(frac_raw);
+                    }
                     self.pos += len;
                     return Ok(Some(meta));
                 }
@@ -849,6 +879,58 @@ impl CaptureReader {
                 let frame = self.frames + 1;
                 return Ok(self.end_of_input(&format!("frame {frame}"), Some(frame), need));
             }
+        }
+    }
+
+    /// A pcap record (frame `self.frames + 1`) whose fraction of a second
+    /// is a second or more: counted, one warning for all.
+    #[cold]
+    fn note_overlong_fraction(&mut self, value: u32) {
+        let frame = self.frames + 1;
+        let o = &mut self.pcap.overlong_fraction;
+        o.records += 1;
+        o.max_value = o.max_value.max(value);
+        if o.warning.is_none() {
+            o.first_frame = frame;
+            o.first_value = value;
+            o.warning = Some(self.warnings.len());
+            let at = self.here(Some(frame));
+            self.warnings.push(CaptureWarning {
+                offset: at.offset,
+                frame: Some(frame),
+                message: String::new(),
+            });
+        }
+        self.word_overlong_fraction();
+    }
+
+    /// (Re)writes the overlong-fraction warning with the count so far: at
+    /// the first such record and when the reading ends.
+    fn word_overlong_fraction(&mut self) {
+        let o = self.pcap.overlong_fraction;
+        let Some(i) = o.warning else { return };
+        // Once per record would be a string per frame of a file whose every
+        // record has it: the count is reworded at the end (and at the first).
+        if o.records > 1 && !self.done {
+            return;
+        }
+        let (unit, per_second) = if self.pcap.frac_ns == 1 {
+            ("nanosecond", 1e9)
+        } else {
+            ("microsecond", 1e6)
+        };
+        let others = match o.records {
+            1 => String::new(),
+            n => format!(" ({n} records are like this, the largest {})", o.max_value),
+        };
+        let message = format!(
+            "frame {}: the record header's {unit} field is {}, a second or more{others}; such times are taken as they are written (seconds plus the whole field, as Wireshark shows them), so times and delays around these frames may be off by up to {:.0} s: the program that wrote the capture did not keep the fraction below one second",
+            o.first_frame,
+            o.first_value,
+            f64::from(o.max_value) / per_second
+        );
+        if let Some(w) = self.warnings.get_mut(i) {
+            w.message = message;
         }
     }
 

@@ -186,9 +186,13 @@ pub fn render_pcap(r: &PcapReport) -> String {
         None => "\nPath: none given (--hops N or --mtr FILE place resets against the broker's hop)"
             .into(),
     };
+    let non_ip = match i.non_ip_kinds.total() {
+        0 => String::new(),
+        n => format!(" ({n} frames carry no IP: {})", i.non_ip_kinds.describe()),
+    };
     let _ = writeln!(
         out,
-        "\nCapture: {} ({}, {}), {} frames, {} IP packets, {} TCP flows{span}{path}",
+        "\nCapture: {} ({}, {}), {} frames, {} IP packets{non_ip}, {} TCP flows{span}{path}",
         i.file,
         serde_plain(&i.format),
         i.link_types.join("+"),

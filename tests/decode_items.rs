@@ -1,0 +1,282 @@
+//! Issue 12, items 9, 10 and 12 on constructed captures, through the whole
+//! `pcap` pipeline (reader, decoder, analysis, reports): PPPoE sessions,
+//! frames that carry no IP, record fractions of a second or more, traffic
+//! on other ports than the judged one, and DNS answers that hijack a broker
+//! name.
+
+use etherparse::PacketBuilder;
+use pathproof::analysis::{AnalysisOptions, VerdictClass};
+use pathproof::app::{PcapReport, analyse_capture};
+use pathproof::capture::CaptureReader;
+use pathproof::path::Path;
+use std::io::Cursor;
+
+const CONN: [u8; 4] = [10, 0, 0, 2];
+const BROKER: [u8; 4] = [203, 0, 113, 9];
+const GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
+const CONN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+const PCAP_US: u32 = 0xa1b2_c3d4;
+const PCAP_NS: u32 = 0xa1b2_3c4d;
+
+/// A little-endian pcap of Ethernet frames: (seconds, fraction, bytes).
+fn pcap(magic: u32, frames: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for x in [magic.to_le_bytes(), [2, 0, 4, 0], [0; 4], [0; 4]] {
+        v.extend(x);
+    }
+    v.extend(65535u32.to_le_bytes());
+    v.extend(1u32.to_le_bytes());
+    for (sec, frac, data) in frames {
+        v.extend(sec.to_le_bytes());
+        v.extend(frac.to_le_bytes());
+        v.extend((data.len() as u32).to_le_bytes());
+        v.extend((data.len() as u32).to_le_bytes());
+        v.extend(data);
+    }
+    v
+}
+
+fn analyse(bytes: Vec<u8>, path: Option<Path>, options: &AnalysisOptions) -> PcapReport {
+    let reader = CaptureReader::from_reader(Box::new(Cursor::new(bytes))).unwrap();
+    analyse_capture(reader, "test.pcap".into(), path, options).unwrap()
+}
+
+fn json(r: &PcapReport) -> serde_json::Value {
+    serde_json::from_str(&pathproof::report::json::render_pcap(r)).unwrap()
+}
+
+fn arp_request() -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend(CONN_MAC);
+    f.extend([0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+    f.extend(CONN_MAC);
+    f.extend(CONN);
+    f.extend([0; 6]);
+    f.extend([10, 0, 0, 1]);
+    f.resize(60, 0);
+    f
+}
+
+/// An Ethernet frame of `ether_type` with `body`, padded to 60 bytes.
+fn eth(ether_type: u16, body: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x01, 0x80, 0xc2, 0, 0, 0x0e];
+    f.extend(CONN_MAC);
+    f.extend(ether_type.to_be_bytes());
+    f.extend(body);
+    f.resize(60, 0);
+    f
+}
+
+/// A PPPoE session frame (behind `tags`) carrying `ppp_protocol`.
+fn pppoe(src_mac: [u8; 6], tags: &[u16], ppp_protocol: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = if src_mac == GW_MAC {
+        CONN_MAC.to_vec()
+    } else {
+        GW_MAC.to_vec()
+    };
+    f.extend(src_mac);
+    for (i, tpid) in tags.iter().enumerate() {
+        f.extend(tpid.to_be_bytes());
+        f.extend((100 + i as u16).to_be_bytes());
+    }
+    f.extend(0x8864u16.to_be_bytes());
+    f.extend([0x11, 0, 0x00, 0x2a]);
+    f.extend(((payload.len() + 2) as u16).to_be_bytes());
+    f.extend(ppp_protocol.to_be_bytes());
+    f.extend(payload);
+    f.resize(f.len().max(60), 0);
+    f
+}
+
+/// An IPv4 TCP segment between the connector's `port` and the broker's 443.
+fn tcp(out: bool, ttl: u8, port: u16, flags: &str) -> Vec<u8> {
+    let (src, dst, sp, dp) = if out {
+        (CONN, BROKER, port, 443)
+    } else {
+        (BROKER, CONN, 443, port)
+    };
+    let seq = u32::from(port) * 1000 + u32::from(!out);
+    let mut b = PacketBuilder::ipv4(src, dst, ttl).tcp(sp, dp, seq, 64240);
+    if flags.contains('S') {
+        b = b.syn();
+    }
+    if flags.contains('A') {
+        b = b.ack(u32::from(port) * 1000 + 1);
+    }
+    if flags.contains('R') {
+        b = b.rst();
+    }
+    let mut v = Vec::new();
+    b.write(&mut v, &[]).unwrap();
+    v
+}
+
+// ------------------------------------------------------------ item 9: PPPoE
+
+/// Resets forged at hop 2 inside a PPPoE session behind QinQ: the same
+/// verdict as on plain Ethernet (LCP echoes and discovery beside them are
+/// counted as frames without IP).
+#[test]
+fn pppoe_over_qinq_resets_are_placed() {
+    let tags = [0x88a8, 0x8100];
+    let mut frames = vec![
+        (1, 0, eth(0x8863, &[0x11, 0x09, 0, 0, 0, 0])),
+        (
+            1,
+            10,
+            pppoe(CONN_MAC, &tags, 0xc021, &[9, 1, 0, 8, 0, 0, 0, 0]),
+        ),
+    ];
+    for k in 0..3u16 {
+        let sec = 2 + u32::from(k);
+        frames.push((
+            sec,
+            0,
+            pppoe(CONN_MAC, &tags, 0x0021, &tcp(true, 64, 40000 + k, "S")),
+        ));
+        frames.push((
+            sec,
+            900,
+            pppoe(GW_MAC, &tags, 0x0021, &tcp(false, 63, 40000 + k, "RA")),
+        ));
+    }
+    let r = analyse(
+        pcap(PCAP_US, &frames),
+        Some(Path::from_hop_count(4)),
+        &AnalysisOptions::default(),
+    );
+    let v = &r.analysis.verdict;
+    assert_eq!(v.class, VerdictClass::RstInjected, "{}", v.summary);
+    assert_eq!(v.hop, Some(2));
+    assert_eq!(r.analysis.rsts.len(), 3);
+    assert_eq!(r.input.ip_packets, 6);
+    assert_eq!(r.input.non_ip_frames, 2);
+    assert_eq!(
+        (
+            r.input.non_ip_kinds.pppoe_discovery,
+            r.input.non_ip_kinds.ppp_control
+        ),
+        (1, 1)
+    );
+    let text = pathproof::report::text::render_pcap(&r);
+    assert!(
+        text.contains("(2 frames carry no IP: 1 PPPoE discovery, 1 PPP control (LCP, IPCP...))"),
+        "{text}"
+    );
+}
+
+// --------------------------------------------------- item 9: no IP at all
+
+#[test]
+fn a_capture_without_ip_says_so() {
+    let frames: Vec<_> = (0..86u32).map(|i| (100 + i, 0, arp_request())).collect();
+    let r = analyse(pcap(PCAP_US, &frames), None, &AnalysisOptions::default());
+    let v = &r.analysis.verdict;
+    assert_eq!(v.class, VerdictClass::Inconclusive);
+    assert_eq!(v.hop, None);
+    assert_eq!(
+        v.summary,
+        "86 of 86 frames carry no IP (86 ARP): nothing here can show the path to the broker."
+    );
+    assert_eq!((r.input.frames, r.input.ip_packets), (86, 0));
+    let j = json(&r);
+    assert_eq!(j["input"]["non_ip_frames"], 86);
+    assert_eq!(j["input"]["non_ip_kinds"]["arp"], 86);
+    assert_eq!(j["input"]["non_ip_kinds"]["lldp"], 0);
+    assert_eq!(j["verdict"]["class"], "inconclusive");
+}
+
+#[test]
+fn non_ip_kinds_are_counted_beside_ip() {
+    let stp = {
+        let mut f = vec![0x01, 0x80, 0xc2, 0, 0, 0];
+        f.extend(CONN_MAC);
+        f.extend(39u16.to_be_bytes());
+        f.extend([0x42, 0x42, 0x03, 0, 0]);
+        f.resize(60, 0);
+        f
+    };
+    let mut dns = vec![0; 14];
+    dns[12..14].copy_from_slice(&[0x08, 0x00]);
+    PacketBuilder::ipv4(CONN, [10, 0, 0, 53], 64)
+        .udp(5000, 5353)
+        .write(&mut dns, &[0; 12])
+        .unwrap();
+    let frames = vec![
+        (1, 0, arp_request()),
+        (1, 1, eth(0x88cc, &[2, 7, 4, 0, 0, 0, 0, 0, 1])),
+        (1, 2, stp),
+        (1, 3, eth(0x88b5, &[0; 4])),
+        (1, 4, dns),
+    ];
+    let r = analyse(pcap(PCAP_US, &frames), None, &AnalysisOptions::default());
+    let k = r.input.non_ip_kinds;
+    assert_eq!((k.arp, k.lldp, k.stp, k.other, k.total()), (1, 1, 1, 1, 4));
+    let v = &r.analysis.verdict;
+    assert_eq!(v.class, VerdictClass::Inconclusive);
+    assert_eq!(v.hop, None);
+    assert!(
+        v.summary
+            .starts_with("No TCP connection to the broker port")
+            && v.summary.ends_with(
+                " 4 of 5 frames carry no IP (1 ARP, 1 LLDP, 1 spanning tree, 1 other non-IP)."
+            ),
+        "{}",
+        v.summary
+    );
+}
+
+// ------------------------------------- item 12: fraction of a second ≥ 1 s
+
+#[test]
+fn microsecond_field_of_a_second_or_more_is_warned_and_carried() {
+    let frames = vec![
+        (100, 0, arp_request()),
+        (100, 2_147_483_647, arp_request()),
+        (101, 5, arp_request()),
+        (101, 1_000_000, arp_request()),
+    ];
+    let r = analyse(pcap(PCAP_US, &frames), None, &AnalysisOptions::default());
+    let w: Vec<_> = r
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("a second or more"))
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", r.warnings);
+    assert_eq!(w[0].frame, Some(2));
+    assert_eq!(w[0].offset, 24 + 16 + 60);
+    assert!(
+        w[0].message.starts_with(
+            "frame 2: the record header's microsecond field is 2147483647, a second or more (2 records are like this, the largest 2147483647)"
+        ) && w[0].message.contains("off by up to 2147 s"),
+        "{}",
+        w[0].message
+    );
+    // Carried, as Wireshark computes it: frame 2 is 2147.483647 s after frame 1.
+    let mut reader =
+        CaptureReader::from_reader(Box::new(Cursor::new(pcap(PCAP_US, &frames)))).unwrap();
+    let mut ts = Vec::new();
+    while let Some(f) = reader.next_frame().unwrap() {
+        ts.push(f.ts_ns);
+    }
+    assert_eq!(ts[1] - ts[0], 2_147_483_647_000);
+    assert_eq!(ts[3], 102_000_000_000);
+    let j = json(&r);
+    assert_eq!(j["warnings"][0]["frame"], 2);
+
+    // Nanosecond pcaps: the limit is 1e9, and 999,999,999 is fine.
+    let frames = vec![
+        (100, 999_999_999, arp_request()),
+        (100, 1_000_000_000, arp_request()),
+    ];
+    let r = analyse(pcap(PCAP_NS, &frames), None, &AnalysisOptions::default());
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(r.warnings[0].message.starts_with(
+        "frame 2: the record header's nanosecond field is 1000000000, a second or more;"
+    ));
+    // A clean capture has no such warning.
+    let frames = vec![(100, 999_999, arp_request())];
+    let r = analyse(pcap(PCAP_US, &frames), None, &AnalysisOptions::default());
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+}
