@@ -280,3 +280,212 @@ fn microsecond_field_of_a_second_or_more_is_warned_and_carried() {
     let r = analyse(pcap(PCAP_US, &frames), None, &AnalysisOptions::default());
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 }
+
+// ------------------------------------------------------- item 10: the port
+
+/// A TLS 1.2 ClientHello record naming `sni`.
+fn client_hello(sni: &str) -> Vec<u8> {
+    let name = sni.as_bytes();
+    let mut ext = vec![0, 0];
+    ext.extend(((name.len() + 5) as u16).to_be_bytes());
+    ext.extend(((name.len() + 3) as u16).to_be_bytes());
+    ext.push(0);
+    ext.extend((name.len() as u16).to_be_bytes());
+    ext.extend(name);
+    let mut body = vec![3, 3];
+    body.extend([7; 32]);
+    body.extend([0, 0, 2, 0xc0, 0x2f, 1, 0]);
+    body.extend((ext.len() as u16).to_be_bytes());
+    body.extend(ext);
+    let mut hs = vec![1, 0];
+    hs.extend((body.len() as u16).to_be_bytes());
+    hs.extend(body);
+    let mut rec = vec![0x16, 3, 1];
+    rec.extend((hs.len() as u16).to_be_bytes());
+    rec.extend(hs);
+    rec
+}
+
+/// A segment between the connector's `cport` and the server's `sport`,
+/// in an Ethernet frame.
+#[allow(clippy::too_many_arguments)]
+fn seg(
+    out: bool,
+    ttl: u8,
+    cport: u16,
+    sport: u16,
+    flags: &str,
+    seq: u32,
+    ack: u32,
+    data: &[u8],
+) -> Vec<u8> {
+    let (src, dst, sp, dp) = if out {
+        (CONN, BROKER, cport, sport)
+    } else {
+        (BROKER, CONN, sport, cport)
+    };
+    let (smac, dmac) = if out {
+        (CONN_MAC, GW_MAC)
+    } else {
+        (GW_MAC, CONN_MAC)
+    };
+    let mut b = PacketBuilder::ethernet2(smac, dmac)
+        .ipv4(src, dst, ttl)
+        .tcp(sp, dp, seq, 64240);
+    if flags.contains('S') {
+        b = b.syn();
+    }
+    if flags.contains('A') {
+        b = b.ack(ack);
+    }
+    if flags.contains('R') {
+        b = b.rst();
+    }
+    let mut v = Vec::new();
+    b.write(&mut v, data).unwrap();
+    v
+}
+
+/// A connection to `sport` whose ClientHello (SNI `sni`) is answered by a
+/// reset with TTL `rst_ttl`, the server's own packets arriving with 61.
+fn hello_reset(
+    frames: &mut Vec<(u32, u32, Vec<u8>)>,
+    sec: u32,
+    cport: u16,
+    sport: u16,
+    sni: &str,
+    rst_ttl: u8,
+) {
+    let (c, s) = (u32::from(cport) * 1000, 7_000_000);
+    let hello = client_hello(sni);
+    frames.push((sec, 0, seg(true, 64, cport, sport, "S", c, 0, &[])));
+    frames.push((
+        sec,
+        20_000,
+        seg(false, 61, cport, sport, "SA", s, c + 1, &[]),
+    ));
+    frames.push((
+        sec,
+        20_100,
+        seg(true, 64, cport, sport, "A", c + 1, s + 1, &[]),
+    ));
+    frames.push((
+        sec,
+        20_200,
+        seg(true, 64, cport, sport, "A", c + 1, s + 1, &hello),
+    ));
+    let after = c + 1 + hello.len() as u32;
+    frames.push((
+        sec,
+        21_000,
+        seg(false, rst_ttl, cport, sport, "RA", s + 1, after, &[]),
+    ));
+}
+
+#[test]
+fn no_flow_to_the_port_names_the_ports_with_tls_and_resets() {
+    let mut frames = Vec::new();
+    hello_reset(&mut frames, 1, 40001, 8443, "app.example.com", 61);
+    hello_reset(&mut frames, 2, 40002, 8443, "app.example.com", 61);
+    for k in 0..3u16 {
+        let cport = 41000 + k;
+        frames.push((
+            3 + u32::from(k),
+            0,
+            seg(true, 64, cport, 80, "S", 5, 0, &[]),
+        ));
+        frames.push((
+            3 + u32::from(k),
+            500,
+            seg(false, 61, cport, 80, "RA", 0, 6, &[]),
+        ));
+    }
+    let r = analyse(pcap(PCAP_US, &frames), None, &AnalysisOptions::default());
+    let v = &r.analysis.verdict;
+    assert_eq!(v.class, VerdictClass::Inconclusive);
+    assert_eq!(v.hop, None);
+    assert_eq!(
+        v.summary,
+        "No TCP to port 443 in the capture; TLS seen on 8443 (2 flows), resets on 80 (3), 8443 (2): run with --port 8443."
+    );
+    assert!(r.analysis.rsts.is_empty());
+    let j = json(&r);
+    assert_eq!(
+        j["other_ports"],
+        serde_json::json!([
+            {"port": 80, "tls_flows": 0, "resets": 3},
+            {"port": 8443, "tls_flows": 2, "resets": 2}
+        ])
+    );
+    let text = pathproof::report::text::render_pcap(&r);
+    assert!(
+        text.contains("Other ports: 80 (3 resets), 8443 (2 TLS flows, 2 resets)"),
+        "{text}"
+    );
+
+    // Resets alone: the reset port is suggested.
+    let frames: Vec<_> = frames.into_iter().skip(10).collect();
+    let r = analyse(pcap(PCAP_US, &frames), None, &AnalysisOptions::default());
+    assert_eq!(
+        r.analysis.verdict.summary,
+        "No TCP to port 443 in the capture; resets on 80 (3): run with --port 80."
+    );
+}
+
+/// A ClientHello naming a broker on port 8443 is judged as it would be on
+/// 443 (tls-blocked at hop 2): the reset forged at hop 2 (TTL 63 while the server's packets come
+/// with 61) answers it.
+#[test]
+fn broker_sni_on_another_port_is_judged_like_443() {
+    let judge = |sport: u16, sni: &str| {
+        let mut frames = Vec::new();
+        for k in 0..3u16 {
+            hello_reset(&mut frames, 1 + u32::from(k), 40000 + k, sport, sni, 63);
+        }
+        analyse(
+            pcap(PCAP_US, &frames),
+            Some(Path::from_hop_count(4)),
+            &AnalysisOptions::default(),
+        )
+    };
+    let on_443 = judge(443, "co2br.prod.zpath.net");
+    let v = &on_443.analysis.verdict;
+    assert_eq!(v.class, VerdictClass::TlsBlocked, "{}", v.summary);
+    assert_eq!(v.hop, Some(2));
+    assert_eq!(on_443.analysis.rsts.len(), 3);
+
+    let on_8443 = judge(8443, "co2br.prod.zpath.net");
+    let w = &on_8443.analysis.verdict;
+    assert_eq!((w.class, w.hop), (v.class, v.hop), "{}", w.summary);
+    assert_eq!(on_8443.analysis.rsts.len(), 3);
+    assert_eq!(on_8443.analysis.rsts_total, 3);
+    assert!(on_8443.analysis.flows.iter().all(|f| f.broker_sni));
+    assert!(on_8443.analysis.other_ports.is_empty());
+    let j = json(&on_8443);
+    assert_eq!(j["flows"][0]["broker_sni"], true);
+    assert_eq!(
+        j["flows"][0]["tls"]["client_hello"]["sni"],
+        "co2br.prod.zpath.net"
+    );
+
+    // A name the user gave (--broker-name) counts too; any other name is
+    // only counted for its port.
+    let options = AnalysisOptions {
+        broker_names: vec!["edge.corp.example".into()],
+        ..AnalysisOptions::default()
+    };
+    let mut frames = Vec::new();
+    hello_reset(&mut frames, 1, 40000, 9443, "edge.corp.example", 63);
+    let r = analyse(
+        pcap(PCAP_US, &frames),
+        Some(Path::from_hop_count(4)),
+        &options,
+    );
+    assert_eq!(r.analysis.rsts.len(), 1);
+    assert_ne!(r.analysis.verdict.class, VerdictClass::Inconclusive);
+    let other = judge(8443, "www.example.org");
+    assert_eq!(other.analysis.verdict.class, VerdictClass::Inconclusive);
+    assert_eq!(other.analysis.verdict.hop, None);
+    assert!(other.analysis.rsts.is_empty());
+    assert_eq!(other.analysis.other_ports[0].tls_flows, 3);
+}

@@ -51,7 +51,7 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
     let table = inputs.table;
     let mut servers: BTreeMap<IpAddr, ServerView<'_>> = BTreeMap::new();
     for f in &table.finished {
-        if table.is_server_port(f.server.port()) {
+        if table.is_judged(f) {
             servers.entry(f.server.ip()).or_default().flows.push(f);
         }
     }
@@ -138,7 +138,10 @@ fn no_evidence(no_servers: bool, inputs: &Inputs<'_>) -> NoEvidence {
             )],
         };
     }
-    let mut summary = if no_servers && table.flows_total > 0 {
+    let elsewhere = no_servers.then(|| other_ports(table)).flatten();
+    let mut summary = if let Some(e) = &elsewhere {
+        e.clone()
+    } else if no_servers && table.flows_total > 0 {
         "No TCP connection to the broker port in the capture (other TCP traffic only): nothing to judge; use --port if the connector uses another port.".to_string()
     } else {
         "No TCP connection to the broker port in the capture: nothing to judge.".to_string()
@@ -154,4 +157,66 @@ fn no_evidence(no_servers: bool, inputs: &Inputs<'_>) -> NoEvidence {
         summary,
         next_steps: vec![capture_step],
     }
+}
+
+/// What the capture shows on ports that are not judged, when the judged
+/// ones show nothing: "No TCP to port 443; TLS seen on 8443 (12 flows),
+/// resets on 80 (3): run with --port 8443." The ports suggested are those
+/// with TLS (most flows first, three at most), else those with resets.
+fn other_ports(table: &FlowTable) -> Option<String> {
+    let ports = &table.other_ports;
+    if ports.is_empty() {
+        return None;
+    }
+    let judged: Vec<String> = table.server_ports().iter().map(u16::to_string).collect();
+    let mut tls: Vec<_> = ports.values().filter(|a| a.tls_flows > 0).collect();
+    tls.sort_by_key(|a| (std::cmp::Reverse(a.tls_flows), a.port));
+    let mut resets: Vec<_> = ports.values().filter(|a| a.resets > 0).collect();
+    resets.sort_by_key(|a| (std::cmp::Reverse(a.resets), a.port));
+    let list = |items: &[&super::flows::PortActivity],
+                count: fn(&super::flows::PortActivity) -> u64,
+                unit: &str| {
+        let shown: Vec<String> = items
+            .iter()
+            .take(5)
+            .map(|a| {
+                let n = count(a);
+                let unit = if unit.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {unit}{}", if n == 1 { "" } else { "s" })
+                };
+                format!("{} ({n}{unit})", a.port)
+            })
+            .collect();
+        let more = items.len().saturating_sub(5);
+        let more = if more > 0 {
+            format!(" and {more} more port{}", if more == 1 { "" } else { "s" })
+        } else {
+            String::new()
+        };
+        format!("{}{more}", shown.join(", "))
+    };
+    let mut seen = Vec::new();
+    if !tls.is_empty() {
+        seen.push(format!(
+            "TLS seen on {}",
+            list(&tls, |a| a.tls_flows, "flow")
+        ));
+    }
+    if !resets.is_empty() {
+        seen.push(format!("resets on {}", list(&resets, |a| a.resets, "")));
+    }
+    let suggest = if tls.is_empty() { &resets } else { &tls };
+    let run: Vec<String> = suggest
+        .iter()
+        .take(3)
+        .map(|a| format!("--port {}", a.port))
+        .collect();
+    Some(format!(
+        "No TCP to port {} in the capture; {}: run with {}.",
+        judged.join(", "),
+        seen.join(", "),
+        run.join(" ")
+    ))
 }

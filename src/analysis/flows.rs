@@ -139,6 +139,13 @@ pub struct FlowRecord {
     pub server_mac: Option<[u8; 6]>,
     /// The flow is to a broker port: its TLS handshake is tracked.
     tls_wanted: bool,
+    /// On a port that is not judged, the client's first data segment was a
+    /// TLS ClientHello (see [`first_client_segment_is_tls`]): its handshake
+    /// is tracked to read the SNI.
+    other_port_tls: bool,
+    /// Such a flow whose ClientHello names a broker: judged like a flow to
+    /// the broker port (see [`FlowTable::is_judged`]).
+    pub broker_sni: bool,
     /// TLS handshake tracking, from the first data segment until the
     /// tracker can learn nothing more; then its observation is kept in
     /// `tls_observation` and the tracker (ten times larger) freed.
@@ -190,6 +197,8 @@ impl FlowRecord {
             server_max_ack: None,
             server_mac: None,
             tls_wanted: false,
+            other_port_tls: false,
+            broker_sni: false,
             tls: None,
             tls_syn: [None; 2],
             last_client_data_frame: None,
@@ -298,6 +307,9 @@ impl FlowRecord {
                 self.last_server_data_frame = Some(p.frame);
             }
         }
+        if !self.tls_wanted {
+            self.watch_other_port(t, from_client, payload);
+        }
         if self.tls_listening() {
             self.tls_segment(p, t, from_client, payload);
         }
@@ -380,6 +392,50 @@ impl FlowRecord {
         }
     }
 }
+
+impl FlowRecord {
+    /// A flow on a port that is not judged: its SYNs are remembered (for a
+    /// tracker created later) and its client's first data segment is
+    /// looked at, once, for a ClientHello.
+    fn watch_other_port(&mut self, t: &TcpInfo, from_client: bool, payload: &[u8]) {
+        if t.flags.syn() {
+            self.tls_syn[usize::from(!from_client)] = Some(t.seq);
+        } else if from_client
+            && t.payload_len > 0
+            && !t.flags.rst()
+            && self.client_payload == 0
+            && first_client_segment_is_tls(payload)
+        {
+            self.tls_wanted = true;
+            self.other_port_tls = true;
+        }
+    }
+}
+
+/// Whether the client's first data segment on a port that is not judged
+/// makes its flow worth following: it starts a TLS handshake record
+/// holding a ClientHello (content type 22, version 3.x, handshake type 1).
+/// Six bytes are read; the SNI, read later by the flow's TLS tracker,
+/// decides whether it is a broker flow. Also used by the capture pipeline
+/// to decide which other-port payloads to copy.
+pub fn first_client_segment_is_tls(payload: &[u8]) -> bool {
+    matches!(payload, [0x16, 0x03, minor, _, _, 0x01, ..] if *minor <= 0x04)
+}
+
+/// TLS and resets seen on a port that is not judged (the report names
+/// them when the judged ports have no flow).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PortActivity {
+    pub port: u16,
+    /// Flows whose client opened with a TLS ClientHello (broker names aside:
+    /// those flows are judged).
+    pub tls_flows: u64,
+    /// Resets sent toward the client.
+    pub resets: u64,
+}
+
+/// Other server ports whose activity is counted.
+const MAX_OTHER_PORTS: usize = 1_024;
 
 /// A TLS tracker that has seen these SYN (client) and SYN-ACK (server)
 /// sequence numbers.
@@ -505,6 +561,12 @@ pub struct FlowTable {
     pub delivering_mac: FxHashMap<IpAddr, [u8; 6]>,
     /// ICMP errors that quote no tracked flow (kept up to a bound).
     pub stray_icmp: Vec<IcmpEvent>,
+    /// TLS and resets on server ports that are not judged, by port (up to
+    /// [`MAX_OTHER_PORTS`] ports).
+    pub other_ports: std::collections::BTreeMap<u16, PortActivity>,
+    /// Broker names given by the user, besides the built-in patterns (a
+    /// ClientHello naming one on another port is judged).
+    broker_names: Vec<String>,
     last_ts_ns: i64,
     /// Flows that closed, by closing time: retired after a grace period, so
     /// the table holds the flows really open, not every flow ever seen.
@@ -531,6 +593,8 @@ impl FlowTable {
             remotes: FxHashMap::default(),
             delivering_mac: FxHashMap::default(),
             stray_icmp: Vec::new(),
+            other_ports: std::collections::BTreeMap::new(),
+            broker_names: Vec::new(),
             last_ts_ns: 0,
             closing: VecDeque::new(),
             problem_flows: 0,
@@ -541,6 +605,53 @@ impl FlowTable {
     /// Whether `port` is one of the ports the connector dials (443 by default).
     pub fn is_server_port(&self, port: u16) -> bool {
         self.server_ports.contains(&port)
+    }
+
+    /// The judged ports (`--port`).
+    pub fn server_ports(&self) -> &[u16] {
+        &self.server_ports
+    }
+
+    /// Broker names to recognise in a ClientHello's SNI on other ports,
+    /// besides the built-in patterns.
+    pub fn set_broker_names(&mut self, names: &[String]) {
+        self.broker_names = names.to_vec();
+    }
+
+    /// Whether the rules judge this flow: to a judged port, or on another
+    /// port with a ClientHello that names a broker.
+    pub fn is_judged(&self, f: &FlowRecord) -> bool {
+        self.is_server_port(f.server.port()) || f.broker_sni
+    }
+
+    /// A retired flow whose client opened with a ClientHello on a port that
+    /// is not judged: a broker SNI makes it judged; otherwise its port's
+    /// TLS is counted and the observation dropped (nothing judges it).
+    fn classify_other_port(&mut self, f: &mut FlowRecord) {
+        let sni = f
+            .tls_observation
+            .as_ref()
+            .and_then(|o| o.client_hello.as_ref())
+            .and_then(|c| c.sni.as_deref());
+        if sni.is_some_and(|n| super::dns::is_broker_name(n, &self.broker_names)) {
+            f.broker_sni = true;
+            return;
+        }
+        f.tls_observation = None;
+        f.tls_wanted = false;
+        if let Some(a) = self.port_activity(f.server.port()) {
+            a.tls_flows += 1;
+        }
+    }
+
+    fn port_activity(&mut self, port: u16) -> Option<&mut PortActivity> {
+        if self.other_ports.len() >= MAX_OTHER_PORTS && !self.other_ports.contains_key(&port) {
+            return None;
+        }
+        Some(self.other_ports.entry(port).or_insert(PortActivity {
+            port,
+            ..PortActivity::default()
+        }))
     }
 
     /// A packet and its captured transport payload (for TLS on broker ports).
@@ -717,15 +828,23 @@ impl FlowTable {
     }
 
     fn retire(&mut self, mut f: FlowRecord) {
-        if self.is_server_port(f.server.port()) {
-            self.server_rsts_total += f.rsts.iter().filter(|r| r.from_server).count() as u64;
+        f.finish_tls();
+        if f.other_port_tls {
+            self.classify_other_port(&mut f);
+        }
+        let server_rsts = f.rsts.iter().filter(|r| r.from_server).count() as u64;
+        if self.is_judged(&f) {
+            self.server_rsts_total += server_rsts;
+        } else if server_rsts > 0
+            && let Some(a) = self.port_activity(f.server.port())
+        {
+            a.resets += server_rsts;
         }
         self.note_mac(f.server.ip(), f.server_mac);
         if f.server_ttls.total() > 0 {
             let frame = f.syn_ack.map_or(f.first_frame, |s| s.frame);
             self.note_genuine(f.server.ip(), &f.server_ttls, frame, false);
         }
-        f.finish_tls();
         let tls_problem = f
             .tls_observation
             .as_ref()
@@ -1007,5 +1126,37 @@ mod tests {
         t.finish();
         assert!(t.finished.len() <= 20, "{}", t.finished.len());
         assert_eq!(t.server_rsts_total, 500);
+    }
+
+    #[test]
+    fn only_the_first_client_segment_decides_other_port_tls() {
+        assert!(first_client_segment_is_tls(&[0x16, 3, 1, 0, 200, 1, 0]));
+        assert!(!first_client_segment_is_tls(&[0x16, 3, 1, 0, 200, 2, 0]));
+        assert!(!first_client_segment_is_tls(&[0x17, 3, 3, 0, 200, 1]));
+        assert!(!first_client_segment_is_tls(&[0x16, 3, 9, 0, 200, 1]));
+        assert!(!first_client_segment_is_tls(&[0x16, 3, 1]));
+        let hello = [0x16, 3, 1, 0, 4, 1, 0, 0, 0];
+        let mut t = FlowTable::new(vec![443], FlowLimits::default());
+        let (c, s2) = ("10.0.0.2:40000", "198.18.4.2:8443");
+        t.push(&tcp(1, 0, c, s2, 64, SYN, 7), &[]);
+        t.push(&tcp(2, 5, s2, c, 61, SYNACK, 100), &[]);
+        // Plain text first: a later ClientHello-looking segment is not looked at.
+        t.push(&data(3, 6, c, s2, 8, 5), b"GET /");
+        t.push(&data(4, 7, c, s2, 13, hello.len() as u32), &hello);
+        let (c3, s3) = ("10.0.0.2:40001", "198.18.4.2:8443");
+        t.push(&tcp(5, 8, c3, s3, 64, SYN, 70), &[]);
+        t.push(&data(6, 9, c3, s3, 71, hello.len() as u32), &hello);
+        let k1 = FlowKey::new(c.parse().unwrap(), s2.parse().unwrap());
+        let k3 = FlowKey::new(c3.parse().unwrap(), s3.parse().unwrap());
+        assert!(!t.active[&k1].other_port_tls && t.active[&k1].tls.is_none());
+        assert!(t.active[&k3].other_port_tls && t.active[&k3].tls_wanted);
+        t.finish();
+        // No SNI: not a broker, counted for its port, observation dropped.
+        assert!(
+            t.finished
+                .iter()
+                .all(|f| !f.broker_sni && f.tls_observation.is_none())
+        );
+        assert_eq!(t.other_ports[&8443].tls_flows, 1);
     }
 }

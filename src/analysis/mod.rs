@@ -106,8 +106,10 @@ pub struct Gateway {
 
 impl Analyzer {
     pub fn new(options: &AnalysisOptions) -> Analyzer {
+        let mut table = FlowTable::new(options.server_ports.clone(), options.limits);
+        table.set_broker_names(&options.broker_names);
         Analyzer {
-            table: FlowTable::new(options.server_ports.clone(), options.limits),
+            table,
             packets: 0,
             first_ts_ns: None,
             last_ts_ns: 0,
@@ -191,7 +193,7 @@ impl Analyzer {
             .table
             .finished
             .iter()
-            .filter(|f| self.table.is_server_port(f.server.port()))
+            .filter(|f| self.table.is_judged(f))
             .map(|f| f.server.ip())
             .collect();
         let capture_path = traces.path(&servers, path);
@@ -237,6 +239,9 @@ impl Analyzer {
             flows_not_kept: self.table.flows_not_kept,
             rsts_total: self.table.server_rsts_total,
             flows: std::mem::take(&mut self.table.finished),
+            other_ports: std::mem::take(&mut self.table.other_ports)
+                .into_values()
+                .collect(),
             packets: self.packets,
             first_ts_ns: self.first_ts_ns,
             last_ts_ns: self.first_ts_ns.map(|_| self.last_ts_ns),
@@ -291,7 +296,7 @@ fn drop_probe_flows(table: &mut FlowTable, probe_frames: &HashSet<u64>) -> HashS
     let collision_rsts: u64 = table
         .finished
         .iter()
-        .filter(|f| !keep(f) && table.is_server_port(f.server.port()))
+        .filter(|f| !keep(f) && table.is_judged(f))
         .map(|f| f.rsts.iter().filter(|r| r.from_server).count() as u64)
         .sum();
     let before = table.finished.len();
@@ -321,6 +326,9 @@ pub struct Analysis {
     pub flows: Vec<FlowRecord>,
     pub flows_total: u64,
     pub flows_not_kept: u64,
+    /// TLS (ClientHellos) and resets on server ports that are not judged,
+    /// by port: what to try with `--port` when the judged ports show nothing.
+    pub other_ports: Vec<flows::PortActivity>,
     /// IP packets analysed.
     pub packets: u64,
     pub first_ts_ns: Option<i64>,

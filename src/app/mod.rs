@@ -181,6 +181,48 @@ fn payload_wanted(p: &Packet, server_ports: &[u16]) -> bool {
     }
 }
 
+/// TCP connections on ports that are not judged whose data starts with a
+/// TLS ClientHello: their payloads are copied to the analysis too, so that
+/// a broker named in the SNI is followed whatever the port (the flow table
+/// decides from the SNI; this only keeps the bytes coming). Other payloads
+/// cost one emptiness check, or a hash lookup per data segment once some
+/// connection is followed.
+#[derive(Default)]
+struct OtherPortTls {
+    conns: rustc_hash::FxHashSet<(std::net::IpAddr, u16, std::net::IpAddr, u16)>,
+}
+
+/// Connections followed at once by [`OtherPortTls`] (bounded memory; later
+/// ones are not followed, their TLS is not read).
+const MAX_OTHER_PORT_TLS: usize = 65_536;
+
+impl OtherPortTls {
+    fn wants(&mut self, p: &Packet, payload: &[u8]) -> bool {
+        let Transport::Tcp(t) = &p.transport else {
+            return false;
+        };
+        if t.payload_len == 0 {
+            return false;
+        }
+        let (a, b) = ((p.src, t.src_port), (p.dst, t.dst_port));
+        let key = if a <= b {
+            (a.0, a.1, b.0, b.1)
+        } else {
+            (b.0, b.1, a.0, a.1)
+        };
+        if !self.conns.is_empty() && self.conns.contains(&key) {
+            return true;
+        }
+        if crate::analysis::flows::first_client_segment_is_tls(payload)
+            && self.conns.len() < MAX_OTHER_PORT_TLS
+        {
+            self.conns.insert(key);
+            return true;
+        }
+        false
+    }
+}
+
 /// Stage 1 of the pipeline: reads, frames and decodes the capture, and hands
 /// the packets over in batches. Runs on its own thread so that reading and
 /// decoding overlap with the analysis (the machine this was tuned on has two
@@ -193,6 +235,7 @@ fn decode_stage(
 ) -> Result<Decoding, CaptureError> {
     let format = reader.format();
     let mut d = Decoding::default();
+    let mut other_port_tls = OtherPortTls::default();
     let mut batch = Batch::default();
     let hand_over = |batch: &mut Batch| -> bool {
         let next = spent.try_recv().unwrap_or_default();
@@ -217,7 +260,9 @@ fn decode_stage(
         match decode(frame.link_type, frame.number, frame.ts_ns, frame.data) {
             Ok(decoded) => {
                 let start = batch.payloads.len() as u32;
-                if payload_wanted(&decoded.packet, server_ports) {
+                if payload_wanted(&decoded.packet, server_ports)
+                    || other_port_tls.wants(&decoded.packet, decoded.payload)
+                {
                     batch.payloads.extend_from_slice(decoded.payload);
                 }
                 let payload = start..batch.payloads.len() as u32;

@@ -35,6 +35,9 @@ pub struct JsonReport<'a> {
     pub flows: Vec<JsonFlow<'a>>,
     pub flows_total: u64,
     pub flows_listed: usize,
+    /// TLS (flows opened by a ClientHello) and resets toward the client on
+    /// server ports that are not judged, by port.
+    pub other_ports: &'a [crate::analysis::flows::PortActivity],
     pub warnings: &'a [CaptureWarning],
 }
 
@@ -72,6 +75,10 @@ pub struct JsonFlow<'a> {
     /// `server`, `client` for each reset, parallel to `rst_frames`.
     pub rst_senders: Vec<&'static str>,
     pub icmp_error_frames: Vec<u64>,
+    /// On a port that is not judged, the ClientHello named a broker: the
+    /// flow is judged like one to the broker port.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub broker_sni: bool,
     /// The TLS handshake as the capture shows it (broker ports only).
     pub tls: Option<&'a crate::analysis::tls::TlsObservation>,
 }
@@ -110,6 +117,7 @@ impl<'a> JsonFlow<'a> {
                 .map(|r| if r.from_server { "server" } else { "client" })
                 .collect(),
             icmp_error_frames: f.icmp_errors.iter().map(|i| i.packet.frame).collect(),
+            broker_sni: f.broker_sni,
             tls: f.tls_observation.as_deref(),
         }
     }
@@ -143,6 +151,7 @@ pub fn pcap_report(r: &PcapReport) -> JsonReport<'_> {
         flows_listed: flows.len(),
         flows,
         flows_total: a.flows_total,
+        other_ports: &a.other_ports,
         warnings: &r.warnings,
     }
 }

@@ -200,6 +200,25 @@ pub fn render_pcap(r: &PcapReport) -> String {
         i.ip_packets,
         a.flows_total
     );
+    if !a.other_ports.is_empty() {
+        let ports: Vec<String> = a
+            .other_ports
+            .iter()
+            .take(8)
+            .map(|p| match (p.tls_flows, p.resets) {
+                (0, r) => format!("{} ({r} resets)", p.port),
+                (t, 0) => format!("{} ({t} TLS flows)", p.port),
+                (t, r) => format!("{} ({t} TLS flows, {r} resets)", p.port),
+            })
+            .collect();
+        let more = a.other_ports.len().saturating_sub(8);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "Other ports: {}{more}", ports.join(", "));
+    }
     for w in &r.warnings {
         let _ = writeln!(out, "warning: {}", w.message);
     }
