@@ -103,6 +103,11 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
 
     let dns_verdict = super::rules::dns::judge(inputs.dns, &mut findings);
     candidates.extend(dns_verdict.map(Candidate::new));
+    candidates.extend(super::rules::dns_hijack::judge(
+        inputs.dns,
+        table,
+        &mut findings,
+    ));
     candidates.extend(
         super::pmtu_probes::judge(inputs.pmtu_probes, &mut findings)
             .map(|(dst, v)| Candidate::new(v).about(Some(dst))),

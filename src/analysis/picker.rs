@@ -38,6 +38,10 @@ pub enum Basis {
     /// A TLS handshake stalled after the ClientHello: no answer at all (no
     /// reset, no FIN, no alert). Something else may explain it.
     TlsSilence,
+    /// A resolver answered a broker name with an address no broker has
+    /// (the candidate is about that address): what the connections to that
+    /// address show is explained by it.
+    DnsHijack,
     /// Packets or probe results of any other kind.
     Evidence,
 }
@@ -133,6 +137,12 @@ fn host_fact(candidates: &[Candidate]) -> Option<Verdict> {
 ///   loss looks like (the lab's 30 % loss at r2 made the path-MTU search's
 ///   large probes vanish often enough to pass for one).
 ///
+/// - A **DNS hijack** (a broker name answered with a private, loopback...
+///   address) explains every other candidate about that address: the
+///   connector was sent there by the resolver, so whatever its
+///   connections meet (silence, resets, a foreign certificate) is not the
+///   path to the cloud failing.
+///
 /// An injected reset and a genuine refusal of the same server are not
 /// merged: each reset is judged on its own packets, so both may be true
 /// (rank puts the injection first). A refusal seen only by connect(), with
@@ -147,7 +157,24 @@ fn explain(candidates: &mut Vec<Candidate>) {
                     && (k.server.is_none() || c.server.is_none() || k.server == c.server)
             })
         };
+        let hijack = c
+            .server
+            .filter(|_| c.basis != Basis::DnsHijack)
+            .and_then(|server| {
+                candidates
+                    .iter()
+                    .position(|k| k.basis == Basis::DnsHijack && k.server == Some(server))
+            });
         let by = match (c.verdict.class, c.basis) {
+            _ if hijack.is_some() => hijack.map(|k| {
+                (
+                    k,
+                    format!(
+                        "It explains what the connections to that address show: {}",
+                        c.verdict.summary
+                    ),
+                )
+            }),
             (VerdictClass::TlsBlocked, Basis::TlsSilence) => cause(VerdictClass::PmtuBlackhole)
                 .map(|k| {
                     (
@@ -338,5 +365,28 @@ mod tests {
         let other = hole.about(Some("198.18.9.9".parse().unwrap()));
         let got = pick(vec![stall, other], none);
         assert_eq!(got.class, VerdictClass::TlsBlocked);
+    }
+
+    /// A DNS hijack explains what the connections to the hijacked address
+    /// show, and only those: another server's failure still outranks it.
+    #[test]
+    fn dns_hijack_explains_its_address_only() {
+        let sink: IpAddr = "10.66.0.1".parse().unwrap();
+        let other: IpAddr = "165.225.0.1".parse().unwrap();
+        let hijack = Candidate::new(v(VerdictClass::DnsFailure, None, "hijack."))
+            .basis(Basis::DnsHijack)
+            .about(Some(sink));
+        let blocked =
+            Candidate::new(v(VerdictClass::TcpBlocked, None, "dropped.")).about(Some(sink));
+        let got = pick(vec![blocked.clone(), hijack.clone()], none);
+        assert_eq!(got.class, VerdictClass::DnsFailure);
+        assert_eq!(
+            got.summary,
+            "hijack. It explains what the connections to that address show: dropped."
+        );
+        let elsewhere =
+            Candidate::new(v(VerdictClass::RstInjected, Some(2), "forged.")).about(Some(other));
+        let got = pick(vec![blocked, hijack, elsewhere], none);
+        assert_eq!((got.class, got.hop), (VerdictClass::RstInjected, Some(2)));
     }
 }

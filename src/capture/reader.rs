@@ -159,12 +159,20 @@ struct PcapState {
 
 /// Records whose fraction field is 1,000,000 µs (1e9 ns) or more: a writer
 /// bug (nanoseconds written under the microsecond magic, or a fraction not
-/// reduced). The value is carried, not clamped: the record's time is
-/// `seconds + fraction` as the arithmetic gives it, which is what Wireshark
-/// and tshark compute too (frame.time_delta, frame.time_relative), so the
-/// delays pathproof prints agree with what the user sees there. Clamping
-/// would invent a time no tool shows. What matters is saying so: one
-/// warning counts such records and names the first.
+/// reduced). What matters most is saying so: one warning counts such
+/// records and names the first. The time is then **clamped** to the last
+/// instant of the record's own second, not carried into later seconds:
+///
+/// - there is no tool's time to agree with: Wireshark 4.0 neither carries
+///   nor clamps, it prints the seconds and the raw field side by side
+///   (1,500,000 µs after second 100 shows as `100.1500000000`, which reads
+///   as 100.15) and its nanosecond arithmetic overflows past 2^31 ns
+///   (2,147,483,647 µs shows as −0.000001 s);
+/// - the seconds field is the one writers get right; clamping keeps each
+///   such frame within less than a second of its true time, where carrying
+///   moves it up to 71 minutes on (the 2147-second capture), which
+///   would stretch the capture and retire every open flow and DNS exchange
+///   of the analysis as idle.
 #[derive(Clone, Copy, Default)]
 struct OverlongFraction {
     records: u64,
@@ -858,7 +866,8 @@ impl CaptureReader {
                 if rest.len() >= len {
                     let sec = i64::from(u32_at(rest, 0, st.big_endian));
                     let frac_raw = u32_at(rest, 4, st.big_endian);
-                    let frac = i64::from(frac_raw);
+                    // Clamped below one second: see `OverlongFraction`.
+                    let frac = i64::from(frac_raw).min(1_000_000_000 / st.frac_ns - 1);
                     let meta = FrameMeta {
                         ts_ns: sec * 1_000_000_000 + frac * st.frac_ns,
                         link_type: st.link_type,
@@ -867,7 +876,7 @@ impl CaptureReader {
                         data_start: self.pos + hdr,
                         caplen: caplen as usize,
                     };
-                    if frac * st.frac_ns >= 1_000_000_000 {
+                    if i64::from(frac_raw) * st.frac_ns >= 1_000_000_000 {
                         self.note_overlong_fraction(frac_raw);
                     }
                     self.pos += len;
@@ -924,7 +933,7 @@ impl CaptureReader {
             n => format!(" ({n} records are like this, the largest {})", o.max_value),
         };
         let message = format!(
-            "frame {}: the record header's {unit} field is {}, a second or more{others}; such times are taken as they are written (seconds plus the whole field, as Wireshark shows them), so times and delays around these frames may be off by up to {:.0} s: the program that wrote the capture did not keep the fraction below one second",
+            "frame {}: the record header's {unit} field is {}, a second or more{others}: the program that wrote the capture did not keep the fraction below one second. Such times are taken as the last instant of their second (the field says up to {:.0} s more, which would stretch the capture); times and delays around these frames may be off by up to a second, and Wireshark shows them differently",
             o.first_frame,
             o.first_value,
             f64::from(o.max_value) / per_second

@@ -52,6 +52,11 @@ pub enum FindingKind {
     /// pinned check could not verify).
     TlsIssuerUnverified,
     DnsLookup,
+    /// A resolver answered a broker name with an address no broker has
+    /// (private, loopback, link-local, CGNAT, documentation, multicast...):
+    /// a DNS hijack or sinkhole. Evidence of a `dns-failure` (the DNS
+    /// hijack rule proposes that verdict).
+    DnsHijack,
     TtlUnreliable,
     PathMismatch,
 
@@ -131,6 +136,7 @@ impl FindingKind {
             K::TlsDowngrade => "tls-downgrade",
             K::TlsIssuerUnverified => "tls-issuer-unverified",
             K::DnsLookup => "dns-lookup",
+            K::DnsHijack => "dns-hijack",
             K::TtlUnreliable => "ttl-unreliable",
             K::PathMismatch => "path-mismatch",
             K::TcpProxy => "tcp-proxy",
@@ -146,7 +152,7 @@ impl FindingKind {
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [FindingKind; 40] = {
+    pub const ALL: [FindingKind; 41] = {
         use FindingKind as K;
         [
             K::RstInjected,
@@ -178,6 +184,7 @@ impl FindingKind {
             K::TlsDowngrade,
             K::TlsIssuerUnverified,
             K::DnsLookup,
+            K::DnsHijack,
             K::TtlUnreliable,
             K::PathMismatch,
             K::TcpProxy,

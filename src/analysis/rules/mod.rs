@@ -4,6 +4,7 @@
 //! the one verdict.
 
 pub(super) mod dns;
+pub mod dns_hijack;
 pub mod dns_lookup;
 pub mod host;
 mod icmp;
