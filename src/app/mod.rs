@@ -204,22 +204,20 @@ impl OtherPortTls {
         if t.payload_len == 0 {
             return false;
         }
+        let opens = crate::analysis::flows::first_client_segment_is_tls(payload);
+        if self.conns.is_empty() && !opens {
+            return false;
+        }
         let (a, b) = ((p.src, t.src_port), (p.dst, t.dst_port));
         let key = if a <= b {
             (a.0, a.1, b.0, b.1)
         } else {
             (b.0, b.1, a.0, a.1)
         };
-        if !self.conns.is_empty() && self.conns.contains(&key) {
+        if self.conns.contains(&key) {
             return true;
         }
-        if crate::analysis::flows::first_client_segment_is_tls(payload)
-            && self.conns.len() < MAX_OTHER_PORT_TLS
-        {
-            self.conns.insert(key);
-            return true;
-        }
-        false
+        opens && self.conns.len() < MAX_OTHER_PORT_TLS && self.conns.insert(key)
     }
 }
 
