@@ -93,7 +93,10 @@ fn v6_range(a: Ipv6Addr) -> Option<&'static str> {
 
 /// One hijacked answer.
 struct Hijack {
+    /// The name as shown: the broker name, and the CNAME target asked.
     name: String,
+    /// The name asked (the filter's).
+    qname: String,
     answer: IpAddr,
     range: &'static str,
     resolver: IpAddr,
@@ -125,14 +128,25 @@ pub fn judge(dns: &DnsSummary, table: &FlowTable, findings: &mut Vec<Finding>) -
             let resolver = x.server.ip();
             let seen = hijacks
                 .iter()
-                .any(|h| h.name == x.qname && h.answer == answer && h.resolver == resolver);
+                .any(|h| h.qname == x.qname && h.answer == answer && h.resolver == resolver);
             if seen || hijacks.len() >= MAX_REPORTED || genuine_tls(answer) {
                 continue;
             }
             let mut frames = x.query_frames.clone();
             frames.push(first.frame);
+            // A CNAME target followed is named with the broker name it serves.
+            let name = match dns
+                .names
+                .iter()
+                .find(|n| n.name == x.qname)
+                .and_then(|n| n.cname_of.as_deref())
+            {
+                Some(broker) => format!("{broker} (CNAME {})", x.qname),
+                None => x.qname.clone(),
+            };
             hijacks.push(Hijack {
-                name: x.qname.clone(),
+                name,
+                qname: x.qname.clone(),
                 answer,
                 range,
                 resolver,
@@ -159,7 +173,7 @@ pub fn judge(dns: &DnsSummary, table: &FlowTable, findings: &mut Vec<Finding>) -
                 h.frames.clone(),
                 Some(format!(
                     "dns.qry.name == \"{}\" && {field} == {}",
-                    h.name, h.answer
+                    h.qname, h.answer
                 )),
             )
             .at(None, Some(h.resolver)),
@@ -179,11 +193,11 @@ pub fn judge(dns: &DnsSummary, table: &FlowTable, findings: &mut Vec<Finding>) -
             next_steps: vec![
                 format!(
                     "Point the connector at a resolver that resolves {} publicly, or fix the split-horizon / RPZ / sinkhole zone on {} that rewrites it: the connector must get the cloud's own addresses.",
-                    h.name, h.resolver
+                    h.qname, h.resolver
                 ),
                 format!(
                     "Check from the connector: `dig {} @{}` against `dig {} @<a public resolver>`.",
-                    h.name, h.resolver, h.name
+                    h.qname, h.resolver, h.qname
                 ),
             ],
         };
