@@ -52,7 +52,8 @@ pub enum ForgingSign {
     /// Reserved TCP bits set: no server's stack sends them. Weight 2.
     ReservedBits,
     /// Copies of the same reset (same sequence and acknowledgment numbers)
-    /// with different TTLs: a burst from a device that varies its TTL. Weight 2.
+    /// with different TTLs: a burst from a device that varies its TTL (a
+    /// server sends one reset, with one TTL). Weight 3.
     TtlVariesInBurst,
     /// It acknowledges a SYN the server never answered, while the server
     /// accepts the port in other connections of the capture. Weight 2.
@@ -69,10 +70,8 @@ pub enum ForgingSign {
 impl ForgingSign {
     pub fn weight(self) -> u8 {
         match self {
-            ForgingSign::IpIdCopied => 3,
-            ForgingSign::ReservedBits
-            | ForgingSign::TtlVariesInBurst
-            | ForgingSign::SynResetWhileListening => 2,
+            ForgingSign::IpIdCopied | ForgingSign::TtlVariesInBurst => 3,
+            ForgingSign::ReservedBits | ForgingSign::SynResetWhileListening => 2,
             ForgingSign::WindowCopied
             | ForgingSign::FasterThanServer
             | ForgingSign::RejectFingerprint => 1,
@@ -327,6 +326,21 @@ pub fn classify(flow: &FlowRecord, rst: &RstEvent, ctx: &RstContext<'_>) -> RstE
         }
         RstOrigin::Injected if weight > 0 && confidence == Confidence::Medium => {
             confidence = Confidence::High;
+        }
+        // Another initial TTL at the server's own hop, in a burst of copies
+        // whose TTLs differ: the burst is one forger's, whatever one copy's
+        // TTL happens to say.
+        RstOrigin::Target
+            if confidence == Confidence::Medium
+                && signs.contains(&ForgingSign::TtlVariesInBurst)
+                && !after_close =>
+        {
+            origin = RstOrigin::Injected;
+            placed_hop = None;
+            reasons.push(
+                "its TTL matches the server's hop only by chance: the copies of this reset carry different TTLs"
+                    .to_string(),
+            );
         }
         RstOrigin::Target if weight >= FORGED_WEIGHT => {
             confidence = Confidence::Medium;

@@ -215,18 +215,31 @@ pub(super) fn judge(
             // handshake completed, before any FIN, and without
             // acknowledging the FIN: a reset that answers the close (or a
             // SYN-less exchange) is judged by the TCP rules.
-            let reset = rsts.iter().find(|(e, rf)| {
-                std::ptr::eq(*rf, *f)
-                    && tcp_completed
-                    && e.answers_frame.is_some_and(|a| a >= ch.frame)
-                    && e.answers != Some(SegmentKind::Fin)
-                    && e.acks != RstAcks::Fin
-                    && !matches!(e.stage, TcpStage::Closing | TcpStage::Closed)
-            });
+            let answering: Vec<&RstEvidence> = rsts
+                .iter()
+                .filter(|(e, rf)| {
+                    std::ptr::eq(*rf, *f)
+                        && tcp_completed
+                        && e.answers_frame.is_some_and(|a| a >= ch.frame)
+                        && e.answers != Some(SegmentKind::Fin)
+                        && e.acks != RstAcks::Fin
+                        && !matches!(e.stage, TcpStage::Closing | TcpStage::Closed)
+                })
+                .map(|(e, _)| e)
+                .collect();
             let mut silent = false;
-            let (hop, how) = if let Some((e, _)) = reset {
-                j.blocking_rsts.insert(e.frame);
-                blocked_frames.push(e.frame);
+            let (hop, how) = if let Some(e) = answering.first().copied() {
+                // Every copy of the reset is evidence (a burst of three is three).
+                for r in &answering {
+                    j.blocking_rsts.insert(r.frame);
+                    blocked_frames.push(r.frame);
+                }
+                let mut ttls: Vec<String> = answering.iter().map(|r| r.ttl.to_string()).collect();
+                ttls.dedup();
+                let resets = match answering.len() {
+                    1 => "a reset".to_string(),
+                    n => format!("{n} resets"),
+                };
                 let probe = e
                     .answers_probe_ttl
                     .map(|t| format!(" sent with TTL {t}"))
@@ -234,9 +247,9 @@ pub(super) fn judge(
                 (
                     e.placed_hop.filter(|_| e.origin != RstOrigin::Target),
                     format!(
-                        "the ClientHello (SNI {}){probe} was answered by a reset with TTL {}{}",
+                        "the ClientHello (SNI {}){probe} was answered by {resets} with TTL {}{}",
                         ch.sni.as_deref().unwrap_or("none"),
-                        e.ttl,
+                        ttls.join(", "),
                         match (e.origin, e.placed_hop, e.genuine_hop) {
                             (RstOrigin::Injected, Some(h), _) if e.answers_probe_ttl.is_some() =>
                                 format!(
