@@ -145,7 +145,12 @@ pub(super) fn injected(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option<Ve
                 })
                 .unwrap_or_default();
             format!(
-                ": {n} of them arrived with TTL {ttls} (hop {h}){}",
+                ": {} arrived with TTL {ttls} (hop {h}){}",
+                if n == total {
+                    "they".to_string()
+                } else {
+                    format!("{n} of them")
+                },
                 server_hop
                     .map(|sh| format!(" while the server is at hop {sh}"))
                     .unwrap_or_default()
