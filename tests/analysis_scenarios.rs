@@ -165,7 +165,7 @@ fn rst_at_hop1_with_hop_count() {
     assert_eq!(f.kind, FindingKind::RstInjected);
     // Each reset and the SYN it answers.
     assert_eq!(f.frames, vec![1, 2, 3, 4, 5, 6]);
-    assert_eq!(f.filter, "frame.number in {1 2 3 4 5 6}");
+    assert_eq!(f.filter, "frame.number in {1, 2, 3, 4, 5, 6}");
 }
 
 #[test]

@@ -70,6 +70,7 @@ fn tcp(frame: u64, from_resolver: bool, seq: u32, payload_len: u32) -> Packet {
             mss: None,
             options_len: 0,
             payload_len,
+            reserved: 0,
         }),
     )
 }

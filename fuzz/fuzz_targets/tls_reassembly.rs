@@ -54,6 +54,7 @@ fuzz_target!(|data: &[u8]| {
             mss: None,
             options_len: 0,
             payload_len: payload.len() as u32 + cut,
+            reserved: 0,
         };
         frame += 1;
         t.on_segment(from_client, frame, frame as i64, &tcp, payload);

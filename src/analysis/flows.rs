@@ -71,6 +71,11 @@ pub struct Trigger {
     pub frame: u64,
     pub ts_ns: i64,
     pub kind: SegmentKind,
+    /// What an injector may copy from the segment it answers.
+    pub ip_id: Option<u16>,
+    pub window: u16,
+    /// The segment was a TTL-limited probe (see [`ProbeSegment`]): its TTL.
+    pub probe_ttl: Option<u8>,
 }
 
 /// One TCP reset seen in a flow.
@@ -87,6 +92,75 @@ pub struct RstEvent {
     pub payload_len: u32,
     /// The last segment of the other side before the reset.
     pub answers: Option<Trigger>,
+    /// The TCP reserved bits (RFC 9293: must be zero; some injectors set them).
+    pub reserved: u8,
+    /// How far the connection had got when the reset came.
+    pub stage: TcpStage,
+    /// What the reset's acknowledgment number acknowledges of the other
+    /// side's sequence space.
+    pub acks: RstAcks,
+}
+
+/// How far a connection had got, from its packets (not assumed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TcpStage {
+    /// The capture did not see the SYN (it started mid-connection).
+    MidStream,
+    /// The SYN was sent and nothing answered it yet.
+    SynSent,
+    /// SYN-ACK seen; the connector sent no data yet.
+    Handshake,
+    /// The connector sent data (the ClientHello).
+    DataSent,
+    /// A FIN was sent, the close is not complete.
+    Closing,
+    /// Both sides sent a FIN and each was acknowledged: a clean close.
+    Closed,
+}
+
+/// What a reset's acknowledgment number acknowledges of the sequence space
+/// of the side it is sent to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RstAcks {
+    /// No ACK flag: it acknowledges nothing.
+    NoAck,
+    /// The SYN only (`ack` = ISN + 1): the sender saw none of the data.
+    Syn,
+    /// Part of the data sent.
+    SomeData,
+    /// Everything sent, up to the last data byte.
+    AllData,
+    /// The FIN: it answers the close.
+    Fin,
+    /// A number outside what was sent (or the SYN was not seen).
+    Outside,
+}
+
+/// A data segment the connector sent with a TTL lower than its usual one:
+/// a TTL-limited probe (censorship measurements resend the ClientHello
+/// with TTL 1, 2, 3...). What answers it places the device that answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeSegment {
+    pub frame: u64,
+    pub ttl: u8,
+    pub seq: u32,
+    pub len: u32,
+    pub ip_id: Option<u16>,
+}
+
+/// Sequence numbers of both sides, for what a reset or FIN answers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeqState {
+    pub server_isn: Option<u32>,
+    /// Next sequence number after everything each side sent (SYN and FIN count one).
+    pub client_nxt: Option<u32>,
+    pub server_nxt: Option<u32>,
+    pub client_fin_seq: Option<u32>,
+    pub server_fin_seq: Option<u32>,
+    /// Highest acknowledgment number the connector sent.
+    pub client_max_ack: Option<u32>,
 }
 
 /// An ICMP error that quotes a packet of a flow.
@@ -98,6 +172,9 @@ pub struct IcmpEvent {
     pub code: u8,
     pub kind: IcmpKind,
     pub v6: bool,
+    /// The quoted packet's TCP sequence number and IP ID (which probe it quotes).
+    pub quoted_seq: Option<u32>,
+    pub quoted_ip_id: Option<u16>,
 }
 
 /// Everything pathproof keeps about one TCP connection.
@@ -125,6 +202,13 @@ pub struct FlowRecord {
     pub server_payload: u64,
     pub client_fin: Option<u64>,
     pub server_fin: Option<u64>,
+    /// FINs sent after the close was complete (retransmissions).
+    pub late_fins: u32,
+    pub seqs: SeqState,
+    /// The connector's usual TTL (its first SYN's, else its highest).
+    pub client_ttl: Option<u8>,
+    /// TTL-limited data segments the connector sent (at most [`MAX_PROBES`]).
+    pub probes: Vec<ProbeSegment>,
     /// TTLs of the server's packets other than resets: its genuine TTL.
     pub server_ttls: TtlCounts,
     pub rsts: Vec<RstEvent>,
@@ -167,6 +251,8 @@ pub struct FlowRecord {
 /// Resets and ICMP errors kept per flow; more are counted, not stored.
 const MAX_RSTS_PER_FLOW: usize = 16;
 const MAX_ICMP_PER_FLOW: usize = 8;
+/// TTL-limited probes kept per flow (a probe run sends one per hop).
+pub const MAX_PROBES: usize = 64;
 pub const MAX_SYN_FRAMES: usize = 8;
 
 impl FlowRecord {
@@ -189,6 +275,10 @@ impl FlowRecord {
             server_payload: 0,
             client_fin: None,
             server_fin: None,
+            late_fins: 0,
+            seqs: SeqState::default(),
+            client_ttl: None,
+            probes: Vec::new(),
             server_ttls: TtlCounts::default(),
             rsts: Vec::new(),
             rsts_not_kept: 0,
@@ -258,6 +348,147 @@ impl FlowRecord {
             FlowState::MidStream
         } else {
             FlowState::HandshakeIncomplete
+        }
+    }
+
+    /// How far the connection has got, from its packets so far.
+    pub fn stage(&self) -> TcpStage {
+        if self.syn.is_none() && self.syn_ack.is_none() {
+            TcpStage::MidStream
+        } else if self.closed_cleanly() {
+            TcpStage::Closed
+        } else if self.client_fin.is_some() || self.server_fin.is_some() {
+            TcpStage::Closing
+        } else if self.client_payload > 0 {
+            TcpStage::DataSent
+        } else if self.syn_ack.is_some() {
+            TcpStage::Handshake
+        } else {
+            TcpStage::SynSent
+        }
+    }
+
+    /// Both sides sent a FIN and each FIN was acknowledged by the other side.
+    pub fn closed_cleanly(&self) -> bool {
+        let q = &self.seqs;
+        match (
+            q.client_fin_seq,
+            q.server_fin_seq,
+            self.server_max_ack,
+            q.client_max_ack,
+        ) {
+            (Some(cf), Some(sf), Some(sa), Some(ca)) => {
+                !seq_before(sa, cf.wrapping_add(1)) && !seq_before(ca, sf.wrapping_add(1))
+            }
+            _ => false,
+        }
+    }
+
+    /// The server acknowledged every byte of the connector's data up to `end`
+    /// (the sequence number after it).
+    pub fn server_acked_up_to(&self, end: u32) -> bool {
+        self.server_max_ack.is_some_and(|a| !seq_before(a, end))
+    }
+
+    /// What a reset's acknowledgment number acknowledges of the other
+    /// side's sequence space.
+    fn rst_acks(&self, from_client: bool, t: &TcpInfo) -> RstAcks {
+        if !t.flags.ack() {
+            return RstAcks::NoAck;
+        }
+        let q = &self.seqs;
+        let (isn, nxt, fin) = if from_client {
+            (q.server_isn, q.server_nxt, q.server_fin_seq)
+        } else {
+            (
+                self.syn.map(|_| self.syn_seq),
+                q.client_nxt,
+                q.client_fin_seq,
+            )
+        };
+        let Some(isn) = isn else {
+            return RstAcks::Outside;
+        };
+        let a = t.ack;
+        let first_data = isn.wrapping_add(1);
+        if a == first_data {
+            return RstAcks::Syn;
+        }
+        if fin.is_some_and(|f| a == f.wrapping_add(1)) {
+            return RstAcks::Fin;
+        }
+        let data_end = fin.or(nxt).unwrap_or(first_data);
+        if a == data_end && seq_before(first_data, a) {
+            RstAcks::AllData
+        } else if seq_before(first_data, a) && seq_before(a, data_end) {
+            RstAcks::SomeData
+        } else {
+            RstAcks::Outside
+        }
+    }
+
+    /// Learns the connector's usual TTL and tells whether this segment is
+    /// a TTL-limited probe (data sent with a lower TTL), keeping it if so.
+    fn note_client_ttl(&mut self, p: &Packet, t: &TcpInfo) -> Option<u8> {
+        let usual = match self.client_ttl {
+            None => {
+                self.client_ttl = Some(p.ttl);
+                return None;
+            }
+            Some(u) if t.flags.syn() && self.syn.is_none() => {
+                // The first SYN sets the usual TTL even after mid-stream data.
+                self.client_ttl = Some(p.ttl.max(u));
+                return None;
+            }
+            Some(u) => u,
+        };
+        if p.ttl > usual && self.syn.is_none() {
+            self.client_ttl = Some(p.ttl);
+            return None;
+        }
+        if t.payload_len == 0 || p.ttl >= usual {
+            return None;
+        }
+        if self.probes.len() < MAX_PROBES {
+            self.probes.push(ProbeSegment {
+                frame: p.frame,
+                ttl: p.ttl,
+                seq: t.seq,
+                len: t.payload_len,
+                ip_id: p.ip_id,
+            });
+        }
+        Some(p.ttl)
+    }
+
+    /// Sequence space of both sides: what was sent, FINs, acknowledgments.
+    fn track_seqs(&mut self, from_client: bool, t: &TcpInfo) {
+        let q = &mut self.seqs;
+        let end = t
+            .seq
+            .wrapping_add(t.payload_len)
+            .wrapping_add(u32::from(t.flags.syn()))
+            .wrapping_add(u32::from(t.flags.fin()));
+        let fin_seq = t.seq.wrapping_add(t.payload_len);
+        let later = |cur: Option<u32>, v: u32| {
+            Some(cur.map_or(v, |c| if seq_before(c, v) { v } else { c }))
+        };
+        if from_client {
+            q.client_nxt = later(q.client_nxt, end);
+            if t.flags.fin() {
+                q.client_fin_seq.get_or_insert(fin_seq);
+            }
+            if t.flags.ack() {
+                q.client_max_ack = later(q.client_max_ack, t.ack);
+            }
+        } else {
+            if t.flags.syn() && t.flags.ack() && q.server_isn.is_none() {
+                q.server_isn = Some(t.seq);
+            }
+            q.server_nxt = later(q.server_nxt, end);
+            if t.flags.fin() {
+                q.server_fin_seq.get_or_insert(fin_seq);
+            }
         }
     }
 
@@ -331,16 +562,31 @@ impl FlowRecord {
                     options_len: t.options_len,
                     payload_len: t.payload_len,
                     answers,
+                    reserved: t.reserved,
+                    stage: self.stage(),
+                    acks: self.rst_acks(from_client, t),
                 });
             } else {
                 self.rsts_not_kept += 1;
             }
             return;
         }
+        let probe_ttl = if from_client {
+            self.note_client_ttl(p, t)
+        } else {
+            None
+        };
+        if t.flags.fin() && self.closed_cleanly() {
+            self.late_fins += 1;
+        }
+        self.track_seqs(from_client, t);
         let trigger = Trigger {
             frame: p.frame,
             ts_ns: p.ts_ns,
             kind,
+            ip_id: p.ip_id,
+            window: t.window,
+            probe_ttl,
         };
         if from_client {
             match kind {
@@ -568,6 +814,12 @@ pub struct FlowTable {
     /// ClientHello naming one on another port is judged).
     broker_names: Vec<String>,
     last_ts_ns: i64,
+    /// Keys of connections retired after a clean close: a late FIN or ACK
+    /// on one of them is a retransmission, not a new connection (bounded:
+    /// cleared when full).
+    recently_closed: rustc_hash::FxHashSet<FlowKey>,
+    /// Such late segments (no SYN, no data, no reset) after a connection was retired.
+    pub late_segments: u64,
     /// Flows that closed, by closing time: retired after a grace period, so
     /// the table holds the flows really open, not every flow ever seen.
     closing: VecDeque<(i64, FlowKey)>,
@@ -596,6 +848,8 @@ impl FlowTable {
             other_ports: std::collections::BTreeMap::new(),
             broker_names: Vec::new(),
             last_ts_ns: 0,
+            recently_closed: rustc_hash::FxHashSet::default(),
+            late_segments: 0,
             closing: VecDeque::new(),
             problem_flows: 0,
             sample_state: 0x9E37_79B9_7F4A_7C15,
@@ -717,6 +971,15 @@ impl FlowTable {
                 self.retire(old);
             }
         }
+        let bare = !t.flags.syn() && !t.flags.rst() && t.payload_len == 0;
+        if bare
+            && !self.recently_closed.is_empty()
+            && self.recently_closed.contains(&key)
+            && !self.active.contains_key(&key)
+        {
+            self.late_segments += 1;
+            return;
+        }
         if self.active.len() >= self.limits.max_active && !self.active.contains_key(&key) {
             self.evict();
         }
@@ -755,6 +1018,12 @@ impl FlowTable {
             match self.active.get(&key) {
                 Some(f) if f.is_closed() && f.last_ts_ns <= horizon => {
                     let f = self.active.remove(&key).expect("flow present");
+                    if f.closed_cleanly() {
+                        if self.recently_closed.len() >= self.limits.max_active {
+                            self.recently_closed.clear();
+                        }
+                        self.recently_closed.insert(key);
+                    }
                     self.retire(f);
                 }
                 // Still busy after closing (last ACKs): look again later.
@@ -773,6 +1042,8 @@ impl FlowTable {
             code: icmp.code,
             kind: icmp.kind,
             v6: icmp.v6,
+            quoted_seq: icmp.quoted.and_then(|q| q.tcp_seq),
+            quoted_ip_id: icmp.quoted.and_then(|q| q.ip_id),
         };
         let flow = icmp.quoted.and_then(|q| {
             let (sp, dp) = (q.src_port?, q.dst_port?);

@@ -22,7 +22,7 @@ pub use crate::vocab::{
     Confidence, Finding, FindingKind, HopEstimate, Severity, Verdict, VerdictClass,
 };
 pub use flows::{FlowLimits, FlowRecord, FlowState};
-pub use rst::{RstEvidence, RstOrigin};
+pub use rst::{ForgingSign, RstEvidence, RstOrigin};
 pub use traces::{TraceJudgement, judge_trace};
 
 use crate::packet::{ArpSighting, IcmpKind, Packet, Transport};

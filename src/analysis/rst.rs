@@ -8,7 +8,7 @@
 //! `REJECT --reject-with tcp-reset` fingerprint; a delay shorter than the
 //! server's round trip).
 
-use super::flows::{FlowRecord, RstEvent, SegmentKind};
+use super::flows::{FlowRecord, RstAcks, RstEvent, SegmentKind, TcpStage};
 use super::ttl::TtlCounts;
 use crate::vocab::Confidence;
 use crate::vocab::HopEstimate;
@@ -40,6 +40,49 @@ pub enum Baseline {
     None,
 }
 
+/// A sign that a reset was forged, independent of its TTL. Each has a
+/// weight (README "How a reset is placed"); together they can prove a
+/// forgery that the TTL cannot, but they never place a hop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForgingSign {
+    /// IP ID equal to (or one more than) the connector's segment it answers:
+    /// the injector copied it. Weight 3.
+    IpIdCopied,
+    /// Reserved TCP bits set: no server's stack sends them. Weight 2.
+    ReservedBits,
+    /// Copies of the same reset (same sequence and acknowledgment numbers)
+    /// with different TTLs: a burst from a device that varies its TTL (a
+    /// server sends one reset, with one TTL). Weight 3.
+    TtlVariesInBurst,
+    /// It acknowledges a SYN the server never answered, while the server
+    /// accepts the port in other connections of the capture. Weight 2.
+    SynResetWhileListening,
+    /// Window equal to the connector's segment it answers. Weight 1.
+    WindowCopied,
+    /// It came faster than half the server's round trip. Weight 1.
+    FasterThanServer,
+    /// IP ID 0, window 0, no options while the server's IP IDs are not 0
+    /// (Linux `REJECT --reject-with tcp-reset`). Weight 1.
+    RejectFingerprint,
+}
+
+impl ForgingSign {
+    pub fn weight(self) -> u8 {
+        match self {
+            ForgingSign::IpIdCopied | ForgingSign::TtlVariesInBurst => 3,
+            ForgingSign::ReservedBits | ForgingSign::SynResetWhileListening => 2,
+            ForgingSign::WindowCopied
+            | ForgingSign::FasterThanServer
+            | ForgingSign::RejectFingerprint => 1,
+        }
+    }
+}
+
+/// Total weight of signs from which a reset counts as forged without TTL
+/// evidence: one strong sign, or a medium one with another.
+pub const FORGED_WEIGHT: u8 = 3;
+
 /// The evidence about one reset sent toward the connector.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RstEvidence {
@@ -50,14 +93,22 @@ pub struct RstEvidence {
     pub flags: String,
     pub ttl: u8,
     pub initial_ttl: u8,
-    /// Hop the TTL implies.
+    /// Hop the TTL implies (if the sender's initial TTL is the usual one).
     pub hop: u8,
+    /// Where the evidence places the sender: a TTL-limited probe first, then
+    /// the TTL when it is plausible; `None` when nothing places it.
+    pub placed_hop: Option<u8>,
     pub ip_id: Option<u16>,
     pub window: u16,
     pub options_len: u8,
+    /// How far the connection had got, and what the reset acknowledges.
+    pub stage: TcpStage,
+    pub acks: RstAcks,
     /// The connector's segment the reset answers, and the delay after it.
     pub answers_frame: Option<u64>,
     pub answers: Option<SegmentKind>,
+    /// The segment it answers was a TTL-limited probe with this TTL.
+    pub answers_probe_ttl: Option<u8>,
     pub delay_ms: Option<f64>,
     /// Genuine TTL of the server and the hop it implies.
     pub genuine_ttl: Option<u8>,
@@ -65,6 +116,7 @@ pub struct RstEvidence {
     pub baseline: Baseline,
     /// The target's hop from the path, if given.
     pub target_hop: Option<u8>,
+    pub signs: Vec<ForgingSign>,
     pub origin: RstOrigin,
     pub confidence: Confidence,
     /// Why, in short sentences, strongest first.
@@ -83,9 +135,20 @@ pub struct RstContext<'a> {
     pub server_rtt_ns: Option<i64>,
     /// The server's usual IP ID is not zero.
     pub server_ip_id_nonzero: bool,
+    /// The server answered SYNs to this port with SYN-ACKs elsewhere.
+    pub port_listening: bool,
+    /// Where the capture's TTL-limited probes place a filter, as
+    /// (hop, probe frame, why the probe did not reach the server).
+    pub probe_hop: Option<(u8, u64, &'a str)>,
 }
 
 /// Classifies one reset sent from the server's address.
+///
+/// What the reset answers comes first: a reset after a clean close is the
+/// server's stack answering a late segment, never a forgery; a reset that
+/// answers a TTL-limited probe which could not reach the server was sent by
+/// the device the probes place. Then the TTL against the server's genuine
+/// TTL (or the path), then the forging signs.
 pub fn classify(flow: &FlowRecord, rst: &RstEvent, ctx: &RstContext<'_>) -> RstEvidence {
     let est = HopEstimate::from_ttl(rst.packet.ttl);
     let (genuine_ttl, mut baseline) = match flow.server_ttls.mode() {
@@ -96,30 +159,69 @@ pub fn classify(flow: &FlowRecord, rst: &RstEvent, ctx: &RstContext<'_>) -> RstE
         },
     };
     let genuine = genuine_ttl.map(HopEstimate::from_ttl);
+    let server_hop = genuine.map(|g| g.hop).or(ctx.target_hop);
     let delay_ns = rst.answers.map(|a| rst.packet.ts_ns - a.ts_ns);
     let mut reasons = Vec::new();
     let basis = match baseline {
         Baseline::SameFlow => "the server's other packets in this connection",
         _ => "other packets from the server's address",
     };
+    let signs = forging_signs(flow, rst, ctx, delay_ns);
+    let weight: u8 = signs.iter().map(|s| s.weight()).sum();
+    let mut placed_hop = None;
 
     let (mut origin, mut confidence) = (RstOrigin::Unclear, Confidence::Low);
-    if ctx.ttl_rewritten {
+    let after_close = rst.stage == TcpStage::Closed;
+    let probe = rst
+        .answers
+        .and_then(|t| t.probe_ttl)
+        .zip(ctx.probe_hop)
+        .filter(|(ttl, (hop, _, _))| ttl >= hop && server_hop.is_none_or(|s| ttl < &s));
+    if after_close {
+        reasons.push(
+            "it came after a clean close (both FINs sent and acknowledged): the server's stack answers late segments of a closed connection with a reset; a filter has no reason to"
+                .to_string(),
+        );
+    }
+    if let Some((ttl, (hop, probe_frame, why))) = probe {
+        origin = RstOrigin::Injected;
+        confidence = Confidence::High;
+        placed_hop = Some(hop);
+        reasons.push(format!(
+            "it answers a copy of the connector's segment sent with TTL {ttl}, which expires before the server ({why}); the first such copy answered by a reset had TTL {hop} (frame {probe_frame}): the device is at hop {hop}"
+        ));
+    } else if ctx.ttl_rewritten {
         reasons.push(
             "every inbound packet carries the same TTL: a device rewrites TTLs, so the TTL cannot place the sender"
                 .to_string(),
         );
     } else if let Some(g) = genuine {
         if g.initial_ttl != est.initial_ttl {
+            if est.hop + 2 <= g.hop && !after_close {
+                origin = RstOrigin::Injected;
+                confidence = Confidence::High;
+                placed_hop = Some(est.hop);
+                reasons.push(format!(
+                    "initial TTL {} (hop {}) differs from the {} of {basis} (TTL {}, hop {}): another network stack, {} hops before the server, sent it",
+                    est.initial_ttl, est.hop, g.initial_ttl, g.ttl, g.hop, g.hop - est.hop
+                ));
+            } else if est.hop <= g.hop + 1 {
+                origin = RstOrigin::Target;
+                confidence = Confidence::Medium;
+                reasons.push(format!(
+                    "initial TTL {} differs from the {} of {basis} (TTL {}), but it means hop {}, the server's own hop {}: another stack at the server's site (its kernel for closed connections, a load balancer), not a device on the path",
+                    est.initial_ttl, g.initial_ttl, g.ttl, est.hop, g.hop
+                ));
+            } else {
+                reasons.push(format!(
+                    "TTL {} means hop {} if its initial TTL is {}, beyond the server's hop {}: impossible for a device on the path, so the TTL does not place it",
+                    est.ttl, est.hop, est.initial_ttl, g.hop
+                ));
+            }
+        } else if est.hop + 1 < g.hop && !after_close {
             origin = RstOrigin::Injected;
             confidence = Confidence::High;
-            reasons.push(format!(
-                "initial TTL {} differs from the {} of {basis} (TTL {}): another network stack sent it",
-                est.initial_ttl, g.initial_ttl, g.ttl
-            ));
-        } else if est.hop + 1 < g.hop {
-            origin = RstOrigin::Injected;
-            confidence = Confidence::High;
+            placed_hop = Some(est.hop);
             reasons.push(format!(
                 "TTL {} means hop {}, while {basis} arrive with TTL {} (hop {})",
                 est.ttl, est.hop, g.ttl, g.hop
@@ -132,6 +234,7 @@ pub fn classify(flow: &FlowRecord, rst: &RstEvent, ctx: &RstContext<'_>) -> RstE
         } else if est.hop == g.hop {
             origin = RstOrigin::Target;
             confidence = Confidence::High;
+            placed_hop = Some(est.hop);
             reasons.push(format!(
                 "TTL {} is the TTL of {basis}: the server sent it (hop {})",
                 est.ttl, est.hop
@@ -146,12 +249,19 @@ pub fn classify(flow: &FlowRecord, rst: &RstEvent, ctx: &RstContext<'_>) -> RstE
 
     // The path decides when the capture has no genuine packet to compare
     // with, and confirms or questions the comparison when it has one.
-    if let (Some(target), false) = (ctx.target_hop, ctx.ttl_rewritten) {
+    if let (Some(target), false, None) = (ctx.target_hop, ctx.ttl_rewritten, probe) {
         match origin {
-            RstOrigin::Unclear if genuine.is_none() || est.hop + 1 == genuine.map_or(0, |g| g.hop) => {
-                baseline = if genuine.is_none() { Baseline::Path } else { baseline };
-                if est.hop < target {
+            RstOrigin::Unclear
+                if genuine.is_none() || est.hop + 1 == genuine.map_or(0, |g| g.hop) =>
+            {
+                baseline = if genuine.is_none() {
+                    Baseline::Path
+                } else {
+                    baseline
+                };
+                if est.hop < target && !after_close {
                     origin = RstOrigin::Injected;
+                    placed_hop = Some(est.hop);
                     confidence = if target - est.hop >= 2 {
                         Confidence::High
                     } else {
@@ -163,14 +273,15 @@ pub fn classify(flow: &FlowRecord, rst: &RstEvent, ctx: &RstContext<'_>) -> RstE
                     ));
                 } else if est.hop == target {
                     origin = RstOrigin::Target;
+                    placed_hop = Some(est.hop);
                     confidence = Confidence::Medium;
                     reasons.push(format!(
                         "TTL {} means hop {}, the target's hop on the path",
                         est.ttl, est.hop
                     ));
-                } else {
+                } else if est.hop > target {
                     reasons.push(format!(
-                        "TTL {} means hop {}, beyond the target's hop {target}: asymmetric return path?",
+                        "TTL {} means hop {}, beyond the target's hop {target}: impossible for a device on the path, so the TTL does not place it",
                         est.ttl, est.hop
                     ));
                 }
@@ -195,35 +306,59 @@ pub fn classify(flow: &FlowRecord, rst: &RstEvent, ctx: &RstContext<'_>) -> RstE
         ));
     }
 
-    // Supporting signs: they never decide alone, but they raise or lower
-    // confidence and they are what a firewall owner recognises.
-    let injected_fingerprint =
-        rst.packet.ip_id == Some(0) && rst.options_len == 0 && rst.window == 0;
-    if injected_fingerprint && ctx.server_ip_id_nonzero {
-        reasons.push(
-            "IP ID 0 with window 0 and no options (the Linux REJECT --reject-with tcp-reset fingerprint), while the server's own packets carry IP IDs"
-                .to_string(),
-        );
-        if origin == RstOrigin::Injected && confidence == Confidence::Medium {
+    // Forging signs: what a firewall owner recognises. They prove a
+    // forgery the TTL cannot (never after a clean close, never against a
+    // TTL that is the server's own), and raise confidence; they place no hop.
+    for sign in &signs {
+        reasons.push(describe(*sign, rst, delay_ns, ctx));
+    }
+    match origin {
+        RstOrigin::Unclear if weight >= FORGED_WEIGHT && !after_close => {
+            origin = RstOrigin::Injected;
+            confidence = if weight >= 2 * FORGED_WEIGHT {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            };
+            reasons.push(format!(
+                "forging signs of weight {weight} (≥ {FORGED_WEIGHT}): a device forged it; its TTL does not say where"
+            ));
+        }
+        RstOrigin::Injected if weight > 0 && confidence == Confidence::Medium => {
             confidence = Confidence::High;
         }
-    }
-    if let (Some(d), Some(rtt)) = (delay_ns, ctx.server_rtt_ns)
-        && d >= 0
-        && d * 2 < rtt
-    {
-        reasons.push(format!(
-                "it came {:.3} ms after the segment it answers, faster than half the server's round trip ({:.3} ms): something closer sent it",
-                ms(d),
-                ms(rtt)
-            ));
+        // Another initial TTL at the server's own hop, in a burst of copies
+        // whose TTLs differ: the burst is one forger's, whatever one copy's
+        // TTL happens to say.
+        RstOrigin::Target
+            if confidence == Confidence::Medium
+                && signs.contains(&ForgingSign::TtlVariesInBurst)
+                && !after_close =>
+        {
+            origin = RstOrigin::Injected;
+            placed_hop = None;
+            reasons.push(
+                "its TTL matches the server's hop only by chance: the copies of this reset carry different TTLs"
+                    .to_string(),
+            );
+        }
+        RstOrigin::Target if weight >= FORGED_WEIGHT => {
+            confidence = Confidence::Medium;
+            reasons.push(
+                "forging signs, but the reset comes from the server's own hop: a device at the server's site may send it, not one on the path"
+                    .to_string(),
+            );
+        }
+        _ => {}
     }
     if est.ambiguous {
         reasons.push(format!(
             "TTL {} ≤ 32: the initial TTL may be 32 or 64, so the hop is uncertain",
             est.ttl
         ));
-        confidence = confidence.min(Confidence::Medium);
+        if probe.is_none() {
+            confidence = confidence.min(Confidence::Medium);
+        }
     }
 
     RstEvidence {
@@ -234,19 +369,113 @@ pub fn classify(flow: &FlowRecord, rst: &RstEvent, ctx: &RstContext<'_>) -> RstE
         ttl: est.ttl,
         initial_ttl: est.initial_ttl,
         hop: est.hop,
+        placed_hop,
         ip_id: rst.packet.ip_id,
         window: rst.window,
         options_len: rst.options_len,
+        stage: rst.stage,
+        acks: rst.acks,
         answers_frame: rst.answers.map(|a| a.frame),
         answers: rst.answers.map(|a| a.kind),
+        answers_probe_ttl: rst.answers.and_then(|a| a.probe_ttl),
         delay_ms: delay_ns.map(ms),
         genuine_ttl,
         genuine_hop: genuine.map(|g| g.hop),
         baseline,
         target_hop: ctx.target_hop,
+        signs,
         origin,
         confidence,
         reasons,
+    }
+}
+
+/// The forging signs one reset shows.
+fn forging_signs(
+    flow: &FlowRecord,
+    rst: &RstEvent,
+    ctx: &RstContext<'_>,
+    delay_ns: Option<i64>,
+) -> Vec<ForgingSign> {
+    let mut signs = Vec::new();
+    let trigger = rst.answers;
+    if let (Some(id), Some(t)) = (rst.packet.ip_id, trigger.and_then(|t| t.ip_id))
+        && t != 0
+        && (id == t || id == t.wrapping_add(1))
+    {
+        signs.push(ForgingSign::IpIdCopied);
+    }
+    if rst.reserved != 0 {
+        signs.push(ForgingSign::ReservedBits);
+    }
+    let copies: Vec<u8> = flow
+        .rsts
+        .iter()
+        .filter(|r| r.from_server && r.seq == rst.seq && r.ack == rst.ack)
+        .map(|r| r.packet.ttl)
+        .collect();
+    if copies.len() >= 2 && copies.iter().any(|t| *t != copies[0]) {
+        signs.push(ForgingSign::TtlVariesInBurst);
+    }
+    if rst.acks == RstAcks::Syn && flow.syn_ack.is_none() && ctx.port_listening {
+        signs.push(ForgingSign::SynResetWhileListening);
+    }
+    if let Some(t) = trigger
+        && rst.window != 0
+        && rst.window == t.window
+    {
+        signs.push(ForgingSign::WindowCopied);
+    }
+    if let (Some(d), Some(rtt)) = (delay_ns, ctx.server_rtt_ns)
+        && d >= 0
+        && d * 2 < rtt
+    {
+        signs.push(ForgingSign::FasterThanServer);
+    }
+    if rst.packet.ip_id == Some(0)
+        && rst.options_len == 0
+        && rst.window == 0
+        && ctx.server_ip_id_nonzero
+    {
+        signs.push(ForgingSign::RejectFingerprint);
+    }
+    signs
+}
+
+fn describe(
+    sign: ForgingSign,
+    rst: &RstEvent,
+    delay_ns: Option<i64>,
+    ctx: &RstContext<'_>,
+) -> String {
+    let id = rst.packet.ip_id.unwrap_or(0);
+    match sign {
+        ForgingSign::IpIdCopied => format!(
+            "its IP ID {id} copies the IP ID of the connector's segment it answers (frame {}): a forger built it from that packet",
+            rst.answers.map_or(0, |t| t.frame)
+        ),
+        ForgingSign::ReservedBits => format!(
+            "reserved TCP bits set (0x{:x}): no server's stack sends them",
+            rst.reserved
+        ),
+        ForgingSign::TtlVariesInBurst => {
+            "copies of this reset (same sequence and acknowledgment numbers) arrived with different TTLs: a burst from a device that varies its TTL".to_string()
+        }
+        ForgingSign::SynResetWhileListening => {
+            "it acknowledges a SYN the server never answered, while the server accepts the port in other connections".to_string()
+        }
+        ForgingSign::WindowCopied => format!(
+            "its window {} copies the window of the connector's segment it answers",
+            rst.window
+        ),
+        ForgingSign::FasterThanServer => format!(
+            "it came {:.3} ms after the segment it answers, faster than half the server's round trip ({:.3} ms): something closer sent it",
+            ms(delay_ns.unwrap_or(0)),
+            ms(ctx.server_rtt_ns.unwrap_or(0))
+        ),
+        ForgingSign::RejectFingerprint => {
+            "IP ID 0 with window 0 and no options (the Linux REJECT --reject-with tcp-reset fingerprint), while the server's own packets carry IP IDs".to_string()
+        }
     }
 }
 
@@ -287,6 +516,8 @@ mod tests {
             ttl_rewritten: false,
             server_rtt_ns: None,
             server_ip_id_nonzero: false,
+            port_listening: false,
+            probe_hop: None,
         }
     }
 

@@ -336,6 +336,7 @@ fn from_sliced<'a>(
                 mss,
                 options_len: u8::try_from(t.options().len()).unwrap_or(u8::MAX),
                 payload_len: ip.transport_len.saturating_sub(header_len),
+                reserved: t.header_slice()[12] & 0x0f,
             })
         }
         Some(TransportSlice::Udp(u)) => {

@@ -85,6 +85,7 @@ pub(super) fn ipv4_tcp(
             mss,
             options_len: (doff - 20) as u8,
             payload_len: (total - ihl - doff) as u32,
+            reserved: tcp[12] & 0x0f,
         }),
     };
     Some((packet, payload))

@@ -103,6 +103,9 @@ pub struct TcpInfo {
     pub options_len: u8,
     /// TCP payload length from the IP lengths (not limited by the snapshot).
     pub payload_len: u32,
+    /// The reserved bits and AE (the low nibble of the data-offset byte):
+    /// zero from real stacks, set by some injectors.
+    pub reserved: u8,
 }
 
 /// The header an ICMP error quotes: the packet that triggered it.

@@ -41,5 +41,6 @@ pub(crate) fn tcp_info(src: &str, dst: &str, flags: u8, seq: u32, payload_len: u
         mss: None,
         options_len: 0,
         payload_len,
+        reserved: 0,
     }
 }

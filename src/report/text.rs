@@ -1,5 +1,6 @@
 //! The human report: the verdict in one sentence first, then the evidence.
 
+use crate::analysis::flows::TcpStage;
 use crate::analysis::{RstOrigin, Severity};
 use crate::app::PcapReport;
 use std::fmt::Write;
@@ -42,8 +43,9 @@ pub fn render_pcap(r: &PcapReport) -> String {
             "frame", "flags", "TTL", "init", "hop", "delay ms", "IP ID", "answers", "server"
         );
         for e in a.rsts.iter().take(MAX_RST_ROWS) {
-            let answers = match (e.answers, e.answers_frame) {
-                (Some(k), Some(f)) => format!("{} #{f}", serde_plain(&k)),
+            let answers = match (e.answers, e.answers_frame, e.answers_probe_ttl) {
+                (_, Some(f), Some(t)) => format!("ttl-{t} copy #{f}"),
+                (Some(k), Some(f), None) => format!("{} #{f}", serde_plain(&k)),
                 _ => "-".into(),
             };
             let server_hop = e
@@ -51,7 +53,17 @@ pub fn render_pcap(r: &PcapReport) -> String {
                 .or(e.target_hop)
                 .map_or("-".into(), |h| format!("hop {h}"));
             let origin = match e.origin {
-                RstOrigin::Injected => format!("INJECTED ({:?})", e.confidence).to_lowercase(),
+                RstOrigin::Injected => {
+                    let at = match e.placed_hop {
+                        Some(h) if h == e.hop => String::new(),
+                        Some(h) => format!(" at hop {h}"),
+                        None => ", no hop".to_string(),
+                    };
+                    format!("injected ({:?}){at}", e.confidence).to_lowercase()
+                }
+                RstOrigin::Target if e.stage == TcpStage::Closed => {
+                    "from target (after close)".into()
+                }
                 RstOrigin::Target => "from target".into(),
                 RstOrigin::Unclear => "unclear".into(),
             };

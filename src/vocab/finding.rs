@@ -78,8 +78,9 @@ impl Finding {
     }
 }
 
-/// `frame.number in {1 5 9}`: Wireshark's set syntax.
+/// `frame.number in {1, 5, 9}`: Wireshark 4's set syntax (the elements
+/// separated by commas; 3.x's space-separated form is refused by 4.x).
 pub fn frame_filter(frames: &[u64]) -> String {
     let list: Vec<String> = frames.iter().map(u64::to_string).collect();
-    format!("frame.number in {{{}}}", list.join(" "))
+    format!("frame.number in {{{}}}", list.join(", "))
 }

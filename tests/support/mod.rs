@@ -7,6 +7,7 @@
 pub mod check;
 pub mod lab;
 pub mod sntp;
+pub mod talk;
 pub mod wire;
 
 /// What a command did, kept for assertion messages.

@@ -17,4 +17,5 @@ pub(super) mod server;
 pub mod sni_replay;
 mod syn;
 mod tls;
+pub mod ttl_probe;
 pub mod validity;

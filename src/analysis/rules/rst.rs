@@ -8,23 +8,27 @@
 
 use super::server::Server;
 use crate::analysis::flows::FlowRecord;
-use crate::analysis::rst::{Baseline, RstEvidence, RstOrigin};
+use crate::analysis::rst::{Baseline, ForgingSign, RstEvidence, RstOrigin};
 use crate::vocab::{Confidence, Finding, FindingKind, Severity, Verdict, VerdictClass};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
-/// Injected resets, grouped by the hop they came from: a finding per hop
-/// (the resets, the genuine packets they were compared with, the frame
-/// that names the hop), and `rst-injected` at the hop with the most resets
-/// (then the most confident).
+/// Injected resets, grouped by where the evidence places them: a finding
+/// per hop (the resets, the genuine packets they were compared with, the
+/// frame that names the hop) and one for the forged resets nothing places;
+/// `rst-injected` counts them all and names the hop the TTL-limited probes
+/// place, else the hop with the most resets (then the most confident), else
+/// no hop and why.
 pub(super) fn injected(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option<Verdict> {
     let (server, port, ip_src, ttl_field) = (s.server, s.port, s.ip_src, s.ttl_field);
-    let mut by_hop: BTreeMap<u8, Vec<&RstEvidence>> = BTreeMap::new();
+    let mut by_hop: BTreeMap<Option<u8>, Vec<&RstEvidence>> = BTreeMap::new();
     for (e, _) in &s.evidence {
         if e.origin == RstOrigin::Injected {
-            by_hop.entry(e.hop).or_default().push(e);
+            by_hop.entry(e.placed_hop).or_default().push(e);
         }
     }
-    let mut injected_main: Option<(u8, usize, Confidence, u8, Option<u8>)> = None;
+    let total: usize = by_hop.values().map(Vec::len).sum();
+    let mut main: Option<(Option<u8>, usize, Confidence, Option<u8>)> = None;
     for (&hop, list) in &by_hop {
         let first = list[0];
         let mut frames: Vec<u64> = Vec::new();
@@ -36,7 +40,7 @@ pub(super) fn injected(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option<Ve
         frames.extend(
             s.evidence
                 .iter()
-                .filter(|(e, _)| e.origin == RstOrigin::Injected && e.hop == hop)
+                .filter(|(e, _)| e.origin == RstOrigin::Injected && e.placed_hop == hop)
                 .filter_map(|(_, f)| f.syn_ack.map(|a| a.frame)),
         );
         let confidence = list
@@ -44,7 +48,10 @@ pub(super) fn injected(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option<Ve
             .map(|e| e.confidence)
             .max()
             .unwrap_or(Confidence::Low);
-        let (address, address_frame) = s.hop_address(hop);
+        let (address, address_frame) = match hop {
+            Some(h) => probe_or_path_address(s, h),
+            None => (None, None),
+        };
         frames.extend(address_frame);
         // The genuine packets from the server's address elsewhere (ping replies...).
         if list.iter().any(|e| e.baseline == Baseline::SameAddress)
@@ -52,16 +59,26 @@ pub(super) fn injected(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option<Ve
         {
             frames.push(r.first_echo_frame.unwrap_or(r.first_frame));
         }
+        let mut ttls: Vec<u8> = list.iter().map(|e| e.ttl).collect();
+        ttls.sort_unstable();
+        ttls.dedup();
+        let where_ = match hop {
+            Some(h) => format!(
+                " came from hop {h}{}",
+                address.map(|a| format!(" ({a})")).unwrap_or_default()
+            ),
+            None => " were forged, but nothing in the capture places the device".to_string(),
+        };
         let summary = format!(
-            "{} TCP reset{} \"from\" {server}:{port} came from hop {hop}{}: {}",
+            "{} TCP reset{} \"from\" {server}:{port}{where_} (TTL {}): {}",
             list.len(),
             if list.len() == 1 { "" } else { "s" },
-            address.map(|a| format!(" ({a})")).unwrap_or_default(),
+            list_u8(&ttls),
             first.reasons.join("; "),
         );
         let filter = format!(
-            "tcp.flags.reset==1 && {ip_src}=={server} && {ttl_field}=={}",
-            first.ttl
+            "tcp.flags.reset==1 && {ip_src}=={server} && {ttl_field} in {{{}}}",
+            list_u8(&ttls)
         );
         findings.push(
             Finding::new(
@@ -71,45 +88,149 @@ pub(super) fn injected(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option<Ve
                 frames,
                 Some(filter),
             )
-            .at(Some(hop), address),
+            .at(hop, address),
         );
-        let better = injected_main.is_none_or(|(_, n, c, _, _)| (list.len(), confidence) > (n, c));
+        let by_probe = hop.is_some() && s.probes.as_ref().map(|p| p.hop) == hop;
+        let better = match main {
+            None => true,
+            Some((h, n, c, _)) => {
+                let rank = |hop: Option<u8>, n: usize, c: Confidence| {
+                    (
+                        hop.is_some() && s.probes.as_ref().map(|p| p.hop) == hop,
+                        hop.is_some(),
+                        n,
+                        c,
+                    )
+                };
+                (by_probe, hop.is_some(), list.len(), confidence) > rank(h, n, c)
+            }
+        };
         if better {
-            injected_main = Some((
+            main = Some((
                 hop,
                 list.len(),
                 confidence,
-                first.ttl,
                 first.genuine_hop.or(s.target_hop),
             ));
         }
     }
 
-    let (hop, n, confidence, ttl, server_hop) = injected_main?;
-    let (address, _) = s.hop_address(hop);
+    let (hop, n, confidence, server_hop) = main?;
+    let (address, _) = hop.map_or((None, None), |h| probe_or_path_address(s, h));
+    let at = match hop {
+        Some(h) => format!(
+            " at hop {h}{}",
+            address.map(|a| format!(" ({a})")).unwrap_or_default()
+        ),
+        None => String::new(),
+    };
+    let placed_by = match (hop, s.probes.as_ref()) {
+        (Some(h), Some(p)) if p.hop == h => format!(
+            ": the connector's copy sent with TTL {h} (frame {}) was the first answered by a reset (frame {}){}, and {}",
+            p.probe_frame,
+            p.reset_frame,
+            p.below
+                .map(|(t, f, a)| format!(", the copy with TTL {t} expired at {a} (frame {f})"))
+                .unwrap_or_default(),
+            p.why_not_server
+        ),
+        (Some(h), _) => {
+            let ttls = by_hop
+                .get(&Some(h))
+                .map(|l| {
+                    let mut t: Vec<u8> = l.iter().map(|e| e.ttl).collect();
+                    t.sort_unstable();
+                    t.dedup();
+                    list_u8(&t)
+                })
+                .unwrap_or_default();
+            format!(
+                ": {} arrived with TTL {ttls} (hop {h}){}",
+                if n == total {
+                    "they".to_string()
+                } else {
+                    format!("{n} of them")
+                },
+                server_hop
+                    .map(|sh| format!(" while the server is at hop {sh}"))
+                    .unwrap_or_default()
+            )
+        }
+        (None, _) => {
+            let why = by_hop
+                .get(&None)
+                .and_then(|l| l.first())
+                .and_then(|e| e.reasons.last().cloned())
+                .unwrap_or_default();
+            format!(": no hop, because {why}")
+        }
+    };
+    let signs: Vec<&str> = by_hop
+        .values()
+        .flatten()
+        .flat_map(|e| e.signs.iter())
+        .map(|s| sign_name(*s))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     Some(Verdict {
         class: VerdictClass::RstInjected,
-        hop: Some(hop),
+        hop,
         address,
         confidence,
         summary: format!(
-            "TCP resets to {server}:{port} are injected at hop {hop}{}: {n} reset{} arrived with TTL {ttl} (hop {hop}){}.",
-            address.map(|a| format!(" ({a})")).unwrap_or_default(),
-            if n == 1 { "" } else { "s" },
-            server_hop
-                .map(|h| format!(" while the server is at hop {h}"))
-                .unwrap_or_default()
+            "TCP resets to {server}:{port} are injected{at}: {total} reset{} forged{}{placed_by}.",
+            if total == 1 { " was" } else { "s were" },
+            if signs.is_empty() {
+                String::new()
+            } else {
+                format!(" (signs: {})", signs.join(", "))
+            },
         ),
         next_steps: vec![
-            format!(
-                "Show the firewall owner of hop {hop}{} the reset frames: a rule there rejects TCP {port} to {server} with a forged reset.",
-                address.map(|a| format!(" ({a})")).unwrap_or_default()
-            ),
+            match hop {
+                Some(h) => format!(
+                    "Show the firewall owner of hop {h}{} the reset frames: a rule there rejects TCP {port} to {server} with a forged reset.",
+                    address.map(|a| format!(" ({a})")).unwrap_or_default()
+                ),
+                None => format!(
+                    "Place the injector: run `pathproof trace --tcp -p {port} {server}` from the connector, or capture with the broker's hop known (--hops N / --mtr FILE)."
+                ),
+            },
             format!(
                 "Allow the broker ranges of your cloud on TCP {port} outbound from the connector."
             ),
         ],
     })
+}
+
+/// A hop's address: the router that answered the TTL-limited probe there,
+/// else the path's or the gateway's.
+fn probe_or_path_address(s: &Server<'_>, hop: u8) -> (Option<IpAddr>, Option<u64>) {
+    match s.probes.as_ref() {
+        Some(p) if p.hop == hop && p.address.is_some() => (p.address, None),
+        _ => s.hop_address(hop),
+    }
+}
+
+fn list_u8(values: &[u8]) -> String {
+    values
+        .iter()
+        .map(u8::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn sign_name(s: ForgingSign) -> &'static str {
+    match s {
+        ForgingSign::IpIdCopied => "IP ID copied",
+        ForgingSign::ReservedBits => "reserved bits set",
+        ForgingSign::TtlVariesInBurst => "TTL varies in a burst",
+        ForgingSign::SynResetWhileListening => "SYN reset while the port listens",
+        ForgingSign::WindowCopied => "window copied",
+        ForgingSign::FasterThanServer => "faster than the server",
+        ForgingSign::RejectFingerprint => "REJECT fingerprint",
+    }
 }
 
 /// Resets the server itself sent (its own TTL): refusals of attempts that

@@ -8,12 +8,12 @@ use crate::analysis::Gateway;
 use crate::analysis::conclude::Inputs;
 use crate::analysis::flows::{FlowRecord, RemoteBaseline};
 use crate::analysis::picker::{Basis, Candidate};
-use crate::analysis::rst::{RstContext, RstEvidence, classify};
+use crate::analysis::rst::{RstContext, RstEvidence, RstOrigin, classify};
 use crate::path::{Path, PathSource};
 use crate::vocab::{Confidence, Finding, HopEstimate, Verdict, VerdictClass};
 use std::net::{IpAddr, SocketAddr};
 
-use super::{icmp, rst, syn};
+use super::{icmp, rst, syn, ttl_probe};
 
 /// A SYN this close to the end of the capture may simply not have had its
 /// answer captured yet; without a retransmission it proves nothing.
@@ -29,6 +29,8 @@ pub(super) struct Server<'a> {
     pub remote: Option<&'a RemoteBaseline>,
     /// The broker's hop from the path.
     pub target_hop: Option<u8>,
+    /// Where the capture's TTL-limited probes place a filter.
+    pub probes: Option<ttl_probe::ProbePlacement>,
     /// Resets from the server's address, classified, with their flows.
     /// Those that answer a ClientHello are TLS's: [`judge`] leaves them out
     /// before the TCP rules run.
@@ -68,12 +70,21 @@ impl<'a> Server<'a> {
         let server_ip_id_nonzero = flows
             .iter()
             .any(|f| f.syn_ack.and_then(|s| s.ip_id).is_some_and(|id| id != 0));
+        let genuine_hop = remote
+            .and_then(|r| r.ttls.mode())
+            .or_else(|| flows.iter().find_map(|f| f.server_ttls.mode()))
+            .map(|t| HopEstimate::from_ttl(t).hop);
+        let probes = ttl_probe::place(flows, genuine_hop.or(target_hop));
         let ctx = RstContext {
             address_ttls: remote.map(|r| &r.ttls),
             target_hop,
             ttl_rewritten: inputs.ttl_rewritten,
             server_rtt_ns,
             server_ip_id_nonzero,
+            port_listening: flows.iter().any(|f| f.syn_ack.is_some()),
+            probe_hop: probes
+                .as_ref()
+                .map(|p| (p.hop, p.probe_frame, p.why_not_server.as_str())),
         };
         let mut evidence: Vec<(RstEvidence, &FlowRecord)> = Vec::new();
         for f in flows {
@@ -81,6 +92,7 @@ impl<'a> Server<'a> {
                 evidence.push((classify(f, r, &ctx), f));
             }
         }
+        unplace_randomised_ttls(&mut evidence, probes.as_ref());
 
         let answered = flows
             .iter()
@@ -106,6 +118,7 @@ impl<'a> Server<'a> {
             server,
             port,
             flows,
+            probes,
             remote,
             target_hop,
             evidence,
@@ -132,6 +145,40 @@ impl<'a> Server<'a> {
             (None, Some(g)) if hop == 1 => (Some(g.address), Some(g.arp_frame)),
             _ => (None, None),
         }
+    }
+}
+
+/// Injected resets whose TTLs imply hops spread over more than two hops
+/// come from a device that randomises its TTL (one injector, not several):
+/// their TTL places nothing, only the probes (if any) do.
+fn unplace_randomised_ttls(
+    evidence: &mut [(RstEvidence, &FlowRecord)],
+    probes: Option<&ttl_probe::ProbePlacement>,
+) {
+    let hops: Vec<u8> = evidence
+        .iter()
+        .filter(|(e, _)| e.origin == RstOrigin::Injected && e.answers_probe_ttl.is_none())
+        .map(|(e, _)| e.hop)
+        .collect();
+    let (Some(lo), Some(hi)) = (hops.iter().min(), hops.iter().max()) else {
+        return;
+    };
+    let mut distinct = hops.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if hi - lo <= 2 || distinct.len() < 3 {
+        return;
+    }
+    let spread = format!(
+        "the injected resets' TTLs imply {} different hops, from {lo} to {hi}: the injector randomises its TTL, so TTL arithmetic cannot place it",
+        distinct.len()
+    );
+    for (e, _) in evidence
+        .iter_mut()
+        .filter(|(e, _)| e.origin == RstOrigin::Injected)
+    {
+        e.placed_hop = probes.map(|p| p.hop);
+        e.reasons.push(spread.clone());
     }
 }
 

@@ -110,13 +110,21 @@ pub(super) fn established(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option
     }
     let ttl = established.iter().find_map(|f| f.server_ttls.mode());
     let hop = ttl.map(|t| HopEstimate::from_ttl(t).hop);
+    // Connections the capture joined after their handshake prove that TCP
+    // works, but not that a handshake completed: counted apart.
+    let handshakes = established.iter().filter(|f| f.syn_ack.is_some()).count();
+    let mid_stream = established.len() - handshakes;
+    let joined = match mid_stream {
+        0 => String::new(),
+        1 => "; 1 was already open when the capture started (data both ways)".to_string(),
+        n => format!("; {n} were already open when the capture started (data both ways)"),
+    };
     findings.push(
         Finding::new(
             FindingKind::TcpEstablished,
             Severity::Info,
             format!(
-                "{} of {} connection{} to {server}:{port} completed the handshake{}",
-                established.len(),
+                "{handshakes} of {} connection{} to {server}:{port} completed the handshake{}{joined}",
                 s.flows.len(),
                 if s.flows.len() == 1 { "" } else { "s" },
                 match (ttl, hop) {
@@ -126,7 +134,7 @@ pub(super) fn established(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option
             ),
             established
                 .iter()
-                .filter_map(|f| f.syn_ack.map(|a| a.frame))
+                .filter_map(|f| f.syn_ack.map(|a| a.frame).or(Some(f.first_frame)))
                 .collect(),
             Some(format!(
                 "tcp.flags.syn==1 && tcp.flags.ack==1 && {ip_src}=={server}"
@@ -139,13 +147,21 @@ pub(super) fn established(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option
         hop: None,
         address: None,
         confidence: Confidence::High,
-        summary: format!(
-            "No failure found: {} connection{} to {server}:{port} completed the TCP handshake{}.",
-            established.len(),
-            if established.len() == 1 { "" } else { "s" },
-            hop.map(|h| format!(" (server at hop {h})"))
-                .unwrap_or_default()
-        ),
+        summary: if handshakes > 0 {
+            format!(
+                "No failure found: {handshakes} connection{} to {server}:{port} completed the TCP handshake{}{joined}.",
+                if handshakes == 1 { "" } else { "s" },
+                hop.map(|h| format!(" (server at hop {h})"))
+                    .unwrap_or_default()
+            )
+        } else {
+            format!(
+                "No failure found: {mid_stream} connection{} to {server}:{port} carried data both ways{}, but the capture started after their handshakes.",
+                if mid_stream == 1 { "" } else { "s" },
+                hop.map(|h| format!(" (server at hop {h})"))
+                    .unwrap_or_default()
+            )
+        },
         next_steps: Vec::new(),
     })
 }

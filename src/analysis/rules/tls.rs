@@ -7,8 +7,8 @@
 
 use super::issuer::{self, IssuerExpectation, IssuerJudgement};
 use super::validity::{ValidityProblem, validity_at};
-use crate::analysis::flows::FlowRecord;
-use crate::analysis::rst::RstEvidence;
+use crate::analysis::flows::{FlowRecord, RstAcks, SegmentKind, TcpStage};
+use crate::analysis::rst::{RstEvidence, RstOrigin};
 use crate::analysis::tls::{CertSummary, Side};
 use crate::vocab::FindingKind;
 use crate::vocab::HopEstimate;
@@ -200,33 +200,75 @@ pub(super) fn judge(
             }
         }
 
-        // Blocked: a ClientHello and no ServerHello, then a reset, a FIN or silence.
+        // Blocked: a ClientHello and no ServerHello, then a reset, a FIN or
+        // silence — on a connection whose handshake completed (or that the
+        // capture joined mid-stream with the server talking), and with the
+        // ClientHello sent at the connector's usual TTL: a copy sent with a
+        // lower TTL (a probe) that expired on the way says nothing of the server.
         let ch = obs.client_hello.as_ref().expect("checked above");
-        if obs.server_hello.is_none() && obs.hello_retry_request.is_none() {
-            let reset = rsts.iter().find(|(e, rf)| {
-                std::ptr::eq(*rf, *f) && e.answers_frame.is_some_and(|a| a >= ch.frame)
-            });
+        let tcp_completed = f.syn_ack.is_some() || (f.syn.is_none() && f.server_payload > 0);
+        let only_probes = !f.probes.is_empty()
+            && f.probes.iter().any(|p| p.frame == ch.frame)
+            && !f.server_acked_client_data();
+        if obs.server_hello.is_none() && obs.hello_retry_request.is_none() && tcp_completed {
+            // A reset answers the ClientHello only on a connection whose
+            // handshake completed, before any FIN, and without
+            // acknowledging the FIN: a reset that answers the close (or a
+            // SYN-less exchange) is judged by the TCP rules.
+            let answering: Vec<&RstEvidence> = rsts
+                .iter()
+                .filter(|(e, rf)| {
+                    std::ptr::eq(*rf, *f)
+                        && tcp_completed
+                        && e.answers_frame.is_some_and(|a| a >= ch.frame)
+                        && e.answers != Some(SegmentKind::Fin)
+                        && e.acks != RstAcks::Fin
+                        && !matches!(e.stage, TcpStage::Closing | TcpStage::Closed)
+                })
+                .map(|(e, _)| e)
+                .collect();
             let mut silent = false;
-            let (hop, how) = if let Some((e, _)) = reset {
-                j.blocking_rsts.insert(e.frame);
-                blocked_frames.push(e.frame);
+            let (hop, how) = if let Some(e) = answering.first().copied() {
+                // Every copy of the reset is evidence (a burst of three is three).
+                for r in &answering {
+                    j.blocking_rsts.insert(r.frame);
+                    blocked_frames.push(r.frame);
+                }
+                let mut ttls: Vec<String> = answering.iter().map(|r| r.ttl.to_string()).collect();
+                ttls.dedup();
+                let resets = match answering.len() {
+                    1 => "a reset".to_string(),
+                    n => format!("{n} resets"),
+                };
+                let probe = e
+                    .answers_probe_ttl
+                    .map(|t| format!(" sent with TTL {t}"))
+                    .unwrap_or_default();
                 (
-                    Some(e.hop),
+                    e.placed_hop.filter(|_| e.origin != RstOrigin::Target),
                     format!(
-                        "the ClientHello (SNI {}) was answered by a reset with TTL {} (hop {}){}",
+                        "the ClientHello (SNI {}){probe} was answered by {resets} with TTL {}{}",
                         ch.sni.as_deref().unwrap_or("none"),
-                        e.ttl,
-                        e.hop,
-                        match e.genuine_hop {
-                            Some(g) if g > e.hop => format!(
-                                ", while the server's own packets come from hop {g}: a device at hop {} filters on the ClientHello",
-                                e.hop
+                        ttls.join(", "),
+                        match (e.origin, e.placed_hop, e.genuine_hop) {
+                            (RstOrigin::Injected, Some(h), _) if e.answers_probe_ttl.is_some() =>
+                                format!(
+                                    ": the copies sent with a lower TTL were not, so a device at hop {h} filters on the ClientHello"
+                                ),
+                            (RstOrigin::Injected, Some(h), Some(g)) if g > h => format!(
+                                " (hop {h}), while the server's own packets come from hop {g}: a device at hop {h} filters on the ClientHello"
                             ),
-                            _ => String::new(),
+                            (RstOrigin::Injected, None, _) => format!(
+                                " that places no hop ({}), but it is forged",
+                                e.reasons.last().cloned().unwrap_or_default()
+                            ),
+                            (_, Some(h), _) => format!(" (hop {h})"),
+                            (_, None, _) =>
+                                format!(" (hop {} if its initial TTL is {})", e.hop, e.initial_ttl),
                         }
                     ),
                 )
-            } else if let Some(fin) = f.server_fin {
+            } else if let Some(fin) = f.server_fin.filter(|_| !only_probes) {
                 blocked_frames.push(fin);
                 (
                     None,
@@ -235,9 +277,10 @@ pub(super) fn judge(
                         ch.sni.as_deref().unwrap_or("none")
                     ),
                 )
-            } else if f.client_fin.is_some()
-                || f.rsts.iter().any(|r| !r.from_server)
-                || obs.client_stream.retransmitted_bytes > 0
+            } else if !only_probes
+                && (f.client_fin.is_some()
+                    || f.rsts.iter().any(|r| !r.from_server)
+                    || obs.client_stream.retransmitted_bytes > 0)
             {
                 silent = true;
                 (

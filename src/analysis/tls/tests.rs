@@ -50,6 +50,7 @@ fn tcp(from_client: bool, seq: u32, flags: u8, len: usize) -> TcpInfo {
         mss: None,
         options_len: 0,
         payload_len: len as u32,
+        reserved: 0,
     }
 }
 
