@@ -6,7 +6,7 @@
 //! PPPoE sessions (below), which etherparse does not know.
 //!
 //! PPPoE (RFC 2516) is peeled here, by hand, for every link that can carry
-//! it (Ethernet, behind up to three 802.1Q / QinQ tags, and Linux cooked
+//! it (Ethernet, behind up to two 802.1Q / QinQ tags, and Linux cooked
 //! captures of the Ethernet interface under a PPPoE link): a session frame
 //! (EtherType 0x8864) whose PPP protocol is IPv4 (0x0021) or IPv6 (0x0057)
 //! continues as that IP packet, so the fast path and etherparse both see
