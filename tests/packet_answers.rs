@@ -9,7 +9,7 @@ mod support;
 use pathproof::analysis::{Analysis, RstOrigin, VerdictClass};
 use pathproof::path::Path;
 use pathproof::vocab::FindingKind;
-use support::talk::{Capture, Seg, Talk};
+use support::talk::{ACK, Capture, FIN, Seg, Talk};
 
 /// The server at hop 6 with initial TTL 128 (TTL 123), as in a Windows or
 /// load-balanced broker; its kernel's resets carry initial TTL 64.
@@ -198,19 +198,57 @@ fn ttl_limited(with_icmp: bool, rst_ttls: &[u8]) -> Capture {
         };
         if ttl < 4 && with_icmp {
             c.time_exceeded([192, 0, 2, ttl], 64 - ttl + 1, probe);
-        } else if ttl >= 4 {
+        } else if ttl >= 4 && !rst_ttls.is_empty() {
             let rst_ttl = rst_ttls[usize::from(ttl - 4) % rst_ttls.len()];
             t.forged_rst(&mut c, rst_ttl, 0, |_| {});
         }
     }
-    // The measurement gives up: its FIN, acknowledged by the server's FIN
-    // (which acknowledges no ClientHello: it never arrived).
-    t.client_fin(&mut c);
+    // The measurement gives up. Its kernel never sent the ClientHello (a
+    // raw socket did): its FIN carries the sequence number right after the
+    // SYN, and the server's FIN acknowledges only that FIN.
+    let isn_plus_1 = Talk::new(42000, 55).c_seq.wrapping_add(1);
+    let server_seq = t.s_seq;
+    for (out, flags, seq, ack) in [
+        (true, FIN | ACK, isn_plus_1, server_seq),
+        (false, FIN | ACK, server_seq, isn_plus_1.wrapping_add(1)),
+        (
+            true,
+            ACK,
+            isn_plus_1.wrapping_add(1),
+            server_seq.wrapping_add(1),
+        ),
+    ] {
+        let ttl = if out { 64 } else { 55 };
+        c.seg(
+            42000,
+            443,
+            &Seg {
+                out,
+                ttl,
+                ip_id: 0,
+                flags,
+                seq,
+                ack,
+                window: 64240,
+                payload: Vec::new(),
+                reserved: 0,
+            },
+        );
+    }
     c
 }
 
 #[test]
 fn ttl_limited_probes_place_the_filter() {
+    // Without the reset (the filter stays silent), the probes' flow is no
+    // "ClientHello answered by a FIN".
+    let a = ttl_limited(true, &[]).analyse(None);
+    assert_ne!(
+        a.verdict.class,
+        VerdictClass::TlsBlocked,
+        "{}",
+        a.verdict.summary
+    );
     for with_icmp in [true, false] {
         // TTLs 170 and 250 mean hops 86 and 6 if taken at face value.
         let a = ttl_limited(with_icmp, &[170, 250]).analyse(None);
@@ -486,5 +524,34 @@ fn late_fins_and_mid_stream_connections_are_not_handshakes() {
         est.summary.starts_with("1 of 2 connections") && est.summary.contains("1 was already open"),
         "{}",
         est.summary
+    );
+}
+
+/// Two hundred refusals with the server's own IP ID counter, one of which
+/// equals the IP ID of the SYN it answers by chance (two values in 65,536
+/// do): chance is not a forging sign.
+#[test]
+fn an_ip_id_match_by_chance_is_no_sign() {
+    use pathproof::analysis::ForgingSign;
+    let mut c = Capture::default();
+    for k in 0..200u16 {
+        let mut t = Talk::new(49000 + k, 55);
+        t.syn(&mut c);
+        let id = if k == 77 { t.c_id } else { 30_000 + k };
+        t.forged_rst(&mut c, 55, id, |s| s.seq = 0);
+    }
+    let a = c.analyse(None);
+    assert_eq!(a.rsts.len(), 200);
+    assert!(
+        a.rsts
+            .iter()
+            .all(|r| !r.signs.contains(&ForgingSign::IpIdCopied))
+    );
+    assert_eq!(injected(&a), 0);
+    assert_eq!(
+        a.verdict.class,
+        VerdictClass::Inconclusive,
+        "{}",
+        a.verdict.summary
     );
 }

@@ -137,6 +137,9 @@ pub struct RstContext<'a> {
     pub server_ip_id_nonzero: bool,
     /// The server answered SYNs to this port with SYN-ACKs elsewhere.
     pub port_listening: bool,
+    /// IP ID copies among this server's resets are more than chance
+    /// ([`ip_id_copies_systematic`]).
+    pub ip_id_copies_systematic: bool,
     /// Where the capture's TTL-limited probes place a filter, as
     /// (hop, probe frame, why the probe did not reach the server).
     pub probe_hop: Option<(u8, u64, &'a str)>,
@@ -390,6 +393,30 @@ pub fn classify(flow: &FlowRecord, rst: &RstEvent, ctx: &RstContext<'_>) -> RstE
     }
 }
 
+/// The reset's IP ID equals (or is one more than) the connector's segment
+/// it answers.
+pub fn copies_ip_id(rst: &RstEvent) -> bool {
+    matches!(
+        (rst.packet.ip_id, rst.answers.and_then(|t| t.ip_id)),
+        (Some(id), Some(t)) if t != 0 && (id == t || id == t.wrapping_add(1))
+    )
+}
+
+/// Whether IP ID copies among a server's resets are more than chance: two
+/// values in 65,536 match by chance, so among thousands of genuine resets a
+/// few match. Copies count as a sign when at least half the resets show
+/// them, or far more of them than chance gives.
+pub fn ip_id_copies_systematic<'a>(rsts: impl Iterator<Item = &'a RstEvent>) -> bool {
+    let (mut n, mut k) = (0u64, 0u64);
+    for r in rsts {
+        if r.answers.and_then(|t| t.ip_id).is_some_and(|t| t != 0) {
+            n += 1;
+            k += u64::from(copies_ip_id(r));
+        }
+    }
+    k > 0 && (2 * k >= n || k > 2 + 40 * n / 65_536)
+}
+
 /// The forging signs one reset shows.
 fn forging_signs(
     flow: &FlowRecord,
@@ -399,13 +426,11 @@ fn forging_signs(
 ) -> Vec<ForgingSign> {
     let mut signs = Vec::new();
     let trigger = rst.answers;
-    if let (Some(id), Some(t)) = (rst.packet.ip_id, trigger.and_then(|t| t.ip_id))
-        && t != 0
-        && (id == t || id == t.wrapping_add(1))
-    {
+    if ctx.ip_id_copies_systematic && copies_ip_id(rst) {
         signs.push(ForgingSign::IpIdCopied);
     }
-    if rst.reserved != 0 {
+    // The three reserved bits only: the fourth (AE, accurate ECN) is set by real stacks.
+    if rst.reserved & 0x0e != 0 {
         signs.push(ForgingSign::ReservedBits);
     }
     let copies: Vec<u8> = flow
@@ -517,6 +542,7 @@ mod tests {
             server_rtt_ns: None,
             server_ip_id_nonzero: false,
             port_listening: false,
+            ip_id_copies_systematic: true,
             probe_hop: None,
         }
     }

@@ -8,7 +8,7 @@ use crate::analysis::Gateway;
 use crate::analysis::conclude::Inputs;
 use crate::analysis::flows::{FlowRecord, RemoteBaseline};
 use crate::analysis::picker::{Basis, Candidate};
-use crate::analysis::rst::{RstContext, RstEvidence, RstOrigin, classify};
+use crate::analysis::rst::{RstContext, RstEvidence, RstOrigin, classify, ip_id_copies_systematic};
 use crate::path::{Path, PathSource};
 use crate::vocab::{Confidence, Finding, HopEstimate, Verdict, VerdictClass};
 use std::net::{IpAddr, SocketAddr};
@@ -82,6 +82,11 @@ impl<'a> Server<'a> {
             server_rtt_ns,
             server_ip_id_nonzero,
             port_listening: flows.iter().any(|f| f.syn_ack.is_some()),
+            ip_id_copies_systematic: ip_id_copies_systematic(
+                flows
+                    .iter()
+                    .flat_map(|f| f.rsts.iter().filter(|r| r.from_server)),
+            ),
             probe_hop: probes
                 .as_ref()
                 .map(|p| (p.hop, p.probe_frame, p.why_not_server.as_str())),

@@ -207,9 +207,14 @@ pub(super) fn judge(
         // lower TTL (a probe) that expired on the way says nothing of the server.
         let ch = obs.client_hello.as_ref().expect("checked above");
         let tcp_completed = f.syn_ack.is_some() || (f.syn.is_none() && f.server_payload > 0);
-        let only_probes = !f.probes.is_empty()
-            && f.probes.iter().any(|p| p.frame == ch.frame)
-            && !f.server_acked_client_data();
+        // (The server's acknowledgment must cover the ClientHello's bytes:
+        // a measurement's kernel, which never sent them, closes with a FIN
+        // right after the SYN, and the server acknowledges only that FIN.)
+        let only_probes = f
+            .probes
+            .iter()
+            .find(|p| p.frame == ch.frame)
+            .is_some_and(|p| !f.server_acked_up_to(p.seq.wrapping_add(p.len)));
         if obs.server_hello.is_none() && obs.hello_retry_request.is_none() && tcp_completed {
             // A reset answers the ClientHello only on a connection whose
             // handshake completed, before any FIN, and without
