@@ -555,3 +555,45 @@ fn an_ip_id_match_by_chance_is_no_sign() {
         a.verdict.summary
     );
 }
+
+/// A reset injected into a transfer: the server goes on sending new data
+/// from where the reset put its stream, which a server that reset the
+/// connection cannot do. With a TTL one hop closer than the server's
+/// (which TTL alone cannot judge) it is forged; with the server's own TTL
+/// it stays the server's side (never injected from its own hop).
+#[test]
+fn a_server_that_goes_on_after_the_reset_never_sent_it() {
+    use pathproof::analysis::ForgingSign;
+    for (rst_ttl, origin) in [(56, RstOrigin::Injected), (55, RstOrigin::Target)] {
+        let mut c = Capture::default();
+        let mut t = Talk::new(49500, 55);
+        t.handshake(&mut c);
+        t.client_hello(&mut c, None, None);
+        t.server_data(&mut c, 1400);
+        t.client_ack(&mut c);
+        t.forged_rst(&mut c, rst_ttl, 4242, |_| {});
+        t.server_data(&mut c, 1400);
+        t.server_data(&mut c, 1400);
+        let a = c.analyse(None);
+        let case = format!("reset TTL {rst_ttl}");
+        assert_eq!(a.rsts.len(), 1, "{case}");
+        let r = &a.rsts[0];
+        assert!(
+            r.signs.contains(&ForgingSign::ServerContinued),
+            "{case}: {:?}",
+            r.signs
+        );
+        assert_eq!(r.origin, origin, "{case}: {:?}", r.reasons);
+        if origin == RstOrigin::Injected {
+            assert_eq!(
+                a.verdict.class,
+                VerdictClass::RstInjected,
+                "{case}: {}",
+                a.verdict.summary
+            );
+            assert_eq!(a.verdict.hop, None, "{case}: one hop closer places nothing");
+        } else {
+            assert_ne!(a.verdict.class, VerdictClass::RstInjected, "{case}");
+        }
+    }
+}

@@ -204,6 +204,10 @@ pub struct FlowRecord {
     pub server_fin: Option<u64>,
     /// FINs sent after the close was complete (retransmissions).
     pub late_fins: u32,
+    /// First server segment carrying new data (or a FIN) from at or beyond
+    /// where the server's first reset put its stream: a server that had
+    /// reset the connection cannot send it, so that reset was not the server's.
+    pub server_after_rst: Option<u64>,
     pub seqs: SeqState,
     /// The connector's usual TTL (its first SYN's, else its highest).
     pub client_ttl: Option<u8>,
@@ -276,6 +280,7 @@ impl FlowRecord {
             client_fin: None,
             server_fin: None,
             late_fins: 0,
+            server_after_rst: None,
             seqs: SeqState::default(),
             client_ttl: None,
             probes: Vec::new(),
@@ -578,6 +583,15 @@ impl FlowRecord {
         };
         if t.flags.fin() && self.closed_cleanly() {
             self.late_fins += 1;
+        }
+        if !from_client
+            && self.server_after_rst.is_none()
+            && (t.payload_len > 0 || t.flags.fin())
+            && let Some(r) = self.rsts.iter().find(|r| r.from_server)
+            && r.seq != 0
+            && !seq_before(t.seq, r.seq)
+        {
+            self.server_after_rst = Some(p.frame);
         }
         self.track_seqs(from_client, t);
         let trigger = Trigger {

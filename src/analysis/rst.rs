@@ -49,6 +49,9 @@ pub enum ForgingSign {
     /// IP ID equal to (or one more than) the connector's segment it answers:
     /// the injector copied it. Weight 3.
     IpIdCopied,
+    /// The server went on sending new data (or its FIN) from where the
+    /// reset put its stream: it never reset the connection. Weight 3.
+    ServerContinued,
     /// Reserved TCP bits set: no server's stack sends them. Weight 2.
     ReservedBits,
     /// Copies of the same reset (same sequence and acknowledgment numbers)
@@ -70,7 +73,9 @@ pub enum ForgingSign {
 impl ForgingSign {
     pub fn weight(self) -> u8 {
         match self {
-            ForgingSign::IpIdCopied | ForgingSign::TtlVariesInBurst => 3,
+            ForgingSign::IpIdCopied
+            | ForgingSign::TtlVariesInBurst
+            | ForgingSign::ServerContinued => 3,
             ForgingSign::ReservedBits | ForgingSign::SynResetWhileListening => 2,
             ForgingSign::WindowCopied
             | ForgingSign::FasterThanServer
@@ -429,6 +434,9 @@ fn forging_signs(
     if ctx.ip_id_copies_systematic && copies_ip_id(rst) {
         signs.push(ForgingSign::IpIdCopied);
     }
+    if flow.server_after_rst.is_some_and(|f| f > rst.packet.frame) && rst.seq != 0 {
+        signs.push(ForgingSign::ServerContinued);
+    }
     // The three reserved bits only: the fourth (AE, accurate ECN) is set by real stacks.
     if rst.reserved & 0x0e != 0 {
         signs.push(ForgingSign::ReservedBits);
@@ -479,6 +487,9 @@ fn describe(
             "its IP ID {id} copies the IP ID of the connector's segment it answers (frame {}): a forger built it from that packet",
             rst.answers.map_or(0, |t| t.frame)
         ),
+        ForgingSign::ServerContinued => {
+            "the server went on sending new data from where this reset put its stream: the server never reset the connection".to_string()
+        }
         ForgingSign::ReservedBits => format!(
             "reserved TCP bits set (0x{:x}): no server's stack sends them",
             rst.reserved

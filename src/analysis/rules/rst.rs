@@ -224,6 +224,7 @@ fn list_u8(values: &[u8]) -> String {
 fn sign_name(s: ForgingSign) -> &'static str {
     match s {
         ForgingSign::IpIdCopied => "IP ID copied",
+        ForgingSign::ServerContinued => "the server went on after it",
         ForgingSign::ReservedBits => "reserved bits set",
         ForgingSign::TtlVariesInBurst => "TTL varies in a burst",
         ForgingSign::SynResetWhileListening => "SYN reset while the port listens",
