@@ -215,6 +215,7 @@ pub(in crate::analysis) fn judge(
             issuer: inputs.issuer,
             broker_hop,
             hop_address: &|hop| s.hop_address(hop),
+            probes: s.probes.as_ref(),
         },
     );
     findings.extend(tls.findings);

@@ -6,6 +6,7 @@
 //! `check`; this module says what they mean for a capture's flows.
 
 use super::issuer::{self, IssuerExpectation, IssuerJudgement};
+use super::ttl_probe::ProbePlacement;
 use super::validity::{ValidityProblem, validity_at};
 use crate::analysis::flows::{FlowRecord, RstAcks, SegmentKind, TcpStage};
 use crate::analysis::rst::{RstEvidence, RstOrigin};
@@ -27,6 +28,8 @@ pub(super) struct TlsContext<'a> {
     pub broker_hop: Option<u8>,
     /// Address of a hop (path, or ARP for hop 1) and the frame that shows it.
     pub hop_address: &'a dyn Fn(u8) -> (Option<IpAddr>, Option<u64>),
+    /// Where the capture's TTL-limited probes place a filter.
+    pub probes: Option<&'a ProbePlacement>,
 }
 
 #[derive(Default)]
@@ -245,10 +248,21 @@ pub(super) fn judge(
                     1 => "a reset".to_string(),
                     n => format!("{n} resets"),
                 };
-                let probe = e
+                let mut probe = e
                     .answers_probe_ttl
                     .map(|t| format!(" sent with TTL {t}"))
                     .unwrap_or_default();
+                // The probes that place it: the copy that reached the
+                // device, and the one before it that expired at a router.
+                if let Some(p) = ctx.probes.filter(|p| Some(p.hop) == e.placed_hop) {
+                    blocked_frames.push(p.probe_frame);
+                    if let Some((ttl, frame, addr)) = p.below {
+                        blocked_frames.push(frame);
+                        probe.push_str(&format!(
+                            " (the copy with TTL {ttl} expired at {addr}, frame {frame})"
+                        ));
+                    }
+                }
                 (
                     e.placed_hop.filter(|_| e.origin != RstOrigin::Target),
                     format!(
@@ -264,7 +278,7 @@ pub(super) fn judge(
                                 " (hop {h}), while the server's own packets come from hop {g}: a device at hop {h} filters on the ClientHello"
                             ),
                             (RstOrigin::Injected, None, _) => format!(
-                                " that places no hop ({}), but it is forged",
+                                ", forged, placing no hop ({})",
                                 e.reasons.last().cloned().unwrap_or_default()
                             ),
                             (_, Some(h), _) => format!(" (hop {h})"),
@@ -368,15 +382,30 @@ pub(super) fn judge(
             class: VerdictClass::TlsBlocked,
             hop,
             address,
-            confidence: if hop.is_some() { Confidence::High } else { Confidence::Medium },
-            summary: format!("TLS to {server}:{port} is blocked{}: TCP completes, but {how}.", match (hop, address) {
-                (Some(h), Some(a)) => format!(" at hop {h} ({a})"),
-                (Some(h), None) => format!(" at hop {h}"),
-                _ => String::new(),
-            }),
-            next_steps: vec![
-                "An application-layer filter (SNI or TLS inspection policy) rejects the broker's name: allow it on that device.".into(),
-            ],
+            confidence: if hop.is_some() {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            },
+            summary: format!(
+                "TLS to {server}:{port} is blocked{}: TCP completes, but {how}.",
+                match (hop, address) {
+                    (Some(h), Some(a)) => format!(" at hop {h} ({a})"),
+                    (Some(h), None) => format!(" at hop {h}"),
+                    _ => String::new(),
+                }
+            ),
+            next_steps: {
+                let mut steps = vec![
+                    "An application-layer filter (SNI or TLS inspection policy) rejects the broker's name: allow it on that device.".to_string(),
+                ];
+                if hop.is_none() {
+                    steps.push(format!(
+                        "Place the device: run `pathproof trace --tcp -p {port} {server}` from the connector, or capture with the broker's hop known (--hops N / --mtr FILE)."
+                    ));
+                }
+                steps
+            },
         });
     } else if let Some(text) = skew {
         j.findings.push(Finding::new(
