@@ -53,6 +53,12 @@ pub(super) fn injected(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option<Ve
             None => (None, None),
         };
         frames.extend(address_frame);
+        // The probes that place it: the copy that reached the device and
+        // the one before it that expired at a router.
+        if let Some(p) = s.probes.as_ref().filter(|p| Some(p.hop) == hop) {
+            frames.push(p.probe_frame);
+            frames.extend(p.below.map(|(_, f, _)| f));
+        }
         // The genuine packets from the server's address elsewhere (ping replies...).
         if list.iter().any(|e| e.baseline == Baseline::SameAddress)
             && let Some(r) = s.remote
