@@ -48,7 +48,7 @@ pub(super) fn conclude(inputs: &Inputs<'_>) -> Conclusion {
     let table = inputs.table;
     let mut servers: BTreeMap<IpAddr, ServerView<'_>> = BTreeMap::new();
     for f in &table.finished {
-        if table.is_server_port(f.server.port()) {
+        if table.is_judged(f) {
             servers.entry(f.server.ip()).or_default().flows.push(f);
         }
     }

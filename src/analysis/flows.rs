@@ -9,6 +9,7 @@
 use super::retrans::{SendHistory, seq_before};
 use super::tls::{TlsObservation, TlsTracker};
 use super::ttl::TtlCounts;
+use crate::packet::http_connect;
 use crate::packet::{IcmpKind, Packet, TcpFlags, TcpInfo, Transport};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -137,8 +138,12 @@ pub struct FlowRecord {
     pub server_max_ack: Option<u32>,
     /// Link-layer sender of the server's first packet: the gateway (hop 1).
     pub server_mac: Option<[u8; 6]>,
-    /// The flow is to a broker port: its TLS handshake is tracked.
+    /// The flow is to a broker port, or an HTTP CONNECT tunnel to one: its
+    /// TLS handshake is tracked.
     tls_wanted: bool,
+    /// Not to a broker port: its first client data segment was looked at
+    /// for an HTTP CONNECT (only that one segment ever is).
+    connect_looked: bool,
     /// TLS handshake tracking, from the first data segment until the
     /// tracker can learn nothing more; then its observation is kept in
     /// `tls_observation` and the tracker (ten times larger) freed.
@@ -190,6 +195,7 @@ impl FlowRecord {
             server_max_ack: None,
             server_mac: None,
             tls_wanted: false,
+            connect_looked: false,
             tls: None,
             tls_syn: [None; 2],
             last_client_data_frame: None,
@@ -270,6 +276,7 @@ impl FlowRecord {
         }
         let syns = self.tls_syn;
         let tls = self.tls.get_or_insert_with(|| tracker_after(syns));
+        tls.ip_fields(p.ttl, p.ip_id);
         tls.on_segment(from_client, p.frame, p.ts_ns, t, payload);
         if !tls.listening() {
             self.finish_tls();
@@ -289,8 +296,52 @@ impl FlowRecord {
         self.tls_observation = Some(Box::new(tls.into_observation()));
     }
 
-    fn on_packet(&mut self, p: &Packet, t: &TcpInfo, from_client: bool, payload: &[u8]) {
+    /// An HTTP CONNECT tunnel to a broker port (through an explicit
+    /// proxy), with its target as the CONNECT request names it.
+    /// (Known once the flow is retired.)
+    pub fn tunnel(&self) -> Option<&crate::analysis::tls::ConnectTunnel> {
+        self.tls_observation
+            .as_deref()
+            .and_then(|o| o.connect.as_deref())
+    }
+
+    /// A flow to another port: its first client data segment decides
+    /// whether it is an HTTP CONNECT to a broker port, whose TLS is then
+    /// tracked past the CONNECT request and the proxy's answer.
+    fn look_for_connect(&mut self, p: &Packet, payload: &[u8], ports: &[u16]) {
+        self.connect_looked = true;
+        if !http_connect::starts_connect(payload) {
+            return;
+        }
+        let Some(target) = http_connect::request_line(payload) else {
+            return;
+        };
+        if !ports.contains(&target.port) {
+            return;
+        }
+        self.tls_wanted = true;
+        let mut tls = tracker_after(self.tls_syn);
+        tls.expect_connect(p.frame, &target);
+        self.tls = Some(tls);
+    }
+
+    fn on_packet(
+        &mut self,
+        p: &Packet,
+        t: &TcpInfo,
+        from_client: bool,
+        payload: &[u8],
+        ports: &[u16],
+    ) {
         self.last_ts_ns = p.ts_ns;
+        if !self.tls_wanted {
+            if t.flags.syn() {
+                // Kept for a tunnel's stream offsets (see `look_for_connect`).
+                self.tls_syn[usize::from(!from_client)] = Some(t.seq);
+            } else if from_client && !self.connect_looked && t.payload_len > 0 && !t.flags.rst() {
+                self.look_for_connect(p, payload, ports);
+            }
+        }
         if t.payload_len > 0 && !t.flags.rst() {
             if from_client {
                 self.last_client_data_frame = Some(p.frame);
@@ -543,6 +594,13 @@ impl FlowTable {
         self.server_ports.contains(&port)
     }
 
+    /// Whether a flow is judged: to a broker port, or an HTTP CONNECT
+    /// tunnel to one through an explicit proxy (judged as a flow to the
+    /// proxy's address, which is what its packets show).
+    pub fn is_judged(&self, f: &FlowRecord) -> bool {
+        self.is_server_port(f.server.port()) || f.tunnel().is_some()
+    }
+
     /// A packet and its captured transport payload (for TLS on broker ports).
     pub fn push(&mut self, p: &Packet, payload: &[u8]) {
         self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
@@ -623,7 +681,7 @@ impl FlowTable {
         });
         let from_client = flow.client == src;
         let was_closed = flow.is_closed();
-        flow.on_packet(p, t, from_client, payload);
+        flow.on_packet(p, t, from_client, payload, ports);
         let closed_now = !was_closed && flow.is_closed();
         if created {
             self.flows_total += 1;
@@ -717,7 +775,8 @@ impl FlowTable {
     }
 
     fn retire(&mut self, mut f: FlowRecord) {
-        if self.is_server_port(f.server.port()) {
+        f.finish_tls();
+        if self.is_judged(&f) {
             self.server_rsts_total += f.rsts.iter().filter(|r| r.from_server).count() as u64;
         }
         self.note_mac(f.server.ip(), f.server_mac);
@@ -725,7 +784,6 @@ impl FlowTable {
             let frame = f.syn_ack.map_or(f.first_frame, |s| s.frame);
             self.note_genuine(f.server.ip(), &f.server_ttls, frame, false);
         }
-        f.finish_tls();
         let tls_problem = f
             .tls_observation
             .as_ref()

@@ -174,7 +174,7 @@ impl Analyzer {
             .table
             .finished
             .iter()
-            .filter(|f| self.table.is_server_port(f.server.port()))
+            .filter(|f| self.table.is_judged(f))
             .map(|f| f.server.ip())
             .collect();
         let capture_path = traces.path(&servers, path);
@@ -272,7 +272,7 @@ fn drop_probe_flows(table: &mut FlowTable, probe_frames: &HashSet<u64>) -> HashS
     let collision_rsts: u64 = table
         .finished
         .iter()
-        .filter(|f| !keep(f) && table.is_server_port(f.server.port()))
+        .filter(|f| !keep(f) && table.is_judged(f))
         .map(|f| f.rsts.iter().filter(|r| r.from_server).count() as u64)
         .sum();
     let before = table.finished.len();

@@ -161,9 +161,10 @@ struct Decoding {
 }
 
 /// Whether the analysis reads this packet's payload: DNS (port 53), TLS
-/// (TCP to the judged ports) and pathproof's UDP trace probes. Other
-/// payloads (bulk data of other services) are not copied between threads.
-fn payload_wanted(p: &Packet, server_ports: &[u16]) -> bool {
+/// (TCP to the judged ports, and HTTP CONNECT tunnels: see
+/// [`Tunnels`]) and pathproof's UDP trace probes. Other payloads (bulk
+/// data of other services) are not copied between threads.
+fn payload_wanted(p: &Packet, payload: &[u8], server_ports: &[u16], tunnels: &mut Tunnels) -> bool {
     match &p.transport {
         Transport::Udp { .. } => true,
         Transport::Tcp(t) => {
@@ -171,8 +172,45 @@ fn payload_wanted(p: &Packet, server_ports: &[u16]) -> bool {
                 || t.dst_port == 53
                 || server_ports.contains(&t.src_port)
                 || server_ports.contains(&t.dst_port)
+                || tunnels.wanted(p, t, payload)
         }
         Transport::Icmp(_) | Transport::Other { .. } => false,
+    }
+}
+
+/// TCP connections on other ports that started with an HTTP CONNECT
+/// request: their payloads (the proxy's answer, then the tunnel's TLS) go
+/// to the analysis, which decides whether the tunnel leads to a judged
+/// port. A capture without CONNECT pays one prefix comparison per TCP
+/// segment with data; the set is bounded (oldest forgotten first).
+#[derive(Default)]
+struct Tunnels {
+    set: std::collections::HashSet<(std::net::SocketAddr, std::net::SocketAddr)>,
+    order: std::collections::VecDeque<(std::net::SocketAddr, std::net::SocketAddr)>,
+}
+
+/// Tunnels followed at once by the decoding stage.
+const MAX_TUNNELS: usize = 1_024;
+
+impl Tunnels {
+    fn wanted(&mut self, p: &Packet, t: &crate::packet::TcpInfo, payload: &[u8]) -> bool {
+        let src = std::net::SocketAddr::new(p.src, t.src_port);
+        let dst = std::net::SocketAddr::new(p.dst, t.dst_port);
+        let key = if src <= dst { (src, dst) } else { (dst, src) };
+        if !self.set.is_empty() && self.set.contains(&key) {
+            return true;
+        }
+        if !crate::packet::http_connect::starts_connect(payload) {
+            return false;
+        }
+        if self.set.len() >= MAX_TUNNELS
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        self.set.insert(key);
+        self.order.push_back(key);
+        true
     }
 }
 
@@ -188,6 +226,7 @@ fn decode_stage(
 ) -> Result<Decoding, CaptureError> {
     let format = reader.format();
     let mut d = Decoding::default();
+    let mut tunnels = Tunnels::default();
     let mut batch = Batch::default();
     let hand_over = |batch: &mut Batch| -> bool {
         let next = spent.try_recv().unwrap_or_default();
@@ -212,7 +251,7 @@ fn decode_stage(
         match decode(frame.link_type, frame.number, frame.ts_ns, frame.data) {
             Ok(decoded) => {
                 let start = batch.payloads.len() as u32;
-                if payload_wanted(&decoded.packet, server_ports) {
+                if payload_wanted(&decoded.packet, decoded.payload, server_ports, &mut tunnels) {
                     batch.payloads.extend_from_slice(decoded.payload);
                 }
                 let payload = start..batch.payloads.len() as u32;

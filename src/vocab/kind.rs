@@ -17,6 +17,7 @@ pub enum FindingKind {
     UdpBlocked,
     TlsBlocked,
     TlsIntercepted,
+    TlsRefused,
     ClockSkew,
     PmtuBlackhole,
     DnsFailure,
@@ -51,6 +52,9 @@ pub enum FindingKind {
     /// self-signed leaf claiming the broker's organisation, a chain the
     /// pinned check could not verify).
     TlsIssuerUnverified,
+    /// An explicit proxy answered the connector's `CONNECT broker:443`
+    /// with a status other than 2xx.
+    ProxyRefused,
     DnsLookup,
     TtlUnreliable,
     PathMismatch,
@@ -80,6 +84,7 @@ impl FindingKind {
             K::UdpBlocked => VerdictClass::UdpBlocked,
             K::TlsBlocked => VerdictClass::TlsBlocked,
             K::TlsIntercepted => VerdictClass::TlsIntercepted,
+            K::TlsRefused => VerdictClass::TlsRefused,
             K::ClockSkew | K::ClockOffset => VerdictClass::ClockSkew,
             K::PmtuBlackhole => VerdictClass::PmtuBlackhole,
             K::DnsFailure | K::ResolvConfUnreadable => VerdictClass::DnsFailure,
@@ -108,6 +113,7 @@ impl FindingKind {
             K::UdpBlocked => "udp-blocked",
             K::TlsBlocked => "tls-blocked",
             K::TlsIntercepted => "tls-intercepted",
+            K::TlsRefused => "tls-refused",
             K::ClockSkew => "clock-skew",
             K::PmtuBlackhole => "pmtu-blackhole",
             K::DnsFailure => "dns-failure",
@@ -130,6 +136,7 @@ impl FindingKind {
             K::Tls13Encrypted => "tls13-encrypted",
             K::TlsDowngrade => "tls-downgrade",
             K::TlsIssuerUnverified => "tls-issuer-unverified",
+            K::ProxyRefused => "proxy-refused",
             K::DnsLookup => "dns-lookup",
             K::TtlUnreliable => "ttl-unreliable",
             K::PathMismatch => "path-mismatch",
@@ -146,7 +153,7 @@ impl FindingKind {
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [FindingKind; 40] = {
+    pub const ALL: [FindingKind; 42] = {
         use FindingKind as K;
         [
             K::RstInjected,
@@ -155,6 +162,7 @@ impl FindingKind {
             K::UdpBlocked,
             K::TlsBlocked,
             K::TlsIntercepted,
+            K::TlsRefused,
             K::ClockSkew,
             K::PmtuBlackhole,
             K::DnsFailure,
@@ -177,6 +185,7 @@ impl FindingKind {
             K::Tls13Encrypted,
             K::TlsDowngrade,
             K::TlsIssuerUnverified,
+            K::ProxyRefused,
             K::DnsLookup,
             K::TtlUnreliable,
             K::PathMismatch,
