@@ -1017,6 +1017,37 @@ mod tests {
     }
 
     #[test]
+    fn only_the_first_client_segment_of_other_ports_is_looked_at_for_connect() {
+        const P: &str = "10.0.0.1:3128";
+        let connect = b"CONNECT co2br.prod.zpath.net:443 HTTP/1.1\r\n\r\n";
+        let mut t = FlowTable::new(vec![443], FlowLimits::default());
+        // A plain request first: a later CONNECT on the same connection is
+        // not looked at (no tracker, no tunnel).
+        t.push(&tcp(1, 0, C, P, 64, SYN, 7), &[]);
+        t.push(&tcp(2, 1, P, C, 64, SYNACK, 100), &[]);
+        t.push(&data(3, 2, C, P, 8, 4), b"GET ");
+        t.push(&data(4, 3, C, P, 12, connect.len() as u32), connect);
+        let key = FlowKey::new(C.parse().unwrap(), P.parse().unwrap());
+        assert!(t.active[&key].connect_looked && !t.active[&key].tls_wanted);
+        assert!(t.active[&key].tls.is_none());
+        // A CONNECT to the broker port first: tracked from that segment on.
+        let c2 = "10.0.0.2:40001";
+        t.push(&tcp(5, 4, c2, P, 64, SYN, 70), &[]);
+        t.push(&tcp(6, 5, P, c2, 64, SYNACK, 700), &[]);
+        t.push(&data(7, 6, c2, P, 71, connect.len() as u32), connect);
+        let key2 = FlowKey::new(c2.parse().unwrap(), P.parse().unwrap());
+        assert!(t.active[&key2].tls_wanted && t.active[&key2].tls.is_some());
+        t.finish();
+        assert_eq!(t.finished.len(), 2);
+        assert!(t.finished[0].tunnel().is_none());
+        assert!(!t.is_judged(&t.finished[0]));
+        let tun = t.finished[1].tunnel().expect("a tunnel");
+        assert_eq!((tun.request_frame, tun.port), (7, 443));
+        assert!(tun.answer.is_none());
+        assert!(t.is_judged(&t.finished[1]));
+    }
+
+    #[test]
     fn new_isn_on_same_tuple_is_a_new_connection() {
         let mut t = FlowTable::new(vec![443], FlowLimits::default());
         t.push(&tcp(1, 0, C, S, 64, SYN, 7), &[]);

@@ -18,4 +18,6 @@ mod server_alert;
 pub mod sni_replay;
 mod syn;
 mod tls;
+#[cfg(test)]
+mod tls_cases;
 pub mod validity;

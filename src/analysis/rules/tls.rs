@@ -124,9 +124,16 @@ pub(super) fn judge(
 ) -> TlsJudgement {
     let mut j = TlsJudgement::default();
     let (server, port) = (ctx.server, ctx.port);
-    // Hop, why, confidence, what TLS went to, the CONNECT target's port.
+    // Hop, why, confidence, what TLS went to, and for a tunnel the CONNECT
+    // target's port and the proxy's address.
     #[allow(clippy::type_complexity)]
-    let mut intercepted: Option<(Option<u8>, String, Confidence, String, Option<u16>)> = None;
+    let mut intercepted: Option<(
+        Option<u8>,
+        String,
+        Confidence,
+        String,
+        Option<(u16, IpAddr)>,
+    )> = None;
     let mut intercept_frames = Vec::new();
     let mut blocked: Option<(Option<u8>, String, String)> = None;
     let mut refused: Option<Refusal> = None;
@@ -217,7 +224,7 @@ pub(super) fn judge(
                             why,
                             Confidence::High,
                             to.clone(),
-                            tunnel.map(|t| t.port),
+                            tunnel.map(|t| (t.port, f.server.ip())),
                         ));
                     }
                 }
@@ -417,8 +424,13 @@ pub(super) fn judge(
         }
     }
 
-    if let Some((hop, why, confidence, to, tunnel_port)) = intercepted {
-        let (address, arp) = hop.map_or((None, None), ctx.hop_address);
+    if let Some((hop, why, confidence, to, tunnel)) = intercepted {
+        // Through a proxy, its address is the device's (it is the TCP peer).
+        let (address, arp) = match tunnel {
+            Some((_, proxy)) => (Some(proxy), None),
+            None => hop.map_or((None, None), ctx.hop_address),
+        };
+        let tunnel_port = tunnel.map(|t| t.0);
         intercept_frames.extend(arp);
         j.findings.push(
             Finding::new(
