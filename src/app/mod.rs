@@ -194,13 +194,17 @@ const MAX_TUNNELS: usize = 1_024;
 
 impl Tunnels {
     fn wanted(&mut self, p: &Packet, t: &crate::packet::TcpInfo, payload: &[u8]) -> bool {
+        let connect = crate::packet::http_connect::starts_connect(payload);
+        if self.set.is_empty() && !connect {
+            return false;
+        }
         let src = std::net::SocketAddr::new(p.src, t.src_port);
         let dst = std::net::SocketAddr::new(p.dst, t.dst_port);
         let key = if src <= dst { (src, dst) } else { (dst, src) };
-        if !self.set.is_empty() && self.set.contains(&key) {
+        if self.set.contains(&key) {
             return true;
         }
-        if !crate::packet::http_connect::starts_connect(payload) {
+        if !connect {
             return false;
         }
         if self.set.len() >= MAX_TUNNELS
@@ -399,4 +403,56 @@ pub fn analyse_capture(
         path,
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::TcpFlags;
+    use crate::packet::testing::{packet, tcp_info};
+
+    fn seg(src: &str, dst: &str, len: u32) -> Packet {
+        let t = tcp_info(src, dst, TcpFlags::ACK, 1, len);
+        packet(1, 0, src, dst, 64, Transport::Tcp(t))
+    }
+
+    /// Payloads of other ports cross to the analysis only for connections
+    /// that began with CONNECT (both ways), and the set stays bounded.
+    #[test]
+    fn tunnel_payloads_are_wanted_both_ways_and_bounded() {
+        let (c, p) = ("10.0.0.2:40000", "10.0.0.1:3128");
+        let mut t = Tunnels::default();
+        let ports = [443];
+        assert!(!payload_wanted(&seg(c, p, 4), b"GET ", &ports, &mut t));
+        assert!(t.set.is_empty());
+        assert!(payload_wanted(&seg(c, p, 8), b"CONNECT ", &ports, &mut t));
+        assert!(payload_wanted(&seg(p, c, 4), b"HTTP", &ports, &mut t));
+        assert!(payload_wanted(
+            &seg(c, p, 3),
+            b"\x16\x03\x01",
+            &ports,
+            &mut t
+        ));
+        assert!(!payload_wanted(
+            &seg("10.0.0.3:1", p, 3),
+            b"abc",
+            &ports,
+            &mut t
+        ));
+        for i in 0..(MAX_TUNNELS as u16 + 10) {
+            let src = format!("10.1.0.1:{}", 1000 + i);
+            assert!(payload_wanted(
+                &seg(&src, p, 8),
+                b"CONNECT ",
+                &ports,
+                &mut t
+            ));
+        }
+        assert_eq!(t.set.len(), MAX_TUNNELS);
+        assert_eq!(t.order.len(), MAX_TUNNELS);
+        assert!(
+            !payload_wanted(&seg(p, c, 4), b"HTTP", &ports, &mut t),
+            "oldest forgotten"
+        );
+    }
 }
