@@ -13,6 +13,10 @@
 //! places it before the server's hop (two hops or more, or another initial
 //! TTL: another network stack), a device on the way answered in the
 //! server's name: that stays a blocking case ([`super::tls`]).
+//!
+//! The alert's IP ID is reported, not judged: an alert answering the
+//! ClientHello is usually the server's first data packet, and its SYN-ACK's
+//! IP ID (0 from Linux) says nothing about the counter that follows.
 
 use crate::analysis::flows::FlowRecord;
 use crate::analysis::tls::{AlertInfo, Side, TlsObservation};

@@ -499,7 +499,7 @@ pub(super) fn judge(
             next_steps: vec![if blocked_sni {
                 "An application-layer filter (SNI or TLS inspection policy) rejects the broker's name: allow it on that device.".into()
             } else {
-                "A device on the way ends TLS handshakes to the broker (a TLS or application-layer policy; the ClientHello carries no SNI, so not an SNI filter): allow the broker traffic on that device.".into()
+                "A device on the way ends TLS handshakes to the broker (a TLS or application-layer policy on that device): allow the broker traffic there.".into()
             }],
         });
     } else if let Some(text) = skew {

@@ -285,6 +285,13 @@ fn an_alert_from_a_hop_before_the_server_stays_blocked() {
         assert!(findings(&a, FindingKind::TlsRefused).is_empty());
         let sni_advice = v.next_steps[0].contains("rejects the broker's name");
         assert_eq!(sni_advice, sni.is_some(), "{:?}", v.next_steps);
+        if sni.is_none() {
+            assert!(
+                !v.next_steps.join(" ").contains("SNI"),
+                "{:?}",
+                v.next_steps
+            );
+        }
     }
 }
 
@@ -426,6 +433,38 @@ fn a_genuine_chain_inside_a_tunnel_is_healthy_and_named() {
         "{}",
         h[0].summary
     );
+}
+
+#[test]
+fn a_refusal_inside_a_tunnel_is_the_far_ends_without_a_hop() {
+    let mut c = Conn::open(PROXY, 64);
+    c.send(true, CONNECT, None);
+    c.send(false, ESTABLISHED, None);
+    c.send(
+        true,
+        &client_hello(Some("co2br.prod.zpath.net"), None),
+        None,
+    );
+    let al = c.send(false, &alert(2, 116), None);
+    c.fin(false, None);
+    let a = c.finish();
+    let v = &a.verdict;
+    assert_eq!(v.class, VerdictClass::TlsRefused, "{v:?}");
+    assert_eq!(
+        (v.hop, v.address),
+        (None, None),
+        "the proxy's TTLs cannot place the far end"
+    );
+    assert!(
+        v.summary.contains("through the proxy's tunnel"),
+        "{}",
+        v.summary
+    );
+    assert!(v.summary.contains("certificate_required"), "{}", v.summary);
+    assert!(v.next_steps[0].contains("enrollment"), "{:?}", v.next_steps);
+    let r = findings(&a, FindingKind::TlsRefused);
+    assert_eq!(r.len(), 1);
+    assert!(r[0].frames.contains(&al));
 }
 
 #[test]
