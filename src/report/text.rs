@@ -96,7 +96,7 @@ pub fn render_pcap(r: &PcapReport) -> String {
         .flows
         .iter()
         .filter_map(|f| Some((f, f.tls_observation.as_deref()?)))
-        .filter(|(_, o)| o.client_hello.is_some())
+        .filter(|(_, o)| o.client_hello.is_some() || o.connect.is_some())
         .take(5)
         .collect();
     if !tls.is_empty() {

@@ -311,9 +311,29 @@ pub(super) fn judge(
         // tunnel, whose far end the TTLs cannot place).
         let ch = obs.client_hello.as_ref().expect("checked above");
         let alert = server_alert::server_alert(f, obs);
-        let alert_before_server = match alert.map(|a| a.origin) {
-            Some(AlertOrigin::BeforeServer { hop, server_hop }) if tunnel.is_none() => {
-                Some((hop, server_hop))
+        // An alert from a hop before the server's packets, or from a TCP
+        // peer before the broker's hop (a device that terminates TCP and
+        // refuses in the broker's name): a device's answer, not the
+        // broker's. Through a tunnel neither can be told.
+        let alert_before_server = match alert.map(|a| (a.origin, a)) {
+            _ if tunnel.is_some() => None,
+            Some((AlertOrigin::BeforeServer { hop, server_hop }, a)) => Some((
+                hop,
+                format!(
+                    "while the server's own packets come from hop {server_hop} (TTL {})",
+                    a.server_ttl.unwrap_or(0)
+                ),
+            )),
+            Some((AlertOrigin::Server { .. }, a)) if peer_before_broker => {
+                peer_hop.zip(ctx.broker_hop).map(|(h, b)| {
+                    (
+                        h,
+                        format!(
+                            "as the TLS peer's SYN-ACK (TTL {}), while the broker is at hop {b}",
+                            a.server_ttl.unwrap_or(0)
+                        ),
+                    )
+                })
             }
             _ => None,
         };
@@ -347,17 +367,15 @@ pub(super) fn judge(
                 .sni
                 .as_deref()
                 .map_or_else(|| "without SNI".to_string(), |s| format!("SNI {s}"));
-            let (hop, how) = if let (Some((hop, server_hop)), Some(a)) =
-                (alert_before_server, alert)
+            let (hop, how) = if let (Some((hop, baseline)), Some(a)) = (&alert_before_server, alert)
             {
                 blocked_frames.push(a.alert.frame);
                 (
-                    Some(hop),
+                    Some(*hop),
                     format!(
-                        "the ClientHello ({sni}) was answered by a fatal alert {} with TTL {} (hop {hop}) while the server's own packets come from hop {server_hop} (TTL {}): a device at hop {hop} answers in the server's name",
+                        "the ClientHello ({sni}) was answered by a fatal alert {} with TTL {} (hop {hop}) {baseline}: a device at hop {hop} answers in the server's name",
                         server_alert::alert_label(a.alert),
                         a.ttl.unwrap_or(0),
-                        a.server_ttl.unwrap_or(0),
                     ),
                 )
             } else if let Some((e, _)) = reset {

@@ -295,6 +295,37 @@ fn an_alert_from_a_hop_before_the_server_stays_blocked() {
     }
 }
 
+/// An alert with the TLS peer's own TTL, but the peer (its SYN-ACK) is at
+/// hop 1 while the path puts the broker at hop 5: a device that terminates
+/// TCP refuses in the broker's name.
+#[test]
+fn an_alert_from_a_tcp_peer_before_the_broker_is_blocked_there() {
+    let mut c = Conn::open(BROKER, 64);
+    let ch = c.send(
+        true,
+        &client_hello(Some("co2br.prod.zpath.net"), None),
+        None,
+    );
+    let al = c.send(false, &alert(2, 40), None);
+    c.fin(false, None);
+    let path = crate::path::Path::from_hop_count(5);
+    let a = c.a.finish(Some(&path));
+    let v = &a.verdict;
+    assert_eq!(v.class, VerdictClass::TlsBlocked, "{v:?}");
+    assert_eq!(v.hop, Some(1));
+    assert!(
+        v.summary.contains(
+            "with TTL 64 (hop 1) as the TLS peer's SYN-ACK (TTL 64), while the broker is at hop 5"
+        ),
+        "{}",
+        v.summary
+    );
+    let b = findings(&a, FindingKind::TlsBlocked);
+    assert_eq!(b.len(), 1);
+    assert!(b[0].frames.contains(&ch) && b[0].frames.contains(&al));
+    assert!(findings(&a, FindingKind::TlsRefused).is_empty());
+}
+
 #[test]
 fn a_warning_alert_or_close_notify_is_no_refusal() {
     // close_notify (level 1) after the ClientHello, then FIN: no refusal,
