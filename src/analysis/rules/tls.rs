@@ -537,18 +537,26 @@ pub(super) fn judge(
             next_steps: vec!["Synchronise the connector's clock (chronyd/ntpd to a reachable NTP server) and restart the connector service.".into()],
         });
     }
-    if let (None, Some(r)) = (&j.verdict, refused) {
+    // A refusal is the verdict when nothing above is; else it stays as
+    // evidence (a warning).
+    if let Some(r) = refused {
+        let decides = j.verdict.is_none();
         j.findings.push(
             Finding::new(
                 FindingKind::TlsRefused,
-                Severity::Critical,
+                if decides {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
                 r.text.clone(),
                 r.frames,
                 None,
             )
             .at(r.hop, r.address.then_some(server)),
         );
-        j.verdict = Some(Verdict {
+        if decides {
+            j.verdict = Some(Verdict {
             class: VerdictClass::TlsRefused,
             hop: r.hop,
             address: r.address.then_some(server),
@@ -559,6 +567,7 @@ pub(super) fn judge(
                 "Not a network filter: the ClientHello reached the server and the server answered it; look at what it refused, not at the path.".into(),
             ],
         });
+        }
     }
     if let Some((why, frames)) = unverified {
         j.findings.push(Finding::new(

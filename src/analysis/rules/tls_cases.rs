@@ -135,6 +135,15 @@ impl Conn {
         c
     }
 
+    /// A second connection from `client` to the same server (frames go on).
+    fn reopen(&mut self, client: &'static str) {
+        self.client = client;
+        self.next = [1001, 5001];
+        self.seg(true, TcpFlags::SYN, 1000, b"", None);
+        self.seg(false, TcpFlags::SYN | ACK, 5000, b"", None);
+        self.seg(true, ACK, 1001, b"", None);
+    }
+
     /// One segment; returns its frame.
     fn seg(&mut self, out: bool, flags: u8, seq: u32, payload: &[u8], ttl: Option<u8>) -> u64 {
         self.frame += 1;
@@ -293,6 +302,36 @@ fn an_alert_from_a_hop_before_the_server_stays_blocked() {
             );
         }
     }
+}
+
+/// One connection refused by the server, another answered by an alert
+/// from hop 2: the device's block is the verdict, the refusal stays as a
+/// warning.
+#[test]
+fn a_block_outranks_a_refusal_which_stays_as_evidence() {
+    let mut c = Conn::open(BROKER, 60);
+    c.send(true, &client_hello(None, None), None);
+    let refusal = c.send(false, &alert(2, 70), None);
+    c.fin(false, None);
+    c.reopen("10.0.0.2:40001");
+    c.send(true, &client_hello(None, None), None);
+    let forged = c.send(false, &alert(2, 40), Some(63));
+    c.fin(false, Some(63));
+    let a = c.finish();
+    assert_eq!(a.verdict.class, VerdictClass::TlsBlocked, "{:?}", a.verdict);
+    assert_eq!(a.verdict.hop, Some(2));
+    let b = findings(&a, FindingKind::TlsBlocked);
+    assert_eq!(b.len(), 1);
+    assert!(b[0].frames.contains(&forged));
+    let r = findings(&a, FindingKind::TlsRefused);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].severity, Severity::Warning);
+    assert!(r[0].frames.contains(&refusal) && !r[0].frames.contains(&forged));
+    assert!(
+        r[0].summary.contains("protocol_version"),
+        "{}",
+        r[0].summary
+    );
 }
 
 /// An alert with the TLS peer's own TTL, but the peer (its SYN-ACK) is at
