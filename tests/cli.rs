@@ -193,6 +193,56 @@ fn text_report_starts_with_the_verdict() {
     assert!(text.contains("wireshark: "), "{text}");
 }
 
+/// The chain depth by depth, as `openssl s_client -showcerts` prints it:
+/// each certificate's subject and issuer (and validity), once per distinct
+/// chain; the JSON has the whole chain.
+#[test]
+fn text_report_shows_the_chain_depth_by_depth() {
+    let file = captures().join("healthy.eth.pcap");
+    let out = run(&["pcap", file.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let want = [
+        "    chain as sent (2 certificates):",
+        "     0 s:CN=broker1a.lab1.test  [valid ",
+        "       i:O=Zscaler Test CA, CN=Zscaler Test Intermediate CA",
+        "     1 s:O=Zscaler Test CA, CN=Zscaler Test Intermediate CA  [valid ",
+        "       i:O=Zscaler Test CA, CN=Zscaler Test Root",
+    ];
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == want[0])
+        .unwrap_or_else(|| panic!("no chain in the report:\n{text}"));
+    for (i, w) in want.iter().enumerate() {
+        assert!(
+            lines[at + i].starts_with(w),
+            "line {}: {:?}\n{text}",
+            at + i,
+            lines[at + i]
+        );
+    }
+    // Three connections, one chain: shown once, then referred to.
+    assert_eq!(text.matches("chain as sent").count(), 1, "{text}");
+    assert_eq!(text.matches("    chain: as above").count(), 2, "{text}");
+
+    let json = json_of(&run(&["pcap", file.to_str().unwrap(), "--json"]));
+    let flows = json["flows"].as_array().expect("flows");
+    let chain = flows
+        .iter()
+        .find_map(|f| f["tls"]["certificates"].as_array())
+        .expect("a chain in the JSON");
+    assert_eq!(chain.len(), 2);
+    assert_eq!(
+        chain[1]["issuer"],
+        "O=Zscaler Test CA, CN=Zscaler Test Root"
+    );
+    assert!(
+        chain
+            .iter()
+            .all(|c| c["not_before"].is_i64() && c["subject"].is_string())
+    );
+}
+
 #[test]
 fn stdin_and_gzip_give_the_same_verdict() {
     let raw = std::fs::read(captures().join("rst-hop2.sll.pcap")).unwrap();

@@ -104,12 +104,12 @@ fn out_dir(scenario: Scenario) -> PathBuf {
 /// Builds the lab, captures, tears it down, then runs pathproof on every
 /// capture format with `--hops 4`, and on the Ethernet capture with each mtr
 /// report (`--mtr`) for the scenarios that record one.
-fn scenario_test(scenario: Scenario) {
-    scenario_test_with(scenario, scenario.name(), LabOptions::default());
+fn scenario_test(scenario: Scenario) -> lab::CaptureSet {
+    scenario_test_with(scenario, scenario.name(), LabOptions::default())
 }
 
 /// As [`scenario_test`], under other lab options, captures named `<stem>.*`.
-fn scenario_test_with(scenario: Scenario, stem: &str, opts: LabOptions) {
+fn scenario_test_with(scenario: Scenario, stem: &str, opts: LabOptions) -> lab::CaptureSet {
     pathproof(); // fail before building a lab if there is nothing to test
     let dir = out_dir(scenario).with_file_name(stem);
     let with_mtr =
@@ -162,6 +162,7 @@ fn scenario_test_with(scenario: Scenario, stem: &str, opts: LabOptions) {
         dir.display(),
         failures.join("\n\n")
     );
+    set
 }
 
 #[test]
@@ -252,4 +253,63 @@ fn pcap_dns_nxdomain() {
 fn pcap_dns_timeout() {
     require_root!();
     scenario_test(Scenario::DnsTimeout);
+}
+
+/// The connector behind an explicit HTTP CONNECT proxy (tinyproxy on r1,
+/// hop 1) with a corporate inspection CA re-signing inside the tunnel.
+/// Asserted, on every capture format: `tls-intercepted` at hop 1 with the
+/// proxy's address (198.18.1.2), the CA named, the tunnel named. Why the
+/// proxy: it is the TCP peer of every connection the capture holds, so its
+/// hop is what the TTLs prove, and the capture cannot see past it; the
+/// device to reconfigure (exempt the broker from SSL inspection) is the
+/// proxy, or one behind it that it forwards to, which the summary says.
+#[test]
+fn pcap_connect_intercept() {
+    require_root!();
+    let set = scenario_test(Scenario::ConnectIntercept);
+    let proxy = format!("{}:{}", lab::router_addr(1), lab::CONNECT_PROXY_PORT);
+    let mut failures = Vec::new();
+    for file in [&set.sll_pcap, &set.eth_pcap, &set.sll_pcapng] {
+        let run = run_pathproof(file, &["--hops", "4"]);
+        let summary = run
+            .verdict("summary")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        for want in [
+            format!(
+                "TLS via proxy {proxy}, CONNECT {}:443 is intercepted",
+                lab::broker_addr()
+            ),
+            "\"Corp Inspection\" (O=Corp Inspection, CN=Corp Inspection CA)".to_owned(),
+            "the connector rejected it".to_owned(),
+        ] {
+            if !summary.contains(&want) {
+                failures.push(format!("summary lacks {want:?}\n{}", run.context()));
+            }
+        }
+        // The tunnel and the proxy's answer are in the flow's TLS record.
+        let tunnels: Vec<&Value> = run
+            .json
+            .as_ref()
+            .and_then(|j| j["flows"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|f| {
+                f["tls"]["connect"]
+                    .as_object()
+                    .map(|_| &f["tls"]["connect"])
+            })
+            .collect();
+        if tunnels.len() != set.workload.attempts.len()
+            || tunnels.iter().any(|t| t["answer"]["status"] != 200)
+        {
+            failures.push(format!(
+                "want {} tunnels answered 200, got {tunnels:?}\n{}",
+                set.workload.attempts.len(),
+                run.context()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

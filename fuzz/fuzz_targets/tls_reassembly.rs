@@ -5,11 +5,15 @@
 //! bit 2 = FIN, bit 3 = RST, bit 4 = snapshot-cut: claim 64 more bytes
 //! than captured), a signed 16-bit sequence delta from that side's next
 //! sequence number, a 16-bit length, then that many payload bytes (or what
-//! is left). The first 8 bytes are the two initial sequence numbers.
+//! is left). The first 8 bytes are the two initial sequence numbers; when
+//! the top bit of the first is set, the flow is an HTTP CONNECT tunnel
+//! (both streams start with an HTTP head to skip), and every payload is
+//! also given to the HTTP CONNECT parsers.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use pathproof::analysis::tls::TlsTracker;
+use pathproof::packet::http_connect::{self, ConnectTarget};
 use pathproof::packet::{TcpFlags, TcpInfo};
 
 fuzz_target!(|data: &[u8]| {
@@ -21,6 +25,15 @@ fuzz_target!(|data: &[u8]| {
         u32::from_be_bytes([isns[4], isns[5], isns[6], isns[7]]),
     ];
     let mut t = TlsTracker::new();
+    let tunnel = isns[0] & 0x80 != 0;
+    if tunnel {
+        let target = ConnectTarget {
+            authority: "broker.example:443".into(),
+            host: "broker.example".into(),
+            port: 443,
+        };
+        t.expect_connect(0, &target);
+    }
     let mut frame = 0u64;
     while let Some((head, tail)) = rest.split_at_checked(5) {
         let ctl = head[0];
@@ -57,6 +70,12 @@ fuzz_target!(|data: &[u8]| {
             reserved: 0,
         };
         frame += 1;
+        if tunnel {
+            let _ = http_connect::request_line(payload);
+            let _ = http_connect::head_end(payload);
+            let _ = http_connect::status_line(payload);
+        }
+        t.ip_fields(ctl, Some(u16::from(ctl)));
         t.on_segment(from_client, frame, frame as i64, &tcp, payload);
     }
     let _ = t.into_observation();

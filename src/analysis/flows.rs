@@ -9,6 +9,7 @@
 use super::retrans::{SendHistory, seq_before};
 use super::tls::{TlsObservation, TlsTracker};
 use super::ttl::TtlCounts;
+use crate::packet::http_connect;
 use crate::packet::{IcmpKind, Packet, TcpFlags, TcpInfo, Transport};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -225,7 +226,8 @@ pub struct FlowRecord {
     pub server_max_ack: Option<u32>,
     /// Link-layer sender of the server's first packet: the gateway (hop 1).
     pub server_mac: Option<[u8; 6]>,
-    /// The flow is to a broker port: its TLS handshake is tracked.
+    /// The flow is to a broker port, or an HTTP CONNECT tunnel to one: its
+    /// TLS handshake is tracked.
     tls_wanted: bool,
     /// On a port that is not judged, the client's first data segment was a
     /// TLS ClientHello (see [`first_client_segment_is_tls`]): its handshake
@@ -234,6 +236,9 @@ pub struct FlowRecord {
     /// Such a flow whose ClientHello names a broker: judged like a flow to
     /// the broker port (see [`FlowTable::is_judged`]).
     pub broker_sni: bool,
+    /// Not to a broker port: its first client data segment was looked at
+    /// for an HTTP CONNECT (only that one segment ever is).
+    connect_looked: bool,
     /// TLS handshake tracking, from the first data segment until the
     /// tracker can learn nothing more; then its observation is kept in
     /// `tls_observation` and the tracker (ten times larger) freed.
@@ -294,6 +299,7 @@ impl FlowRecord {
             tls_wanted: false,
             other_port_tls: false,
             broker_sni: false,
+            connect_looked: false,
             tls: None,
             tls_syn: [None; 2],
             last_client_data_frame: None,
@@ -515,6 +521,7 @@ impl FlowRecord {
         }
         let syns = self.tls_syn;
         let tls = self.tls.get_or_insert_with(|| tracker_after(syns));
+        tls.ip_fields(p.ttl, p.ip_id);
         tls.on_segment(from_client, p.frame, p.ts_ns, t, payload);
         if !tls.listening() {
             self.finish_tls();
@@ -534,8 +541,52 @@ impl FlowRecord {
         self.tls_observation = Some(Box::new(tls.into_observation()));
     }
 
-    fn on_packet(&mut self, p: &Packet, t: &TcpInfo, from_client: bool, payload: &[u8]) {
+    /// An HTTP CONNECT tunnel to a broker port (through an explicit
+    /// proxy), with its target as the CONNECT request names it.
+    /// (Known once the flow is retired.)
+    pub fn tunnel(&self) -> Option<&crate::analysis::tls::ConnectTunnel> {
+        self.tls_observation
+            .as_deref()
+            .and_then(|o| o.connect.as_deref())
+    }
+
+    /// A flow to another port: its first client data segment decides
+    /// whether it is an HTTP CONNECT to a broker port, whose TLS is then
+    /// tracked past the CONNECT request and the proxy's answer.
+    fn look_for_connect(&mut self, p: &Packet, payload: &[u8], ports: &[u16]) {
+        self.connect_looked = true;
+        if !http_connect::starts_connect(payload) {
+            return;
+        }
+        let Some(target) = http_connect::request_line(payload) else {
+            return;
+        };
+        if !ports.contains(&target.port) {
+            return;
+        }
+        self.tls_wanted = true;
+        let mut tls = tracker_after(self.tls_syn);
+        tls.expect_connect(p.frame, &target);
+        self.tls = Some(tls);
+    }
+
+    fn on_packet(
+        &mut self,
+        p: &Packet,
+        t: &TcpInfo,
+        from_client: bool,
+        payload: &[u8],
+        ports: &[u16],
+    ) {
         self.last_ts_ns = p.ts_ns;
+        if !self.tls_wanted {
+            if t.flags.syn() {
+                // Kept for a tunnel's stream offsets (see `look_for_connect`).
+                self.tls_syn[usize::from(!from_client)] = Some(t.seq);
+            } else if from_client && !self.connect_looked && t.payload_len > 0 && !t.flags.rst() {
+                self.look_for_connect(p, payload, ports);
+            }
+        }
         if t.payload_len > 0 && !t.flags.rst() {
             if from_client {
                 self.last_client_data_frame = Some(p.frame);
@@ -886,10 +937,12 @@ impl FlowTable {
         self.broker_names = names.to_vec();
     }
 
-    /// Whether the rules judge this flow: to a judged port, or on another
-    /// port with a ClientHello that names a broker.
+    /// Whether the rules judge this flow: to a judged port, on another port
+    /// with a ClientHello that names a broker, or an HTTP CONNECT tunnel to
+    /// a judged port through an explicit proxy (judged as a flow to the
+    /// proxy's address, which is what its packets show).
     pub fn is_judged(&self, f: &FlowRecord) -> bool {
-        self.is_server_port(f.server.port()) || f.broker_sni
+        self.is_server_port(f.server.port()) || f.broker_sni || f.tunnel().is_some()
     }
 
     /// A retired flow whose client opened with a ClientHello on a port that
@@ -1011,7 +1064,7 @@ impl FlowTable {
         });
         let from_client = flow.client == src;
         let was_closed = flow.is_closed();
-        flow.on_packet(p, t, from_client, payload);
+        flow.on_packet(p, t, from_client, payload, ports);
         let closed_now = !was_closed && flow.is_closed();
         if created {
             self.flows_total += 1;
@@ -1360,6 +1413,37 @@ mod tests {
         let obs = silent.tls_observation.as_ref().expect("observation");
         assert!(obs.client_stream.syn_seen && obs.server_stream.syn_seen);
         assert!(!obs.completed_cleanly());
+    }
+
+    #[test]
+    fn only_the_first_client_segment_of_other_ports_is_looked_at_for_connect() {
+        const P: &str = "10.0.0.1:3128";
+        let connect = b"CONNECT co2br.prod.zpath.net:443 HTTP/1.1\r\n\r\n";
+        let mut t = FlowTable::new(vec![443], FlowLimits::default());
+        // A plain request first: a later CONNECT on the same connection is
+        // not looked at (no tracker, no tunnel).
+        t.push(&tcp(1, 0, C, P, 64, SYN, 7), &[]);
+        t.push(&tcp(2, 1, P, C, 64, SYNACK, 100), &[]);
+        t.push(&data(3, 2, C, P, 8, 4), b"GET ");
+        t.push(&data(4, 3, C, P, 12, connect.len() as u32), connect);
+        let key = FlowKey::new(C.parse().unwrap(), P.parse().unwrap());
+        assert!(t.active[&key].connect_looked && !t.active[&key].tls_wanted);
+        assert!(t.active[&key].tls.is_none());
+        // A CONNECT to the broker port first: tracked from that segment on.
+        let c2 = "10.0.0.2:40001";
+        t.push(&tcp(5, 4, c2, P, 64, SYN, 70), &[]);
+        t.push(&tcp(6, 5, P, c2, 64, SYNACK, 700), &[]);
+        t.push(&data(7, 6, c2, P, 71, connect.len() as u32), connect);
+        let key2 = FlowKey::new(c2.parse().unwrap(), P.parse().unwrap());
+        assert!(t.active[&key2].tls_wanted && t.active[&key2].tls.is_some());
+        t.finish();
+        assert_eq!(t.finished.len(), 2);
+        assert!(t.finished[0].tunnel().is_none());
+        assert!(!t.is_judged(&t.finished[0]));
+        let tun = t.finished[1].tunnel().expect("a tunnel");
+        assert_eq!((tun.request_frame, tun.port), (7, 443));
+        assert!(tun.answer.is_none());
+        assert!(t.is_judged(&t.finished[1]));
     }
 
     #[test]

@@ -166,9 +166,10 @@ struct Decoding {
 }
 
 /// Whether the analysis reads this packet's payload: DNS (port 53), TLS
-/// (TCP to the judged ports) and pathproof's UDP trace probes. Other
-/// payloads (bulk data of other services) are not copied between threads.
-fn payload_wanted(p: &Packet, server_ports: &[u16]) -> bool {
+/// (TCP to the judged ports, and HTTP CONNECT tunnels: see
+/// [`Tunnels`]) and pathproof's UDP trace probes. Other payloads (bulk
+/// data of other services) are not copied between threads.
+fn payload_wanted(p: &Packet, payload: &[u8], server_ports: &[u16], tunnels: &mut Tunnels) -> bool {
     match &p.transport {
         Transport::Udp { .. } => true,
         Transport::Tcp(t) => {
@@ -176,6 +177,7 @@ fn payload_wanted(p: &Packet, server_ports: &[u16]) -> bool {
                 || t.dst_port == 53
                 || server_ports.contains(&t.src_port)
                 || server_ports.contains(&t.dst_port)
+                || tunnels.wanted(p, t, payload)
         }
         Transport::Icmp(_) | Transport::Other { .. } => false,
     }
@@ -221,6 +223,46 @@ impl OtherPortTls {
     }
 }
 
+/// TCP connections on other ports that started with an HTTP CONNECT
+/// request: their payloads (the proxy's answer, then the tunnel's TLS) go
+/// to the analysis, which decides whether the tunnel leads to a judged
+/// port. A capture without CONNECT pays one prefix comparison per TCP
+/// segment with data; the set is bounded (oldest forgotten first).
+#[derive(Default)]
+struct Tunnels {
+    set: std::collections::HashSet<(std::net::SocketAddr, std::net::SocketAddr)>,
+    order: std::collections::VecDeque<(std::net::SocketAddr, std::net::SocketAddr)>,
+}
+
+/// Tunnels followed at once by the decoding stage.
+const MAX_TUNNELS: usize = 1_024;
+
+impl Tunnels {
+    fn wanted(&mut self, p: &Packet, t: &crate::packet::TcpInfo, payload: &[u8]) -> bool {
+        let connect = crate::packet::http_connect::starts_connect(payload);
+        if self.set.is_empty() && !connect {
+            return false;
+        }
+        let src = std::net::SocketAddr::new(p.src, t.src_port);
+        let dst = std::net::SocketAddr::new(p.dst, t.dst_port);
+        let key = if src <= dst { (src, dst) } else { (dst, src) };
+        if self.set.contains(&key) {
+            return true;
+        }
+        if !connect {
+            return false;
+        }
+        if self.set.len() >= MAX_TUNNELS
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        self.set.insert(key);
+        self.order.push_back(key);
+        true
+    }
+}
+
 /// Stage 1 of the pipeline: reads, frames and decodes the capture, and hands
 /// the packets over in batches. Runs on its own thread so that reading and
 /// decoding overlap with the analysis (the machine this was tuned on has two
@@ -234,6 +276,7 @@ fn decode_stage(
     let format = reader.format();
     let mut d = Decoding::default();
     let mut other_port_tls = OtherPortTls::default();
+    let mut tunnels = Tunnels::default();
     let mut batch = Batch::default();
     let hand_over = |batch: &mut Batch| -> bool {
         let next = spent.try_recv().unwrap_or_default();
@@ -258,7 +301,7 @@ fn decode_stage(
         match decode(frame.link_type, frame.number, frame.ts_ns, frame.data) {
             Ok(decoded) => {
                 let start = batch.payloads.len() as u32;
-                if payload_wanted(&decoded.packet, server_ports)
+                if payload_wanted(&decoded.packet, decoded.payload, server_ports, &mut tunnels)
                     || other_port_tls.wants(&decoded.packet, decoded.payload)
                 {
                     batch.payloads.extend_from_slice(decoded.payload);
@@ -415,4 +458,56 @@ pub fn analyse_capture(
         path,
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::TcpFlags;
+    use crate::packet::testing::{packet, tcp_info};
+
+    fn seg(src: &str, dst: &str, len: u32) -> Packet {
+        let t = tcp_info(src, dst, TcpFlags::ACK, 1, len);
+        packet(1, 0, src, dst, 64, Transport::Tcp(t))
+    }
+
+    /// Payloads of other ports cross to the analysis only for connections
+    /// that began with CONNECT (both ways), and the set stays bounded.
+    #[test]
+    fn tunnel_payloads_are_wanted_both_ways_and_bounded() {
+        let (c, p) = ("10.0.0.2:40000", "10.0.0.1:3128");
+        let mut t = Tunnels::default();
+        let ports = [443];
+        assert!(!payload_wanted(&seg(c, p, 4), b"GET ", &ports, &mut t));
+        assert!(t.set.is_empty());
+        assert!(payload_wanted(&seg(c, p, 8), b"CONNECT ", &ports, &mut t));
+        assert!(payload_wanted(&seg(p, c, 4), b"HTTP", &ports, &mut t));
+        assert!(payload_wanted(
+            &seg(c, p, 3),
+            b"\x16\x03\x01",
+            &ports,
+            &mut t
+        ));
+        assert!(!payload_wanted(
+            &seg("10.0.0.3:1", p, 3),
+            b"abc",
+            &ports,
+            &mut t
+        ));
+        for i in 0..(MAX_TUNNELS as u16 + 10) {
+            let src = format!("10.1.0.1:{}", 1000 + i);
+            assert!(payload_wanted(
+                &seg(&src, p, 8),
+                b"CONNECT ",
+                &ports,
+                &mut t
+            ));
+        }
+        assert_eq!(t.set.len(), MAX_TUNNELS);
+        assert_eq!(t.order.len(), MAX_TUNNELS);
+        assert!(
+            !payload_wanted(&seg(p, c, 4), b"HTTP", &ports, &mut t),
+            "oldest forgotten"
+        );
+    }
 }

@@ -8,6 +8,7 @@
 mod decode;
 pub mod emit;
 mod fast;
+pub mod http_connect;
 mod link;
 #[cfg(test)]
 pub(crate) mod testing;

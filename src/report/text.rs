@@ -108,11 +108,13 @@ pub fn render_pcap(r: &PcapReport) -> String {
         .flows
         .iter()
         .filter_map(|f| Some((f, f.tls_observation.as_deref()?)))
-        .filter(|(_, o)| o.client_hello.is_some())
+        .filter(|(_, o)| o.client_hello.is_some() || o.connect.is_some())
         .take(5)
         .collect();
     if !tls.is_empty() {
         let _ = writeln!(out, "\nTLS:");
+        // Each distinct chain is shown once, depth by depth.
+        let mut chains_shown: Vec<*const crate::analysis::tls::CertSummary> = Vec::new();
         for (f, o) in tls {
             let sni = o
                 .client_hello
@@ -144,6 +146,17 @@ pub fn render_pcap(r: &PcapReport) -> String {
                 "  {} → {} SNI {sni}: {version}, {issuer}{alert}",
                 f.client, f.server
             );
+            if let Some(t) = &o.connect {
+                let answer = t.answer.as_ref().map_or("no answer seen".to_string(), |a| {
+                    format!("\"{}\" (frame {})", a.status_line, a.frame)
+                });
+                let _ = writeln!(
+                    out,
+                    "    via proxy {}: CONNECT {} (frame {}) → {answer}",
+                    f.server, t.target, t.request_frame
+                );
+            }
+            write_chain(&mut out, o, &mut chains_shown);
         }
     }
 
@@ -235,6 +248,79 @@ pub fn render_pcap(r: &PcapReport) -> String {
         let _ = writeln!(out, "warning: {}", w.message);
     }
     out
+}
+
+/// Distinct chains shown in full; later ones are only named.
+const MAX_CHAINS_SHOWN: usize = 3;
+
+/// The chain as sent, depth by depth, as `openssl s_client -showcerts`
+/// prints it (`depth s:subject` / `i:issuer`), with each certificate's
+/// validity; a chain already shown is referred to, not repeated.
+fn write_chain(
+    out: &mut String,
+    o: &crate::analysis::tls::TlsObservation,
+    shown: &mut Vec<*const crate::analysis::tls::CertSummary>,
+) {
+    if o.certificates.is_empty() && o.undecodable_certificates.is_empty() {
+        return;
+    }
+    let key = o.certificates.as_ptr();
+    if !o.certificates.is_empty() && shown.contains(&key) {
+        let _ = writeln!(out, "    chain: as above");
+        return;
+    }
+    if shown.len() >= MAX_CHAINS_SHOWN {
+        let _ = writeln!(
+            out,
+            "    chain: {} certificates (see --json)",
+            o.certificates_total
+        );
+        return;
+    }
+    shown.push(key);
+    let _ = writeln!(
+        out,
+        "    chain as sent ({} certificate{}):",
+        o.certificates_total,
+        if o.certificates_total == 1 { "" } else { "s" }
+    );
+    let mut rows: Vec<(usize, String)> = o
+        .certificates
+        .iter()
+        .map(|c| {
+            (
+                c.index,
+                format!(
+                    "    {:>2} s:{}  [valid {} to {}]\n       i:{}",
+                    c.index,
+                    c.subject,
+                    crate::vocab::time::rfc3339_secs(c.not_before),
+                    crate::vocab::time::rfc3339_secs(c.not_after),
+                    c.issuer,
+                ),
+            )
+        })
+        .collect();
+    rows.extend(o.undecodable_certificates.iter().map(|u| {
+        (
+            u.index,
+            format!(
+                "    {:>2} ({} bytes, not decoded: {})",
+                u.index, u.der_len, u.error
+            ),
+        )
+    }));
+    rows.sort_by_key(|r| r.0);
+    for (_, r) in &rows {
+        let _ = writeln!(out, "{r}");
+    }
+    if o.certificates_total > rows.len() {
+        let _ = writeln!(
+            out,
+            "       … {} more not decoded",
+            o.certificates_total - rows.len()
+        );
+    }
 }
 
 /// A DNS outcome in a few words.

@@ -17,6 +17,7 @@ pub enum FindingKind {
     UdpBlocked,
     TlsBlocked,
     TlsIntercepted,
+    TlsRefused,
     ClockSkew,
     PmtuBlackhole,
     DnsFailure,
@@ -51,6 +52,9 @@ pub enum FindingKind {
     /// self-signed leaf claiming the broker's organisation, a chain the
     /// pinned check could not verify).
     TlsIssuerUnverified,
+    /// An explicit proxy answered the connector's `CONNECT broker:443`
+    /// with a status other than 2xx.
+    ProxyRefused,
     DnsLookup,
     /// A resolver answered a broker name with an address no broker has
     /// (private, loopback, link-local, CGNAT, documentation, multicast...):
@@ -85,6 +89,7 @@ impl FindingKind {
             K::UdpBlocked => VerdictClass::UdpBlocked,
             K::TlsBlocked => VerdictClass::TlsBlocked,
             K::TlsIntercepted => VerdictClass::TlsIntercepted,
+            K::TlsRefused => VerdictClass::TlsRefused,
             K::ClockSkew | K::ClockOffset => VerdictClass::ClockSkew,
             K::PmtuBlackhole => VerdictClass::PmtuBlackhole,
             K::DnsFailure | K::ResolvConfUnreadable => VerdictClass::DnsFailure,
@@ -113,6 +118,7 @@ impl FindingKind {
             K::UdpBlocked => "udp-blocked",
             K::TlsBlocked => "tls-blocked",
             K::TlsIntercepted => "tls-intercepted",
+            K::TlsRefused => "tls-refused",
             K::ClockSkew => "clock-skew",
             K::PmtuBlackhole => "pmtu-blackhole",
             K::DnsFailure => "dns-failure",
@@ -135,6 +141,7 @@ impl FindingKind {
             K::Tls13Encrypted => "tls13-encrypted",
             K::TlsDowngrade => "tls-downgrade",
             K::TlsIssuerUnverified => "tls-issuer-unverified",
+            K::ProxyRefused => "proxy-refused",
             K::DnsLookup => "dns-lookup",
             K::DnsHijack => "dns-hijack",
             K::TtlUnreliable => "ttl-unreliable",
@@ -152,7 +159,7 @@ impl FindingKind {
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [FindingKind; 41] = {
+    pub const ALL: [FindingKind; 43] = {
         use FindingKind as K;
         [
             K::RstInjected,
@@ -161,6 +168,7 @@ impl FindingKind {
             K::UdpBlocked,
             K::TlsBlocked,
             K::TlsIntercepted,
+            K::TlsRefused,
             K::ClockSkew,
             K::PmtuBlackhole,
             K::DnsFailure,
@@ -183,6 +191,7 @@ impl FindingKind {
             K::Tls13Encrypted,
             K::TlsDowngrade,
             K::TlsIssuerUnverified,
+            K::ProxyRefused,
             K::DnsLookup,
             K::DnsHijack,
             K::TtlUnreliable,

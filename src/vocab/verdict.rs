@@ -17,6 +17,9 @@ pub enum VerdictClass {
     UdpBlocked,
     TlsBlocked,
     TlsIntercepted,
+    /// The TLS server itself refused the offer (a fatal alert from the
+    /// server's own hop answering the ClientHello): not a filter.
+    TlsRefused,
     ClockSkew,
     PmtuBlackhole,
     DnsFailure,
@@ -34,6 +37,7 @@ impl VerdictClass {
             VerdictClass::UdpBlocked => "udp-blocked",
             VerdictClass::TlsBlocked => "tls-blocked",
             VerdictClass::TlsIntercepted => "tls-intercepted",
+            VerdictClass::TlsRefused => "tls-refused",
             VerdictClass::ClockSkew => "clock-skew",
             VerdictClass::PmtuBlackhole => "pmtu-blackhole",
             VerdictClass::DnsFailure => "dns-failure",
@@ -87,7 +91,9 @@ pub const EXIT_INCONCLUSIVE: u8 = 3;
 
 /// Which verdict wins when several servers or checks disagree: the most
 /// specific proof of a failure first; `healthy` only when nothing else.
-pub const RANKING: [VerdictClass; 12] = [
+/// A server's own refusal (`tls-refused`, `rst-from-target`) ranks below
+/// what a device on the path does: the path is what pathproof proves.
+pub const RANKING: [VerdictClass; 13] = [
     VerdictClass::RstInjected,
     VerdictClass::TlsIntercepted,
     VerdictClass::TlsBlocked,
@@ -95,6 +101,7 @@ pub const RANKING: [VerdictClass; 12] = [
     VerdictClass::UdpBlocked,
     VerdictClass::PmtuBlackhole,
     VerdictClass::ClockSkew,
+    VerdictClass::TlsRefused,
     VerdictClass::RstFromTarget,
     VerdictClass::DnsFailure,
     VerdictClass::PathLoss,

@@ -178,6 +178,9 @@ pub const DNS_TTL: u32 = 300;
 pub const RESOLVER_LINK: u8 = 10;
 /// Port of the intercepting TLS proxy on r1 (intercept-proxy).
 pub const PROXY_PORT: u16 = 8443;
+/// Port of the explicit HTTP CONNECT proxy (tinyproxy) on r1
+/// (connect-intercept).
+pub const CONNECT_PROXY_PORT: u16 = 8888;
 /// First port of the broker's extra sink servers in the upload scenarios.
 const SINK_BASE_PORT: u16 = 4431;
 /// MTU of the r2–r3 link in the pmtu-* scenarios.
@@ -306,6 +309,13 @@ pub enum Scenario {
     /// conn's resolv.conf is mode 0600 owner root: the connector's service
     /// user cannot read it. A `check` scenario: nothing shows on the wire.
     ResolvPerms,
+    /// The connector reaches its broker through an explicit HTTP CONNECT
+    /// proxy (tinyproxy on r1, 198.18.1.2:8888), and the TLS inside the
+    /// tunnel is re-signed by a corporate inspection CA (`O=Corp
+    /// Inspection, CN=Corp Inspection CA`, under `Corp Inspection Root
+    /// CA`): the broker's server behind the proxy presents that chain. A
+    /// `pcap` scenario (not in [`Scenario::ALL`]: no bundled capture).
+    ConnectIntercept,
 }
 
 /// What pathproof is expected to conclude from a capture of the scenario's
@@ -330,6 +340,15 @@ pub enum DnsBehaviour {
     /// dnsmasq runs, but the resolver's firewall drops port 53.
     Silent,
 }
+
+/// The corporate inspection CA inside the CONNECT tunnel
+/// (connect-intercept): an issuing CA under its root, as such products
+/// deploy them.
+pub const CORP_INSPECTION_CA: Issuer = Issuer {
+    org: "Corp Inspection",
+    root_cn: "Corp Inspection Root CA",
+    intermediate_cn: Some("Corp Inspection CA"),
+};
 
 /// The issuer of the corporate interception proxy: `O=Safemarch Inc`,
 /// whose CA signs the forged leaf directly.
@@ -363,6 +382,10 @@ impl Scenario {
     /// Scenarios tested with `pathproof check` only: host configuration
     /// (nothing on the wire), and pmtu-blackhole-flight (no bundled capture).
     pub const CHECK_ONLY: [Scenario; 2] = [Scenario::ResolvPerms, Scenario::PmtuBlackholeFlight];
+
+    /// Scenarios tested with `pathproof pcap` only, on a fresh capture (no
+    /// bundled one): the connector behind an explicit proxy.
+    pub const PCAP_ONLY: [Scenario; 1] = [Scenario::ConnectIntercept];
 
     /// Every scenario of `shared/scenarios.md`: what `pathproof check` is tested on.
     pub fn every() -> Vec<Scenario> {
@@ -398,6 +421,7 @@ impl Scenario {
             Scenario::IcmpRatelimit => "icmp-ratelimit",
             Scenario::RealLoss => "real-loss",
             Scenario::ResolvPerms => "resolv-perms",
+            Scenario::ConnectIntercept => "connect-intercept",
         }
     }
 
@@ -406,6 +430,7 @@ impl Scenario {
             .iter()
             .chain(Self::TRACE_ONLY.iter())
             .chain(Self::CHECK_ONLY.iter())
+            .chain(Self::PCAP_ONLY.iter())
             .copied()
             .find(|s| s.name() == name)
     }
@@ -460,6 +485,10 @@ impl Scenario {
             Scenario::ResolvPerms => {
                 "conn's resolv.conf (/etc/netns/<conn>/resolv.conf) is mode 0600, owner root"
             }
+            Scenario::ConnectIntercept => {
+                "conn goes through tinyproxy on r1 (198.18.1.2:8888, openssl s_client -proxy); \
+                 the broker serves a leaf from O=Corp Inspection, CN=Corp Inspection CA"
+            }
         }
     }
 
@@ -473,6 +502,8 @@ impl Scenario {
             Scenario::Drop443 => ("tcp-blocked", None, 1),
             Scenario::TlsReset => ("tls-blocked", Some(1), 1),
             Scenario::InterceptProxy => ("tls-intercepted", Some(1), 1),
+            // The proxy (r1, hop 1) is the TCP peer and the device to name.
+            Scenario::ConnectIntercept => ("tls-intercepted", Some(1), 1),
             Scenario::InterceptIssuer => ("tls-intercepted", None, 1),
             Scenario::NotYetValid => ("clock-skew", None, 1),
             // The path MTU of 1400 is an info finding, not a failure.
@@ -540,6 +571,7 @@ impl Scenario {
     pub fn broker_issuer(self) -> Issuer {
         match self {
             Scenario::InterceptIssuer => SAFEMARCH_CA,
+            Scenario::ConnectIntercept => CORP_INSPECTION_CA,
             _ => ZSCALER_TEST_CA,
         }
     }
@@ -558,6 +590,15 @@ impl Scenario {
     pub fn interceptor(self) -> Option<(Node, u16, Issuer)> {
         match self {
             Scenario::InterceptProxy => Some((Node::R1, PROXY_PORT, SAFEMARCH_CA)),
+            _ => None,
+        }
+    }
+
+    /// The explicit HTTP CONNECT proxy the workload goes through: its node
+    /// and port (it listens on the node's conn-side address).
+    pub fn connect_proxy(self) -> Option<(Node, u16)> {
+        match self {
+            Scenario::ConnectIntercept => Some((Node::R1, CONNECT_PROXY_PORT)),
             _ => None,
         }
     }
@@ -661,7 +702,8 @@ impl Scenario {
             | Scenario::InterceptIssuer
             | Scenario::NotYetValid
             | Scenario::DnsNxdomain
-            | Scenario::ResolvPerms => vec![],
+            | Scenario::ResolvPerms
+            | Scenario::ConnectIntercept => vec![],
             Scenario::RstHop1 => vec![(Node::R1, forward_443(&reset))],
             Scenario::RstHop2 => vec![(Node::R2, forward_443(&reset))],
             Scenario::Drop443 => vec![(Node::R2, forward_443(&["-j", "DROP"]))],
@@ -861,6 +903,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("dig", "bind9-dnsutils"),
     ("dnsmasq", "dnsmasq-base"),
     ("faketime", "faketime"),
+    ("tinyproxy", "tinyproxy-bin"),
 ];
 
 fn package_of(tool: &str) -> &'static str {
@@ -1407,6 +1450,9 @@ impl Lab {
         if options.disable_offloads {
             tools.push("ethtool");
         }
+        if scenario.connect_proxy().is_some() {
+            tools.push("tinyproxy");
+        }
         check_tools(&tools);
         cleanup_stale();
 
@@ -1481,6 +1527,9 @@ impl Lab {
         lab.start_resolver();
         if scenario.broker_listens() {
             lab.start_broker(&broker_certs);
+        }
+        if let Some((node, port)) = scenario.connect_proxy() {
+            lab.start_connect_proxy(node, port);
         }
         if let Some((node, port, issuer)) = scenario.interceptor() {
             let certs = make_certs(&lab.workdir.join("pki-interceptor"), &issuer);
@@ -1769,6 +1818,44 @@ impl Lab {
         }
         let id = self.spawn_logged(Node::Dns, "dnsmasq", &args);
         self.wait_listening(Node::Dns, "-u", 53, id, "dnsmasq");
+    }
+
+    /// tinyproxy in `node`, listening on its conn-side address and `port`,
+    /// in the foreground (`-d`), allowing CONNECT to port 443 only, logging
+    /// to the work dir. The workload names the broker by address, so the
+    /// proxy resolves nothing; in case it tried, `node` gets a resolv.conf
+    /// naming only the lab resolver (removed with the namespace).
+    fn start_connect_proxy(&self, node: Node, port: u16) {
+        let listen = hop_addr(node.index());
+        let dir = Path::new("/etc/netns").join(self.ns(node));
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("lab: create {}: {e}", dir.display()));
+        let resolv = dir.join("resolv.conf");
+        fs::write(
+            &resolv,
+            format!(
+                "# pathproof lab: the site resolver only\nnameserver {}\n",
+                resolver_addr()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("lab: write {}: {e}", resolv.display()));
+        let conf = self.workdir.join("tinyproxy.conf");
+        let log = self.workdir.join("tinyproxy-own.log");
+        let pid = self.workdir.join("tinyproxy.pid");
+        fs::write(
+            &conf,
+            format!(
+                "Port {port}\nListen {listen}\nTimeout 30\nMaxClients 16\n\
+                 Allow {}\nConnectPort {BROKER_PORT}\nDisableViaHeader Yes\n\
+                 LogLevel Info\nLogFile \"{}\"\nPidFile \"{}\"\n",
+                conn_addr(),
+                log.display(),
+                pid.display()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("lab: write {}: {e}", conf.display()));
+        let conf = conf.to_string_lossy().into_owned();
+        let id = self.spawn_logged(node, "tinyproxy", &["tinyproxy", "-d", "-c", &conf]);
+        self.wait_listening(node, "-t", port, id, "tinyproxy");
     }
 
     /// Waits until something listens on `port` (`proto`: `-t` or `-u`) in
@@ -2235,6 +2322,12 @@ impl Lab {
             String::from_utf8_lossy(&ping.stderr)
         );
         let connect = format!("{target}:{BROKER_PORT}");
+        // Through the explicit proxy, when the scenario has one: s_client
+        // sends `CONNECT <target>:443` to it, then TLS in the tunnel.
+        let proxy = self
+            .scenario
+            .connect_proxy()
+            .map(|(node, port)| format!("{}:{port}", hop_addr(node.index())));
         let timeout = self.options.attempt_timeout_secs.to_string();
         let ca = self.certs().root.to_string_lossy().into_owned();
         let upload_bytes = self
@@ -2245,28 +2338,28 @@ impl Lab {
         let mut attempts = Vec::new();
         for _ in 0..self.options.attempts {
             let t0 = Instant::now();
-            let out = self.try_exec_stdin(
-                Node::Conn,
-                &[
-                    "timeout",
-                    &timeout,
-                    "openssl",
-                    "s_client",
-                    "-connect",
-                    &connect,
-                    "-servername",
-                    BROKER_NAME,
-                    "-CAfile",
-                    &ca,
-                    "-verify_hostname",
-                    BROKER_NAME,
-                    // Like the connector, abort the handshake (with a fatal
-                    // alert) when the chain or the name does not verify.
-                    "-verify_return_error",
-                    "-brief",
-                ],
-                self.upload.as_deref(),
-            );
+            let mut args = vec![
+                "timeout",
+                &timeout,
+                "openssl",
+                "s_client",
+                "-connect",
+                &connect,
+                "-servername",
+                BROKER_NAME,
+                "-CAfile",
+                &ca,
+                "-verify_hostname",
+                BROKER_NAME,
+                // Like the connector, abort the handshake (with a fatal
+                // alert) when the chain or the name does not verify.
+                "-verify_return_error",
+                "-brief",
+            ];
+            if let Some(proxy) = &proxy {
+                args.extend(["-proxy", proxy.as_str()]);
+            }
+            let out = self.try_exec_stdin(Node::Conn, &args, self.upload.as_deref());
             attempts.push(Attempt {
                 exit_code: out.status.code(),
                 elapsed: t0.elapsed(),

@@ -12,10 +12,14 @@ pub mod issuer;
 pub mod path;
 pub mod pmtu;
 pub mod probe;
+mod proxy;
 mod rst;
 pub(super) mod server;
+mod server_alert;
 pub mod sni_replay;
 mod syn;
 mod tls;
+#[cfg(test)]
+mod tls_cases;
 pub mod ttl_probe;
 pub mod validity;

@@ -188,15 +188,15 @@ fn unplace_randomised_ttls(
 }
 
 /// Judges one server: its findings (in the order they are reported), every
-/// reset from its address into `all_rsts`, its TCP verdict and, when TLS
-/// proposes one, its TLS verdict.
+/// reset from its address into `all_rsts`, its TCP verdict and the others
+/// proposed: TLS's, and an explicit proxy's refusal of CONNECT tunnels.
 pub(in crate::analysis) fn judge(
     server: IpAddr,
     flows: &[&FlowRecord],
     inputs: &Inputs<'_>,
     findings: &mut Vec<Finding>,
     all_rsts: &mut Vec<RstEvidence>,
-) -> (Candidate, Option<Candidate>) {
+) -> (Candidate, Vec<Candidate>) {
     let mut s = Server::new(server, flows, inputs);
 
     // TLS first: resets that answer a ClientHello are TLS blocking, judged
@@ -232,6 +232,9 @@ pub(in crate::analysis) fn judge(
             .about(Some(server))
     });
 
+    // An explicit proxy that refused CONNECT tunnels to the broker.
+    let proxy = super::proxy::refused(&s, findings).map(|v| Candidate::new(v).about(Some(server)));
+
     // The TCP rules, in the order their findings are reported (the final
     // sort by severity is stable: equals keep this order). The unanswered
     // SYNs' rule places a block with what the ICMP rules found.
@@ -257,7 +260,10 @@ pub(in crate::analysis) fn judge(
             healthy,
         },
     );
-    (Candidate::new(tcp).about(Some(server)), tls_verdict)
+    (
+        Candidate::new(tcp).about(Some(server)),
+        tls_verdict.into_iter().chain(proxy).collect(),
+    )
 }
 
 /// The verdict each TCP rule proposes for the server, if any.

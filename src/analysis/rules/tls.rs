@@ -6,6 +6,7 @@
 //! `check`; this module says what they mean for a capture's flows.
 
 use super::issuer::{self, IssuerExpectation, IssuerJudgement};
+use super::server_alert::{self, AlertOrigin, ServerAlert};
 use super::ttl_probe::ProbePlacement;
 use super::validity::{ValidityProblem, validity_at};
 use crate::analysis::flows::{FlowRecord, RstAcks, SegmentKind, TcpStage};
@@ -50,6 +51,75 @@ const MAX_JUDGED_CHAINS: usize = 64;
 /// Client alerts that say the connector rejected the certificate.
 const CERT_REJECTED: [u8; 4] = [42, 45, 46, 48];
 
+/// Where TLS went, for the findings: `to 198.18.4.2:443`, or through an
+/// explicit proxy `via proxy 10.0.0.1:3128, CONNECT broker:443`.
+fn tls_to(f: &FlowRecord, server: IpAddr, port: u16) -> String {
+    match f.tunnel() {
+        Some(t) => format!("via proxy {}, CONNECT {}", f.server, t.target),
+        None => format!("to {server}:{port}"),
+    }
+}
+
+/// The server refused the offer with a fatal alert (the first such flow).
+struct Refusal {
+    text: String,
+    advice: String,
+    frames: Vec<u64>,
+    /// The server's hop, when the alert's TTL was compared with it.
+    hop: Option<u8>,
+    /// The server's address is the refusing end (not through a tunnel).
+    address: bool,
+    confidence: Confidence,
+}
+
+impl Refusal {
+    fn of(a: &ServerAlert<'_>, sni: Option<&str>, tunnel: bool, to: String) -> Refusal {
+        let (meaning, advice) = server_alert::refusal_advice(a.alert, sni);
+        let offer = sni.map_or_else(|| "without SNI".to_string(), |s| format!("SNI {s}"));
+        let ip_id = a
+            .alert
+            .ip_id
+            .map(|id| format!(", IP ID {id}"))
+            .unwrap_or_default();
+        let compared = matches!(a.origin, AlertOrigin::Server { compared: true });
+        let origin = if tunnel {
+            " through the proxy's tunnel (its TTL is the proxy's: the tunnel's far end refused)"
+                .to_string()
+        } else if compared {
+            format!(
+                " with TTL {} (hop {}{ip_id}), in line with the server's SYN-ACK (TTL {}, hop {}): the server's own answer",
+                a.ttl.unwrap_or(0),
+                a.hop.unwrap_or(0),
+                a.server_ttl.unwrap_or(0),
+                a.server_hop.unwrap_or(0)
+            )
+        } else {
+            format!(
+                "{}; no SYN-ACK in the capture to compare its TTL with",
+                a.ttl
+                    .map(|t| format!(" with TTL {t}{ip_id}"))
+                    .unwrap_or_default()
+            )
+        };
+        Refusal {
+            text: format!(
+                "TLS {to} is refused by the server: it answered the ClientHello ({offer}) with the fatal alert {} (frame {}){origin}; {meaning}",
+                server_alert::alert_label(a.alert),
+                a.alert.frame
+            ),
+            advice,
+            frames: Vec::new(),
+            hop: (compared && !tunnel).then_some(a.server_hop).flatten(),
+            address: !tunnel,
+            confidence: if compared || tunnel {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            },
+        }
+    }
+}
+
 pub(super) fn judge(
     flows: &[&FlowRecord],
     rsts: &[(RstEvidence, &FlowRecord)],
@@ -57,10 +127,21 @@ pub(super) fn judge(
 ) -> TlsJudgement {
     let mut j = TlsJudgement::default();
     let (server, port) = (ctx.server, ctx.port);
-    let mut intercepted: Option<(Option<u8>, String, Confidence)> = None;
+    // Hop, why, confidence, what TLS went to, and for a tunnel the CONNECT
+    // target's port and the proxy's address.
+    #[allow(clippy::type_complexity)]
+    let mut intercepted: Option<(
+        Option<u8>,
+        String,
+        Confidence,
+        String,
+        Option<(u16, IpAddr)>,
+    )> = None;
     let mut intercept_frames = Vec::new();
-    let mut blocked: Option<(Option<u8>, String)> = None;
+    let mut blocked: Option<(Option<u8>, String, String)> = None;
+    let mut refused: Option<Refusal> = None;
     let mut blocked_silent = false;
+    let mut blocked_sni = false;
     let mut blocked_frames = Vec::new();
     let mut skew: Option<String> = None;
     let mut skew_frames = Vec::new();
@@ -79,8 +160,12 @@ pub(super) fn judge(
             continue;
         }
         let peer_hop = f.syn_ack.map(|s| HopEstimate::from_ttl(s.ttl).hop);
+        let tunnel = f.tunnel();
+        let to = tls_to(f, server, port);
+        // Through an explicit proxy the TCP peer is always the proxy: its
+        // hop says nothing about who terminates the tunnel's TLS.
         let peer_before_broker = match (peer_hop, ctx.broker_hop) {
-            (Some(p), Some(b)) => p < b,
+            (Some(p), Some(b)) => p < b && tunnel.is_none(),
             _ => false,
         };
         let rejected_alert = obs.alerts.iter().find(|a| {
@@ -107,8 +192,21 @@ pub(super) fn judge(
                 .and_then(|j| j.explain(chain, &ctx.issuer));
             match (&judgement, explained) {
                 (Some(IssuerJudgement::Foreign { .. }), Some(mut why)) => {
-                    let hop = peer_before_broker.then_some(peer_hop).flatten();
-                    if let (Some(h), Some(b)) = (hop, ctx.broker_hop) {
+                    // Through a proxy, the proxy is the device to name: it
+                    // re-signs, or lets a device behind it do so.
+                    let hop = if tunnel.is_some() {
+                        peer_hop
+                    } else {
+                        peer_before_broker.then_some(peer_hop).flatten()
+                    };
+                    if tunnel.is_some() {
+                        why.push_str(&format!(
+                            "; the TLS runs through the explicit proxy {}{} (CONNECT {}): the proxy, or a device behind it, re-signs the broker's certificate",
+                            f.server,
+                            hop.map(|h| format!(" at hop {h}")).unwrap_or_default(),
+                            tunnel.map_or("", |t| t.target.as_str())
+                        ));
+                    } else if let (Some(h), Some(b)) = (hop, ctx.broker_hop) {
                         why.push_str(&format!(
                             "; the TLS peer's SYN-ACK comes from hop {h} (TTL {}) while the broker is at hop {b}: the interceptor sits at hop {h}",
                             f.syn_ack.map_or(0, |s| s.ttl)
@@ -124,12 +222,18 @@ pub(super) fn judge(
                     intercept_frames.extend(f.syn_ack.map(|s| s.frame));
                     intercept_frames.extend(rejected_alert.map(|a| a.frame));
                     if intercepted.is_none() {
-                        intercepted = Some((hop, why, Confidence::High));
+                        intercepted = Some((
+                            hop,
+                            why,
+                            Confidence::High,
+                            to.clone(),
+                            tunnel.map(|t| (t.port, f.server.ip())),
+                        ));
                     }
                 }
                 (Some(j @ IssuerJudgement::Genuine { .. }), _) => {
                     handshakes.push(format!(
-                        "{} issued by {} ({})",
+                        "{to}: {} issued by {} ({})",
                         leaf.subject_cn.as_deref().unwrap_or(&leaf.subject),
                         leaf.issuer_orgs.join(", "),
                         match j.check() {
@@ -140,7 +244,7 @@ pub(super) fn judge(
                 }
                 (_, Some(why)) => {
                     // Neither genuine nor provably foreign.
-                    let u = unverified.get_or_insert_with(|| (why, Vec::new()));
+                    let u = unverified.get_or_insert_with(|| (format!("{to}: {why}"), Vec::new()));
                     u.1.extend(obs.certificate.map(|c| c.frame));
                     u.1.extend(rejected_alert.map(|a| a.frame));
                 }
@@ -165,6 +269,8 @@ pub(super) fn judge(
                             peer_hop.unwrap_or(0)
                         ),
                         Confidence::Medium,
+                        to.clone(),
+                        None,
                     ));
                 }
             }
@@ -203,31 +309,79 @@ pub(super) fn judge(
             }
         }
 
-        // Blocked: a ClientHello and no ServerHello, then a reset, a FIN or
-        // silence — on a connection whose handshake completed (or that the
-        // capture joined mid-stream with the server talking), and with the
-        // ClientHello sent at the connector's usual TTL: a copy sent with a
-        // lower TTL (a probe) that expired on the way says nothing of the server.
+        // A fatal alert from the server's side: the server refusing the
+        // offer when it comes from the server's hop (or through a proxy's
+        // tunnel, whose far end the TTLs cannot place).
         let ch = obs.client_hello.as_ref().expect("checked above");
+        let alert = server_alert::server_alert(f, obs);
+        // An alert from a hop before the server's packets, or from a TCP
+        // peer before the broker's hop (a device that terminates TCP and
+        // refuses in the broker's name): a device's answer, not the
+        // broker's. Through a tunnel neither can be told.
+        let alert_before_server = match alert.map(|a| (a.origin, a)) {
+            _ if tunnel.is_some() => None,
+            Some((AlertOrigin::BeforeServer { hop, server_hop }, a)) => Some((
+                hop,
+                format!(
+                    "while the server's own packets come from hop {server_hop} (TTL {})",
+                    a.server_ttl.unwrap_or(0)
+                ),
+            )),
+            Some((AlertOrigin::Server { .. }, a)) if peer_before_broker => {
+                peer_hop.zip(ctx.broker_hop).map(|(h, b)| {
+                    (
+                        h,
+                        format!(
+                            "as the TLS peer's SYN-ACK (TTL {}), while the broker is at hop {b}",
+                            a.server_ttl.unwrap_or(0)
+                        ),
+                    )
+                })
+            }
+            _ => None,
+        };
+        if let Some(a) = alert
+            && alert_before_server.is_none()
+        {
+            let mut frames = vec![ch.frame, a.alert.frame];
+            frames.extend(f.syn_ack.map(|s| s.frame));
+            if refused.is_none() {
+                refused = Some(Refusal::of(
+                    &a,
+                    ch.sni.as_deref(),
+                    tunnel.is_some(),
+                    to.clone(),
+                ));
+            }
+            if let Some(r) = refused.as_mut() {
+                r.frames.extend(frames);
+            }
+            continue;
+        }
+
+        // Blocked: a ClientHello and no ServerHello, then a reset, a FIN,
+        // an alert from a hop before the server's, or silence — on a
+        // connection whose handshake completed (or that the capture joined
+        // mid-stream with the server talking). A ClientHello first sent with
+        // a lower TTL than the connector's usual (a probe) that the server
+        // never acknowledged says nothing by a FIN or silence. (The server's
+        // acknowledgment must cover the ClientHello's bytes: a measurement's
+        // kernel, which never sent them, closes with a FIN right after the
+        // SYN, and the server acknowledges only that FIN.)
         let tcp_completed = f.syn_ack.is_some() || (f.syn.is_none() && f.server_payload > 0);
-        // (The server's acknowledgment must cover the ClientHello's bytes:
-        // a measurement's kernel, which never sent them, closes with a FIN
-        // right after the SYN, and the server acknowledges only that FIN.)
         let only_probes = f
             .probes
             .iter()
             .find(|p| p.frame == ch.frame)
             .is_some_and(|p| !f.server_acked_up_to(p.seq.wrapping_add(p.len)));
         if obs.server_hello.is_none() && obs.hello_retry_request.is_none() && tcp_completed {
-            // A reset answers the ClientHello only on a connection whose
-            // handshake completed, before any FIN, and without
-            // acknowledging the FIN: a reset that answers the close (or a
-            // SYN-less exchange) is judged by the TCP rules.
+            // A reset answers the ClientHello only before any FIN and
+            // without acknowledging the FIN: a reset that answers the close
+            // is judged by the TCP rules.
             let answering: Vec<&RstEvidence> = rsts
                 .iter()
                 .filter(|(e, rf)| {
                     std::ptr::eq(*rf, *f)
-                        && tcp_completed
                         && e.answers_frame.is_some_and(|a| a >= ch.frame)
                         && e.answers != Some(SegmentKind::Fin)
                         && e.acks != RstAcks::Fin
@@ -236,7 +390,22 @@ pub(super) fn judge(
                 .map(|(e, _)| e)
                 .collect();
             let mut silent = false;
-            let (hop, how) = if let Some(e) = answering.first().copied() {
+            let sni = ch
+                .sni
+                .as_deref()
+                .map_or_else(|| "without SNI".to_string(), |s| format!("SNI {s}"));
+            let (hop, how) = if let (Some((hop, baseline)), Some(a)) = (&alert_before_server, alert)
+            {
+                blocked_frames.push(a.alert.frame);
+                (
+                    Some(*hop),
+                    format!(
+                        "the ClientHello ({sni}) was answered by a fatal alert {} with TTL {} (hop {hop}) {baseline}: a device at hop {hop} answers in the server's name",
+                        server_alert::alert_label(a.alert),
+                        a.ttl.unwrap_or(0),
+                    ),
+                )
+            } else if let Some(e) = answering.first().copied() {
                 // Every copy of the reset is evidence (a burst of three is three).
                 for r in &answering {
                     j.blocking_rsts.insert(r.frame);
@@ -266,8 +435,7 @@ pub(super) fn judge(
                 (
                     e.placed_hop.filter(|_| e.origin != RstOrigin::Target),
                     format!(
-                        "the ClientHello (SNI {}){probe} was answered by {resets} with TTL {}{}",
-                        ch.sni.as_deref().unwrap_or("none"),
+                        "the ClientHello ({sni}){probe} was answered by {resets} with TTL {}{}",
                         ttls.join(", "),
                         match (e.origin, e.placed_hop, e.genuine_hop) {
                             (RstOrigin::Injected, Some(h), _) if e.answers_probe_ttl.is_some() =>
@@ -291,10 +459,7 @@ pub(super) fn judge(
                 blocked_frames.push(fin);
                 (
                     None,
-                    format!(
-                        "the ClientHello (SNI {}) was answered by a FIN without a ServerHello",
-                        ch.sni.as_deref().unwrap_or("none")
-                    ),
+                    format!("the ClientHello ({sni}) was answered by a FIN without a ServerHello"),
                 )
             } else if !only_probes
                 && (f.client_fin.is_some()
@@ -305,8 +470,7 @@ pub(super) fn judge(
                 (
                     None,
                     format!(
-                        "the ClientHello (SNI {}) got no answer: the connection was given up without a ServerHello",
-                        ch.sni.as_deref().unwrap_or("none")
+                        "the ClientHello ({sni}) got no answer: the connection was given up without a ServerHello"
                     ),
                 )
             } else {
@@ -315,27 +479,36 @@ pub(super) fn judge(
             blocked_frames.push(ch.frame);
             blocked_frames.extend(f.syn_ack.map(|s| s.frame));
             if blocked.is_none() {
-                blocked = Some((hop, how));
+                blocked = Some((hop, how, to.clone()));
                 blocked_silent = silent;
+                blocked_sni = ch.sni.is_some();
             }
         }
+        // The sentinel is what a TLS 1.3 server must send when it is
+        // offered less: a sign of tampering only when 1.3 was offered.
         if let Some(s) = obs
             .server_hello
             .as_ref()
             .and_then(|s| s.downgrade_sentinel.map(|d| (s.frame, d)))
+            .filter(|_| ch.offers_tls13)
         {
             j.findings.push(Finding::new(
                 FindingKind::TlsDowngrade,
                 Severity::Warning,
-                format!("the ServerHello from {server} carries the TLS 1.3 downgrade sentinel ({:?}): a device rewrote the ClientHello to an older version", s.1),
-                vec![s.0],
+                format!("TLS {to}: the ClientHello offered TLS 1.3 (frame {}), but the ServerHello carries the TLS 1.3 downgrade sentinel ({:?}): a device rewrote the ClientHello to an older version", ch.frame, s.1),
+                vec![ch.frame, s.0],
                 None,
             ));
         }
     }
 
-    if let Some((hop, why, confidence)) = intercepted {
-        let (address, arp) = hop.map_or((None, None), ctx.hop_address);
+    if let Some((hop, why, confidence, to, tunnel)) = intercepted {
+        // Through a proxy, its address is the device's (it is the TCP peer).
+        let (address, arp) = match tunnel {
+            Some((_, proxy)) => (Some(proxy), None),
+            None => hop.map_or((None, None), ctx.hop_address),
+        };
+        let tunnel_port = tunnel.map(|t| t.0);
         intercept_frames.extend(arp);
         j.findings.push(
             Finding::new(
@@ -353,7 +526,7 @@ pub(super) fn judge(
             address,
             confidence,
             summary: format!(
-                "TLS to {server}:{port} is intercepted{}: {why}.",
+                "TLS {to} is intercepted{}: {why}.",
                 match (hop, address) {
                     (Some(h), Some(a)) => format!(" at hop {h} ({a})"),
                     (Some(h), None) => format!(" at hop {h}"),
@@ -361,10 +534,16 @@ pub(super) fn judge(
                 }
             ),
             next_steps: vec![format!(
-                "Exempt the broker traffic (TCP {port} to the cloud's broker ranges) from SSL inspection on the interceptor; the connector pins the broker's certificate and cannot work through it."
+                "Exempt the broker traffic (TCP {} to the cloud's broker ranges) from SSL inspection on the interceptor{}; the connector pins the broker's certificate and cannot work through it.",
+                tunnel_port.unwrap_or(port),
+                if tunnel_port.is_some() {
+                    " (the explicit proxy's SSL inspection policy)"
+                } else {
+                    ""
+                }
             )],
         });
-    } else if let Some((hop, how)) = blocked {
+    } else if let Some((hop, how, to)) = blocked {
         j.silent = blocked_silent;
         let (address, arp) = hop.map_or((None, None), ctx.hop_address);
         blocked_frames.extend(arp);
@@ -372,7 +551,7 @@ pub(super) fn judge(
             Finding::new(
                 FindingKind::TlsBlocked,
                 Severity::Critical,
-                format!("TCP to {server}:{port} completes, but {how}"),
+                format!("TCP {to} completes, but {how}"),
                 blocked_frames,
                 None,
             )
@@ -388,7 +567,7 @@ pub(super) fn judge(
                 Confidence::Medium
             },
             summary: format!(
-                "TLS to {server}:{port} is blocked{}: TCP completes, but {how}.",
+                "TLS {to} is blocked{}: TCP completes, but {how}.",
                 match (hop, address) {
                     (Some(h), Some(a)) => format!(" at hop {h} ({a})"),
                     (Some(h), None) => format!(" at hop {h}"),
@@ -396,9 +575,11 @@ pub(super) fn judge(
                 }
             ),
             next_steps: {
-                let mut steps = vec![
-                    "An application-layer filter (SNI or TLS inspection policy) rejects the broker's name: allow it on that device.".to_string(),
-                ];
+                let mut steps = vec![if blocked_sni {
+                    "An application-layer filter (SNI or TLS inspection policy) rejects the broker's name: allow it on that device.".to_string()
+                } else {
+                    "A device on the way ends TLS handshakes to the broker (a TLS or application-layer policy on that device): allow the broker traffic there.".to_string()
+                }];
                 if hop.is_none() {
                     steps.push(format!(
                         "Place the device: run `pathproof trace --tcp -p {port} {server}` from the connector, or capture with the broker's hop known (--hops N / --mtr FILE)."
@@ -424,11 +605,43 @@ pub(super) fn judge(
             next_steps: vec!["Synchronise the connector's clock (chronyd/ntpd to a reachable NTP server) and restart the connector service.".into()],
         });
     }
+    // A refusal is the verdict when nothing above is; else it stays as
+    // evidence (a warning).
+    if let Some(r) = refused {
+        let decides = j.verdict.is_none();
+        j.findings.push(
+            Finding::new(
+                FindingKind::TlsRefused,
+                if decides {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
+                r.text.clone(),
+                r.frames,
+                None,
+            )
+            .at(r.hop, r.address.then_some(server)),
+        );
+        if decides {
+            j.verdict = Some(Verdict {
+            class: VerdictClass::TlsRefused,
+            hop: r.hop,
+            address: r.address.then_some(server),
+            confidence: r.confidence,
+            summary: format!("{}.", r.text),
+            next_steps: vec![
+                r.advice,
+                "Not a network filter: the ClientHello reached the server and the server answered it; look at what it refused, not at the path.".into(),
+            ],
+        });
+        }
+    }
     if let Some((why, frames)) = unverified {
         j.findings.push(Finding::new(
             FindingKind::TlsIssuerUnverified,
             Severity::Warning,
-            format!("TLS to {server}:{port}: {why}"),
+            format!("TLS {why}"),
             frames,
             None,
         ));
@@ -440,7 +653,7 @@ pub(super) fn judge(
                 hop: None,
                 address: None,
                 confidence: Confidence::Low,
-                summary: format!("TLS to {server}:{port}: {why}."),
+                summary: format!("TLS {why}."),
                 next_steps: vec![
                     "Run again with --expect-ca FILE, FILE holding the broker's CA certificate(s) in PEM: the chain is then verified, not just named.".into(),
                 ],
@@ -460,7 +673,7 @@ pub(super) fn judge(
         j.findings.push(Finding::new(
             FindingKind::TlsHandshake,
             Severity::Info,
-            format!("TLS to {server}:{port}: {}", handshakes[0]),
+            format!("TLS {}", handshakes[0]),
             Vec::new(),
             None,
         ));

@@ -51,6 +51,9 @@ const HRR_RANDOM: [u8; 32] = [
 pub(super) struct RecordParser {
     /// Stream offset of the next record.
     pub pos: usize,
+    /// Stream offset of the first record: 0, or the end of an HTTP CONNECT
+    /// head that precedes the tunnel's TLS.
+    pub start: usize,
     /// Handshake bytes of a message not yet complete (it continues in the
     /// next record).
     hs: Vec<u8>,
@@ -102,6 +105,8 @@ pub(super) struct State {
     pub alert_candidate: Option<(FrameRef, u64)>,
     /// TLS 1.3: length of the client's first encrypted record.
     client_first_encrypted_len: Option<u16>,
+    /// IP TTL and IP ID of the segment being read (see `TlsTracker::ip_fields`).
+    pub seg_ip: Option<(u8, Option<u16>)>,
 }
 
 impl State {
@@ -144,7 +149,7 @@ pub(super) fn parse(
     at: FrameRef,
 ) {
     while p.stopped.is_none() {
-        let rest = &data[p.pos..];
+        let rest = data.get(p.pos..).unwrap_or_default();
         let Some(&first) = rest.first() else { return };
         // The content type is checked by hand on the first byte so that a
         // stream that is not TLS is recognised without waiting for a
@@ -189,7 +194,7 @@ fn bad_header(
     st: &mut State,
     at: FrameRef,
 ) {
-    if p.pos > 0 {
+    if p.pos > p.start {
         st.error(format!(
             "{side:?} stream at offset {}: not a TLS record header",
             p.pos
@@ -201,7 +206,7 @@ fn bad_header(
             st.obs.non_tls = Some(NonTlsBytes {
                 from: side,
                 frame: at.frame,
-                preview: preview(data),
+                preview: preview(data.get(p.start..).unwrap_or_default()),
             });
         }
         p.stop(StopReason::NotTls);
@@ -210,7 +215,7 @@ fn bad_header(
     }
 }
 
-fn preview(data: &[u8]) -> String {
+pub(super) fn preview(data: &[u8]) -> String {
     let mut s = String::new();
     for &b in data.iter().take(PREVIEW) {
         if b == b' ' || b.is_ascii_graphic() {
@@ -287,6 +292,10 @@ fn alert(side: Side, rec: &TlsRawRecord<'_>, p: &mut RecordParser, st: &mut Stat
             st.obs.alerts.push(a);
         }
     };
+    let (ttl, ip_id) = match st.seg_ip {
+        Some((t, id)) => (Some(t), id),
+        None => (None, None),
+    };
     let encrypted_alert = AlertInfo {
         frame: at.frame,
         from: side,
@@ -294,6 +303,8 @@ fn alert(side: Side, rec: &TlsRawRecord<'_>, p: &mut RecordParser, st: &mut Stat
         description: None,
         description_name: None,
         encrypted: true,
+        ttl,
+        ip_id,
     };
     // After ChangeCipherSpec (TLS ≤ 1.2) an alert record is encrypted; a
     // clear alert is 2 bytes (several may share a record).
@@ -318,6 +329,8 @@ fn alert(side: Side, rec: &TlsRawRecord<'_>, p: &mut RecordParser, st: &mut Stat
                             description: Some(a.code.0),
                             description_name: alert_name(a.code),
                             encrypted: false,
+                            ttl,
+                            ip_id,
                         },
                     );
                 }
@@ -767,10 +780,13 @@ fn client_hello(
             })
         }),
     };
+    let offers_tls13 =
+        versions.is_some_and(|list| list.chunks_exact(2).any(|p| p == [3, 4] || p[0] == 0x7f));
     ClientHelloInfo {
         frame: at.frame,
         sni: sni.map(|n| bounded(String::from_utf8_lossy(n).into_owned(), MAX_NAME)),
         offered_versions,
+        offers_tls13,
         cipher_count,
         alpn,
     }
@@ -898,6 +914,7 @@ mod tests {
         assert_eq!(ch.frame, 3);
         assert_eq!(ch.sni.as_deref(), Some("example.net"));
         assert_eq!(&ch.offered_versions[..], ["TLS 1.3", "TLS 1.2"]);
+        assert!(ch.offers_tls13);
         assert_eq!(&ch.alpn[..], ["h2", "http/1.1"]);
         assert_eq!(ch.cipher_count, 2);
         assert!(st.obs.parse_errors.is_empty());
@@ -915,6 +932,10 @@ mod tests {
         assert!(client_hello_message(&hello_body(0x0301, None), &mut st, AT));
         let ch = st.obs.client_hello.expect("client hello");
         assert_eq!(&ch.offered_versions[..], ["TLS 1.0"]);
+        assert!(
+            !ch.offers_tls13,
+            "no supported_versions: TLS 1.3 not offered"
+        );
         assert!(ch.sni.is_none() && ch.alpn.is_empty());
     }
 

@@ -27,6 +27,7 @@ pub use reassembly::MAX_STREAM;
 pub(crate) use {cert::decode as decode_certificate, handshake::alert_name};
 
 use crate::packet::TcpInfo;
+use crate::packet::http_connect;
 use handshake::{RecordParser, State};
 use reassembly::Reassembler;
 use serde::Serialize;
@@ -103,6 +104,9 @@ pub enum StopReason {
     TooLarge,
     /// A record header that is not TLS after valid records.
     Malformed,
+    /// An explicit proxy refused the HTTP CONNECT tunnel (a status other
+    /// than 2xx): no TLS follows.
+    ProxyRefused,
 }
 
 /// Two copies of the same stream bytes that differ (first copy kept).
@@ -166,6 +170,10 @@ pub struct ClientHelloInfo {
     /// version when the extension is absent: `TLS 1.3`, `TLS 1.2`, ...
     /// (Shared: one list per distinct extension in the capture.)
     pub offered_versions: Arc<[String]>,
+    /// The supported_versions extension offers TLS 1.3 (0x0304, or a
+    /// draft 0x7fXX): only then is a ServerHello's downgrade sentinel a
+    /// sign of tampering (RFC 8446 §4.1.3).
+    pub offers_tls13: bool,
     pub cipher_count: usize,
     /// ALPN protocols offered (first few).
     pub alpn: Arc<[String]>,
@@ -208,6 +216,35 @@ pub struct AlertInfo {
     /// The record is encrypted (sent after ChangeCipherSpec): only its
     /// existence is known.
     pub encrypted: bool,
+    /// IP TTL (hop limit) and IP ID of the segment that completed the
+    /// record, when the flow gave them ([`TlsTracker::ip_fields`]): whether
+    /// the alert comes from the server's own hop.
+    pub ttl: Option<u8>,
+    pub ip_id: Option<u16>,
+}
+
+/// The HTTP CONNECT tunnel the TLS travels in: a connector behind an
+/// explicit proxy asks it for `CONNECT broker:443`, gets `200`, then speaks
+/// TLS to the broker through it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConnectTunnel {
+    /// Frame of the CONNECT request.
+    pub request_frame: u64,
+    /// The target as written in the request (`broker:443`).
+    pub target: String,
+    pub host: String,
+    pub port: u16,
+    /// The proxy's status line, once its head is complete.
+    pub answer: Option<ProxyAnswer>,
+}
+
+/// A proxy's answer to CONNECT.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProxyAnswer {
+    pub frame: u64,
+    pub status: u16,
+    /// As sent, e.g. `HTTP/1.1 403 Forbidden` (bounded).
+    pub status_line: String,
 }
 
 /// A client certificate (mutual TLS).
@@ -220,6 +257,10 @@ pub struct ClientCertificate {
 /// What the TLS handshake of one flow showed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
 pub struct TlsObservation {
+    /// The flow is an HTTP CONNECT tunnel through an explicit proxy: the
+    /// TLS below is the tunnel's (after the CONNECT request and the proxy's
+    /// answer).
+    pub connect: Option<Box<ConnectTunnel>>,
     /// A side's first bytes are not a TLS record (the flow is not TLS, or
     /// something answered in another protocol): see `non_tls`.
     pub not_tls: bool,
@@ -300,6 +341,9 @@ pub struct TlsTracker {
     state: State,
     /// Some direction still parses; false = every segment is (nearly) free.
     active: bool,
+    /// HTTP CONNECT heads still to skip, `[client, server]` (all false when
+    /// the flow is not a tunnel).
+    head_pending: [bool; 2],
 }
 
 impl Default for TlsTracker {
@@ -314,7 +358,79 @@ impl TlsTracker {
             dirs: [Dir::default(), Dir::default()],
             state: State::default(),
             active: true,
+            head_pending: [false; 2],
         }
+    }
+
+    /// The flow is an HTTP CONNECT to `target` (read from its first client
+    /// segment, frame `request_frame`): the client's stream starts with the
+    /// request head and the server's with the proxy's answer; TLS follows
+    /// both when the answer is 2xx.
+    pub fn expect_connect(&mut self, request_frame: u64, target: &http_connect::ConnectTarget) {
+        self.head_pending = [true, true];
+        self.state.obs.connect = Some(Box::new(ConnectTunnel {
+            request_frame,
+            target: target.authority.clone(),
+            host: target.host.clone(),
+            port: target.port,
+            answer: None,
+        }));
+    }
+
+    /// Skips the HTTP CONNECT head at the start of `side`'s stream: true
+    /// once TLS parsing can go on (the head is complete and, for the
+    /// proxy's answer, 2xx). Waits at most [`http_connect::MAX_HEAD`] bytes.
+    fn skip_head(&mut self, side: Side, at: FrameRef) -> bool {
+        let i = side as usize;
+        let dir = &mut self.dirs[i];
+        let data = dir.reasm.data();
+        let len = match http_connect::head_end(data) {
+            http_connect::HeadEnd::Incomplete if !dir.reasm.released() => return false,
+            http_connect::HeadEnd::At(len) => len,
+            _ => {
+                self.not_http(side, at);
+                return false;
+            }
+        };
+        if side == Side::Server {
+            let Some(status) = http_connect::status_line(data) else {
+                self.not_http(side, at);
+                return false;
+            };
+            let ok = status.is_success();
+            if let Some(c) = self.state.obs.connect.as_deref_mut() {
+                c.answer = Some(ProxyAnswer {
+                    frame: at.frame,
+                    status: status.status,
+                    status_line: status.line,
+                });
+            }
+            if !ok {
+                for d in &mut self.dirs {
+                    d.parser.stop(StopReason::ProxyRefused);
+                }
+                return false;
+            }
+        }
+        let dir = &mut self.dirs[i];
+        dir.parser.start = len;
+        dir.parser.pos = len;
+        self.head_pending[i] = false;
+        true
+    }
+
+    /// A tunnel's head that is not HTTP (or too long to wait for).
+    fn not_http(&mut self, side: Side, at: FrameRef) {
+        let data = self.dirs[side as usize].reasm.data();
+        self.state.obs.not_tls = true;
+        if self.state.obs.non_tls.is_none() {
+            self.state.obs.non_tls = Some(NonTlsBytes {
+                from: side,
+                frame: at.frame,
+                preview: handshake::preview(data),
+            });
+        }
+        self.dirs[side as usize].parser.stop(StopReason::NotTls);
     }
 
     /// One TCP segment. `from_client` = sent by the connector. `payload` =
@@ -375,15 +491,22 @@ impl TlsTracker {
             tcp.seq
         };
         dir.reasm.insert(seq, bytes, at.frame);
-        let syn_seen = dir.reasm.syn_seen;
-        handshake::parse(
-            side,
-            dir.reasm.data(),
-            syn_seen,
-            &mut dir.parser,
-            &mut self.state,
-            at,
-        );
+        let tunnel = self.state.obs.connect.is_some();
+        if !self.head_pending[side as usize] || self.skip_head(side, at) {
+            let dir = &mut self.dirs[side as usize];
+            // A tunnel's TLS starts where its HTTP head ends: a known
+            // boundary, as after a SYN.
+            let syn_seen = dir.reasm.syn_seen || tunnel;
+            handshake::parse(
+                side,
+                dir.reasm.data(),
+                syn_seen,
+                &mut dir.parser,
+                &mut self.state,
+                at,
+            );
+        }
+        let dir = &mut self.dirs[side as usize];
         if dir.reasm.lost.is_some() {
             // Bytes were dropped beyond a hole: the stream cannot be
             // completed within the budget, stop at the hole.
@@ -426,6 +549,12 @@ impl TlsTracker {
     /// is not touched again per packet.
     pub fn listening(&self) -> bool {
         self.active || self.state.alert_candidate.is_some()
+    }
+
+    /// The IP TTL and IP ID of the segment about to be given to
+    /// [`TlsTracker::on_segment`] (kept with the alerts it completes).
+    pub fn ip_fields(&mut self, ttl: u8, ip_id: Option<u16>) {
+        self.state.seg_ip = Some((ttl, ip_id));
     }
 
     /// A SYN (`from_client`) or SYN-ACK seen before the tracker was created

@@ -495,6 +495,8 @@ fn tls12_rejected_with_alert_in_clear() {
             description: Some(48),
             description_name: Some("unknown_ca".to_string()),
             encrypted: false,
+            ttl: None,
+            ip_id: None,
         }]
     );
     assert_eq!(o.client_stream.stopped, Some(StopReason::Alert));
