@@ -431,6 +431,24 @@ fn check(scenario: Scenario, name: &str, set: &CaptureSet, f: &Facts, opts: &Lab
         fail("expected every echo reply from the broker with TTL 61");
     }
     let attempts = opts.attempts as usize;
+    // Through the explicit proxy: no SYN goes to the broker's 443 directly
+    // (the facts above follow port 443), and every client saw the
+    // inspection CA's chain inside the tunnel (lab_pcap judges the rest).
+    if scenario == Scenario::ConnectIntercept {
+        if !f.syns.is_empty() {
+            fail("the connector should reach the broker only through the proxy");
+        }
+        if set.workload.attempts.len() != attempts
+            || set
+                .workload
+                .attempts
+                .iter()
+                .any(|a| !a.stderr.contains("Corp Inspection CA"))
+        {
+            fail("expected every attempt to see the Corp Inspection CA's chain through the proxy");
+        }
+        return;
+    }
     if f.syns.len() != attempts {
         fail("expected one source port per connection attempt");
     }
@@ -905,6 +923,7 @@ fn regenerate_bundled_captures() {
     let wanted = |stem: &str| only.is_empty() || only.split(',').any(|o| o == stem);
     let mut runs: Vec<(Scenario, &str, LabOptions)> = Scenario::all()
         .iter()
+        .chain(Scenario::PCAP_ONLY.iter())
         .map(|&s| (s, s.name(), LabOptions::default()))
         .collect();
     runs.extend(EXTRAS.iter().map(|e| (e.scenario, e.stem, (e.opts)())));

@@ -221,6 +221,11 @@ pub(super) fn judge(
                     intercept_frames.extend(obs.certificate.map(|c| c.frame));
                     intercept_frames.extend(f.syn_ack.map(|s| s.frame));
                     intercept_frames.extend(rejected_alert.map(|a| a.frame));
+                    // Through a proxy: the CONNECT and its 200 show where the TLS runs.
+                    if let Some(t) = tunnel {
+                        intercept_frames.push(t.request_frame);
+                        intercept_frames.extend(t.answer.as_ref().map(|a| a.frame));
+                    }
                     if intercepted.is_none() {
                         intercepted = Some((
                             hop,
