@@ -829,6 +829,13 @@ struct FlowKey {
 }
 
 impl FlowKey {
+    fn hash64(&self) -> u64 {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = rustc_hash::FxBuildHasher.build_hasher();
+        self.hash(&mut h);
+        h.finish()
+    }
+
     fn new(a: SocketAddr, b: SocketAddr) -> FlowKey {
         let packed = |s: SocketAddr| match s.ip() {
             IpAddr::V4(v4) => (u128::from(v4.to_ipv6_mapped()), s.port(), false),
@@ -882,7 +889,9 @@ pub struct FlowTable {
     /// Keys of connections retired after a clean close: a late FIN or ACK
     /// on one of them is a retransmission, not a new connection (bounded:
     /// cleared when full).
-    recently_closed: rustc_hash::FxHashSet<FlowKey>,
+    /// (Hashes of the keys, not the keys: eight bytes each; a collision can
+    /// only drop one bare ACK or FIN of a new flow that has no SYN.)
+    recently_closed: rustc_hash::FxHashSet<u64>,
     /// Such late segments (no SYN, no data, no reset) after a connection was retired.
     pub late_segments: u64,
     /// Flows that closed, by closing time: retired after a grace period, so
@@ -1039,22 +1048,19 @@ impl FlowTable {
             }
         }
         let bare = !t.flags.syn() && !t.flags.rst() && t.payload_len == 0;
-        if bare
-            && !self.recently_closed.is_empty()
-            && self.recently_closed.contains(&key)
-            && !self.active.contains_key(&key)
-        {
-            self.late_segments += 1;
-            return;
-        }
         if self.active.len() >= self.limits.max_active && !self.active.contains_key(&key) {
             self.evict();
         }
         // One hash lookup per packet of a known flow.
         let ports = &self.server_ports;
-        let mut created = false;
+        let recently_closed = &self.recently_closed;
+        let (mut created, mut late) = (false, false);
         let flow = self.active.entry(key).or_insert_with(|| {
             created = true;
+            // A bare ACK or FIN on a connection retired after its clean
+            // close is a late retransmission, not a new connection (looked
+            // up only when a flow would be created).
+            late = bare && !recently_closed.is_empty() && recently_closed.contains(&key.hash64());
             let (client, server) = roles(ports, p, t, src, dst);
             let mut flow = FlowRecord::new(client, server, p);
             if ports.contains(&server.port()) {
@@ -1062,6 +1068,11 @@ impl FlowTable {
             }
             flow
         });
+        if late {
+            self.active.remove(&key);
+            self.late_segments += 1;
+            return;
+        }
         let from_client = flow.client == src;
         let was_closed = flow.is_closed();
         flow.on_packet(p, t, from_client, payload, ports);
@@ -1089,7 +1100,7 @@ impl FlowTable {
                         if self.recently_closed.len() >= self.limits.max_active {
                             self.recently_closed.clear();
                         }
-                        self.recently_closed.insert(key);
+                        self.recently_closed.insert(key.hash64());
                     }
                     self.retire(f);
                 }
