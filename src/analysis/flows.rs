@@ -830,10 +830,8 @@ struct FlowKey {
 
 impl FlowKey {
     fn hash64(&self) -> u64 {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = rustc_hash::FxBuildHasher.build_hasher();
-        self.hash(&mut h);
-        h.finish()
+        use std::hash::BuildHasher;
+        rustc_hash::FxBuildHasher.hash_one(self)
     }
 
     fn new(a: SocketAddr, b: SocketAddr) -> FlowKey {
