@@ -9,8 +9,9 @@
 //! events line up, and the median of the differences in and beside that
 //! bin is the offset (the clocks' offset plus the connector's logging
 //! delay, which the capture cannot separate). Each event is then paired
-//! with the unused packet closest to that offset, within
-//! [`PAIR_TOLERANCE_NS`].
+//! with the packet closest to that offset, within [`PAIR_TOLERANCE_NS`]:
+//! the connector logs one incident in several lines (the socket error,
+//! then "control connection closed"), so one packet may answer several.
 
 use super::flows::FlowRecord;
 use super::rst::{RstEvidence, RstOrigin};
@@ -140,7 +141,6 @@ pub fn pair(events: &[LoggedEvent], moments: &[PacketMoment]) -> JournalTimeline
     brokers.sort();
     brokers.dedup();
     let offset = estimate_offset(events, moments);
-    let mut used = vec![false; moments.len()];
     let mut pairs = Vec::with_capacity(events.len());
     let mut deltas = Vec::new();
     for e in events {
@@ -151,13 +151,12 @@ pub fn pair(events: &[LoggedEvent], moments: &[PacketMoment]) -> JournalTimeline
             let from = moments.partition_point(|m| m.ts_ns < at - PAIR_TOLERANCE_NS);
             let to = moments.partition_point(|m| m.ts_ns <= at + PAIR_TOLERANCE_NS);
             (from..to)
-                .filter(|i| !used[*i] && compatible(e, &moments[*i]))
+                .filter(|i| compatible(e, &moments[*i]))
                 .map(|i| (i, (at - moments[i].ts_ns).abs()))
                 .min_by_key(|(_, err)| *err)
         });
         match best {
             Some((i, _)) => {
-                used[i] = true;
                 let m = &moments[i];
                 let delta = e.ts_ns - m.ts_ns;
                 deltas.push(delta);
@@ -266,6 +265,19 @@ mod tests {
             vec![Some(10), Some(11), Some(12)]
         );
         assert_eq!(t.clock_offset_ms, Some((off + 4) as f64));
+        // The error and the close of one incident share its reset.
+        let mut both = events.clone();
+        both.push(LoggedEvent {
+            line: 9,
+            ts_ns: events[1].ts_ns + 2_000_000,
+            ..ev(9, 0)
+        });
+        both.sort_by_key(|e| e.ts_ns);
+        let t = pair(&both, &moments);
+        assert_eq!(
+            t.pairs.iter().map(|p| p.frame).collect::<Vec<_>>(),
+            vec![Some(10), Some(11), Some(11), Some(12)]
+        );
     }
 
     #[test]
