@@ -515,15 +515,10 @@ pub fn judge_journal(j: &Journal) -> JournalJudgement {
     }
 
     // Certificate expiry of the connector's own certificate.
-    if let Some((e, secs)) = j
-        .events
-        .iter()
-        .rev()
-        .find_map(|e| match e.kind {
-            K::CertExpiresIn { secs } => Some((e, secs)),
-            _ => None,
-        })
-    {
+    if let Some((e, secs)) = j.events.iter().rev().find_map(|e| match e.kind {
+        K::CertExpiresIn { secs } => Some((e, secs)),
+        _ => None,
+    }) {
         let severity = if secs < 30 * 86_400 {
             Severity::Warning
         } else {
