@@ -77,6 +77,55 @@ Exit codes: 0 no failure found, 1 failure found, 2 bad input, usage or missing p
 3 inconclusive."
     )]
     Check(CheckArgs),
+
+    /// Read the connector's journal (`journalctl -u zpa-connector`): timeline, verdict, next steps.
+    #[command(
+        long_about = "Read a dump of the App Connector's journal (`journalctl -u zpa-connector`, \
+in the short, short-precise, short-iso, short-iso-precise or json (`-o json`) format; `-` reads \
+stdin) and classify what the connector says: name resolutions and DNS failures, certificates \
+not yet valid or expired (its clock), certificates that do not verify (SSL interception, the \
+issuer named), its sealed identity that no longer decrypts (cloned VM, changed fingerprint), \
+enrollment refusals, the control connection to each broker coming up, failing, backing off, \
+redirected, and flapping (cycles and their period), the status block's time skew, \
+certificate expiry and data connections. Prints the timeline of state changes with repeats \
+counted, one verdict and the next steps.\n\n\
+The short formats carry no year: it is --year, else the year of the file's own ISO or JSON \
+timestamps, else the current year, plus one each time the month goes backwards (Dec 31 → \
+Jan 01). They carry no zone either: --utc-offset gives the connector's local offset; without \
+it they are read as UTC (the report says so). Lines that are not recognised are counted; a \
+file with no journal line at all is an error (exit 2)."
+    )]
+    #[command(
+        after_help = "Examples:\n  sudo journalctl -u zpa-connector > journal.txt; pathproof journal journal.txt\n  \
+sudo journalctl -u zpa-connector -o json | pathproof journal - --json\n  \
+pathproof journal messages.txt --year 2026 --utc-offset +02:00\n\n\
+Exit codes: 0 healthy, 1 failure found, 2 bad input or usage, 3 inconclusive."
+    )]
+    Journal(JournalArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct JournalArgs {
+    /// The journal dump; `-` reads stdin.
+    pub file: PathBuf,
+
+    /// Year of the first year-less timestamp (short and short-precise formats).
+    #[arg(long, value_name = "YYYY", value_parser = clap::value_parser!(u16).range(1970..=9999))]
+    pub year: Option<u16>,
+
+    /// The connector's local offset from UTC for timestamps without a zone (default: read as UTC).
+    #[arg(long, value_name = "+HH:MM", value_parser = parse_offset, allow_hyphen_values = true)]
+    pub utc_offset: Option<i32>,
+
+    /// Print the JSON report (schema in README.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `+HH:MM`, `-HHMM`, `Z` → seconds east of UTC.
+fn parse_offset(s: &str) -> Result<i32, String> {
+    pathproof::journal::parse_utc_offset(s)
+        .ok_or_else(|| format!("`{s}` is not a UTC offset (+HH:MM, -HHMM or Z)"))
 }
 
 #[derive(Args, Debug)]

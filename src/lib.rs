@@ -16,6 +16,7 @@ pub mod analysis;
 pub mod app;
 pub mod capture;
 pub mod check;
+pub mod journal;
 pub mod packet;
 pub mod path;
 pub mod report;

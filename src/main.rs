@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Command::Pcap(args) => pcap(args),
         Command::Trace(args) => trace(args),
         Command::Check(args) => check(args),
+        Command::Journal(args) => journal(args),
     }
 }
 
@@ -204,6 +205,29 @@ fn trace(args: cli::TraceArgs) -> ExitCode {
     };
     print(&text);
     ExitCode::from(judged.verdict.exit_code())
+}
+
+fn journal(args: cli::JournalArgs) -> ExitCode {
+    use pathproof::app::journal::{JournalJob, run_journal};
+    let job = JournalJob {
+        input: args.file,
+        options: pathproof::journal::JournalOptions {
+            year: args.year.map(i32::from),
+            utc_offset_secs: args.utc_offset,
+            current_year: None,
+        },
+    };
+    let report = match run_journal(job) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let text = if args.json {
+        report::journal::render_json(&report)
+    } else {
+        report::journal::render_text(&report)
+    };
+    print(&text);
+    ExitCode::from(report.judgement.verdict.exit_code())
 }
 
 fn usage(message: &str) -> ExitCode {

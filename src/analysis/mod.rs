@@ -24,6 +24,7 @@ pub use crate::vocab::{
 };
 pub use flows::{FlowLimits, FlowRecord, FlowState};
 pub use rst::{ForgingSign, RstEvidence, RstOrigin};
+pub use rules::journal::{JournalJudgement, judge_journal};
 pub use traces::{TraceJudgement, judge_trace};
 
 use crate::packet::{ArpSighting, IcmpKind, Packet, Transport};

@@ -1,6 +1,7 @@
 //! The jobs, wiring the edges (files, sockets) to the pure analysis: the
 //! binary parses the command line into a job, runs it here, prints.
 
+pub mod journal;
 pub mod trace;
 
 use crate::analysis::{Analysis, AnalysisOptions, Analyzer};

@@ -22,6 +22,20 @@ pub enum FindingKind {
     PmtuBlackhole,
     DnsFailure,
     PathLoss,
+    IdentityChanged,
+    EnrollmentFailed,
+
+    // The connector's journal.
+    /// The control connection comes up and goes down again, repeatedly.
+    ControlFlapping,
+    /// The control connection fails (errors, closes, backoff, "not yet connected").
+    ControlDown,
+    /// The control connection is up.
+    ControlUp,
+    /// The time skew the connector itself reports in its status block.
+    ConnectorTimeSkew,
+    /// When the connector's own certificate expires.
+    ConnectorCertExpiry,
 
     // The host's own facts (`check`, `egress`).
     /// The service user cannot read resolv.conf: a DNS failure whatever
@@ -94,6 +108,8 @@ impl FindingKind {
             K::PmtuBlackhole => VerdictClass::PmtuBlackhole,
             K::DnsFailure | K::ResolvConfUnreadable => VerdictClass::DnsFailure,
             K::PathLoss => VerdictClass::PathLoss,
+            K::IdentityChanged => VerdictClass::IdentityChanged,
+            K::EnrollmentFailed => VerdictClass::EnrollmentFailed,
             _ => return None,
         })
     }
@@ -123,6 +139,13 @@ impl FindingKind {
             K::PmtuBlackhole => "pmtu-blackhole",
             K::DnsFailure => "dns-failure",
             K::PathLoss => "path-loss",
+            K::IdentityChanged => "identity-changed",
+            K::EnrollmentFailed => "enrollment-failed",
+            K::ControlFlapping => "control-flapping",
+            K::ControlDown => "control-down",
+            K::ControlUp => "control-up",
+            K::ConnectorTimeSkew => "connector-time-skew",
+            K::ConnectorCertExpiry => "connector-cert-expiry",
             K::ResolvConfUnreadable => "resolv-conf-unreadable",
             K::ResolvConfUnchecked => "resolv-conf-unchecked",
             K::ServiceUserUnknown => "service-user-unknown",
@@ -159,7 +182,7 @@ impl FindingKind {
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [FindingKind; 43] = {
+    pub const ALL: [FindingKind; 50] = {
         use FindingKind as K;
         [
             K::RstInjected,
@@ -173,6 +196,13 @@ impl FindingKind {
             K::PmtuBlackhole,
             K::DnsFailure,
             K::PathLoss,
+            K::IdentityChanged,
+            K::EnrollmentFailed,
+            K::ControlFlapping,
+            K::ControlDown,
+            K::ControlUp,
+            K::ConnectorTimeSkew,
+            K::ConnectorCertExpiry,
             K::ResolvConfUnreadable,
             K::ResolvConfUnchecked,
             K::ServiceUserUnknown,

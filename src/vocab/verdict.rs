@@ -24,6 +24,14 @@ pub enum VerdictClass {
     PmtuBlackhole,
     DnsFailure,
     PathLoss,
+    /// The connector cannot prove its identity any more: its sealed
+    /// instance id no longer decrypts (cloned VM, changed hardware
+    /// fingerprint). Seen in the connector's journal.
+    IdentityChanged,
+    /// The cloud rejects the connector's enrollment (provisioning key used
+    /// up, invalid, expired or deleted; CSR or login refused). Seen in the
+    /// connector's journal.
+    EnrollmentFailed,
     Inconclusive,
 }
 
@@ -42,6 +50,8 @@ impl VerdictClass {
             VerdictClass::PmtuBlackhole => "pmtu-blackhole",
             VerdictClass::DnsFailure => "dns-failure",
             VerdictClass::PathLoss => "path-loss",
+            VerdictClass::IdentityChanged => "identity-changed",
+            VerdictClass::EnrollmentFailed => "enrollment-failed",
             VerdictClass::Inconclusive => "inconclusive",
         }
     }
@@ -93,7 +103,12 @@ pub const EXIT_INCONCLUSIVE: u8 = 3;
 /// specific proof of a failure first; `healthy` only when nothing else.
 /// A server's own refusal (`tls-refused`, `rst-from-target`) ranks below
 /// what a device on the path does: the path is what pathproof proves.
-pub const RANKING: [VerdictClass; 13] = [
+///
+/// The connector's own failures (`identity-changed`, `enrollment-failed`,
+/// from its journal) rank after clock skew (a wrong clock makes enrollment
+/// fail too) and before a server's refusal: with them, the connector never
+/// gets as far as the network being able to matter.
+pub const RANKING: [VerdictClass; 15] = [
     VerdictClass::RstInjected,
     VerdictClass::TlsIntercepted,
     VerdictClass::TlsBlocked,
@@ -101,6 +116,8 @@ pub const RANKING: [VerdictClass; 13] = [
     VerdictClass::UdpBlocked,
     VerdictClass::PmtuBlackhole,
     VerdictClass::ClockSkew,
+    VerdictClass::IdentityChanged,
+    VerdictClass::EnrollmentFailed,
     VerdictClass::TlsRefused,
     VerdictClass::RstFromTarget,
     VerdictClass::DnsFailure,

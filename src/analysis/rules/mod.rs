@@ -9,6 +9,7 @@ pub mod dns_lookup;
 pub mod host;
 mod icmp;
 pub mod issuer;
+pub mod journal;
 pub mod path;
 pub mod pmtu;
 pub mod probe;
