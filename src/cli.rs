@@ -320,6 +320,22 @@ pub struct PcapArgs {
     #[arg(long = "broker-name", value_name = "NAME")]
     pub broker_names: Vec<String>,
 
+    /// The connector's journal (`journalctl -u zpa-connector`, any format of
+    /// `pathproof journal`) to judge beside the capture: each logged close,
+    /// error or backoff of the control connection is paired with the packet
+    /// that ended a connection then, the clock offset between the two is
+    /// estimated from them, and the journal's events weigh in the verdict.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+
+    /// With --journal: the year of its year-less timestamps (default: the capture's).
+    #[arg(long, value_name = "YYYY", requires = "journal", value_parser = clap::value_parser!(u16).range(1970..=9999))]
+    pub year: Option<u16>,
+
+    /// With --journal: the connector's offset from UTC for timestamps without a zone (default: UTC).
+    #[arg(long, value_name = "+HH:MM", requires = "journal", value_parser = parse_offset, allow_hyphen_values = true)]
+    pub utc_offset: Option<i32>,
+
     /// Print the JSON report (schema in README.md) instead of text.
     #[arg(long)]
     pub json: bool,

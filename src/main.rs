@@ -254,6 +254,11 @@ fn pcap(args: cli::PcapArgs) -> ExitCode {
             broker_names: args.broker_names,
             ..AnalysisOptions::default()
         },
+        journal: args.journal.map(|file| app::JournalInput {
+            file,
+            year: args.year.map(i32::from),
+            utc_offset_secs: args.utc_offset,
+        }),
     };
     let report = match app::run_pcap(job) {
         Ok(r) => r,

@@ -43,7 +43,6 @@ done
 }
 
 #[test]
-#[ignore = "pcap --journal is being built (issue 16): un-ignored when it lands"]
 fn pcap_journal_pairs_each_logged_close_with_the_injected_reset() {
     if lab::skip_unless_root("pcap_journal_pairs_each_logged_close_with_the_injected_reset") {
         return;

@@ -5,10 +5,10 @@
 //! between the two has been estimated from the events themselves.
 //!
 //! The offset: every (logged event, packet) pair within a day gives a
-//! difference; the most frequent difference (50 ms bins) is where the
-//! events line up, and the median of the differences in and beside that
-//! bin is the offset (the clocks' offset plus the connector's logging
-//! delay, which the capture cannot separate). Each event is then paired
+//! difference; among the most frequent differences (50 ms bins), the one
+//! that gives the most events a packet is where the events line up, and
+//! the median difference of those events is the offset (the clocks' offset
+//! plus the connector's logging delay, which the capture cannot separate). Each event is then paired
 //! with the packet closest to that offset, within [`PAIR_TOLERANCE_NS`]:
 //! the connector logs one incident in several lines (the socket error,
 //! then "control connection closed"), so one packet may answer several.
@@ -190,34 +190,64 @@ pub fn pair(events: &[LoggedEvent], moments: &[PacketMoment]) -> JournalTimeline
     }
 }
 
-/// The most frequent journal-minus-packet difference (see the module).
+/// The offset that lines up the most events with a packet (see the
+/// module). The most frequent differences (50 ms bins) are the candidates;
+/// each is scored by how many events have a packet within a bin of it (a
+/// capture with many connections makes wrong differences frequent too, but
+/// not for every event at once); the median difference of the events the
+/// best candidate lines up is the offset.
 fn estimate_offset(events: &[LoggedEvent], moments: &[PacketMoment]) -> Option<i64> {
+    const CANDIDATES: usize = 64;
     let mut bins: HashMap<i64, u32> = HashMap::new();
-    let mut diffs: Vec<i64> = Vec::new();
     for e in events.iter().take(MAX_EVENTS) {
         for m in moments.iter().take(MAX_MOMENTS) {
             let d = e.ts_ns - m.ts_ns;
             if d.abs() < DAY_NS && compatible(e, m) {
                 *bins.entry(d.div_euclid(BIN_NS)).or_default() += 1;
-                diffs.push(d);
             }
         }
     }
-    let best = bins
-        .iter()
-        .max_by_key(|(bin, n)| {
-            let near: u32 = (-1..=1)
-                .map(|k| bins.get(&(*bin + k)).copied().unwrap_or(0))
-                .sum();
-            (near, **n, std::cmp::Reverse(bin.abs()))
-        })
-        .map(|(bin, _)| *bin)?;
-    let mut close: Vec<i64> = diffs
-        .into_iter()
-        .filter(|d| (d.div_euclid(BIN_NS) - best).abs() <= 1)
-        .collect();
-    close.sort_unstable();
-    close.get(close.len() / 2).copied()
+    let mut top: Vec<(i64, u32)> = bins.into_iter().collect();
+    top.sort_unstable_by_key(|(bin, n)| (std::cmp::Reverse(*n), bin.abs()));
+    top.truncate(CANDIDATES);
+    // Score: events lined up, then the tightest spread of their
+    // differences around the median (a true offset lines events up within
+    // the logging delay; a period of the events' rhythm lines them up
+    // loosely), then the smallest offset.
+    let mut best: Option<(usize, i64, i64, Vec<i64>)> = None;
+    for (bin, _) in top {
+        let center = bin * BIN_NS + BIN_NS / 2;
+        let mut matched = Vec::new();
+        for e in events.iter().take(MAX_EVENTS) {
+            let at = e.ts_ns - center;
+            let from = moments.partition_point(|m| m.ts_ns < at - BIN_NS);
+            let to = moments.partition_point(|m| m.ts_ns <= at + BIN_NS);
+            if let Some(m) = moments[from..to]
+                .iter()
+                .filter(|m| compatible(e, m))
+                .min_by_key(|m| (at - m.ts_ns).abs())
+            {
+                matched.push(e.ts_ns - m.ts_ns);
+            }
+        }
+        if matched.is_empty() {
+            continue;
+        }
+        matched.sort_unstable();
+        let median = matched[matched.len() / 2];
+        let spread: i64 = matched.iter().map(|d| (d - median).abs()).sum();
+        let better = best.as_ref().is_none_or(|(n, sp, med, _)| {
+            (
+                matched.len(),
+                std::cmp::Reverse(spread),
+                std::cmp::Reverse(median.abs()),
+            ) > (*n, std::cmp::Reverse(*sp), std::cmp::Reverse(med.abs()))
+        });
+        if better {
+            best = Some((matched.len(), spread, median, matched));
+        }
+    }
+    best.map(|(_, _, median, _)| median)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod check;
 mod conclude;
 pub mod dns;
 pub mod flows;
+pub mod journal_beside;
 pub mod journal_pairing;
 pub mod observe;
 pub mod picker;

@@ -37,6 +37,11 @@ pub enum JobError {
         path: String,
         source: mtr::MtrParseError,
     },
+    #[error("journal {path}: {source}")]
+    Journal {
+        path: String,
+        source: crate::journal::JournalError,
+    },
 }
 
 /// What `pathproof pcap` was asked to do.
@@ -46,6 +51,30 @@ pub struct PcapJob {
     pub input: PathBuf,
     pub path: Option<Path>,
     pub options: AnalysisOptions,
+    /// The connector's journal to judge beside the capture (`--journal`).
+    pub journal: Option<JournalInput>,
+}
+
+/// A journal dump for `pcap --journal`, and how to read its timestamps.
+#[derive(Clone, Debug)]
+pub struct JournalInput {
+    pub file: PathBuf,
+    /// `--year`; else the capture's first packet's year.
+    pub year: Option<i32>,
+    /// `--utc-offset`; else zone-less timestamps are read as UTC.
+    pub utc_offset_secs: Option<i32>,
+}
+
+/// The journal beside the capture (`pcap --journal`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PcapJournal {
+    pub file: String,
+    pub counts: crate::journal::JournalCounts,
+    pub year_rule: crate::journal::YearRule,
+    pub utc_offset_secs: i32,
+    pub utc_offset_assumed: bool,
+    #[serde(flatten)]
+    pub timeline: crate::analysis::journal_pairing::JournalTimeline,
 }
 
 /// Facts about the capture itself.
@@ -81,6 +110,7 @@ pub struct PcapReport {
     pub analysis: Analysis,
     pub path: Option<Path>,
     pub warnings: Vec<CaptureWarning>,
+    pub journal: Option<PcapJournal>,
 }
 
 /// The path the user gave: an mtr report or `trace --json` file (`--mtr`),
@@ -124,7 +154,48 @@ pub fn run_pcap(job: PcapJob) -> Result<PcapReport, JobError> {
         source,
     };
     let reader = CaptureReader::open(&job.input).map_err(capture_err)?;
-    analyse_capture(reader, shown, job.path, &job.options)
+    let mut report = analyse_capture(reader, shown, job.path, &job.options)?;
+    if let Some(input) = &job.journal {
+        let journal = read_journal_beside(input, report.analysis.first_ts_ns)?;
+        let timeline =
+            crate::analysis::journal_beside::judge_beside(&mut report.analysis, &journal);
+        report.journal = Some(PcapJournal {
+            file: input.file.display().to_string(),
+            counts: journal.counts,
+            year_rule: journal.year_rule,
+            utc_offset_secs: journal.utc_offset_secs,
+            utc_offset_assumed: journal.utc_offset_assumed,
+            timeline,
+        });
+    }
+    Ok(report)
+}
+
+/// Reads the journal for `pcap --journal`: year-less timestamps take the
+/// capture's year unless `--year` says otherwise.
+fn read_journal_beside(
+    input: &JournalInput,
+    capture_start_ns: Option<i64>,
+) -> Result<crate::journal::Journal, JobError> {
+    let shown = input.file.display().to_string();
+    let err = |source| JobError::Journal {
+        path: shown.clone(),
+        source,
+    };
+    let capture_year = capture_start_ns.map(|ns| {
+        crate::vocab::time::rfc3339_secs(ns.div_euclid(1_000_000_000))[..4]
+            .parse::<i32>()
+            .unwrap_or(1970)
+    });
+    let options = crate::journal::JournalOptions {
+        year: input.year.or(capture_year),
+        utc_offset_secs: input.utc_offset_secs,
+        current_year: None,
+    };
+    let f =
+        std::fs::File::open(&input.file).map_err(|e| err(crate::journal::JournalError::Io(e)))?;
+    crate::journal::read_journal(std::io::BufReader::with_capacity(1 << 16, f), &options)
+        .map_err(err)
 }
 
 /// Frames decoded per batch handed from the decoding thread to the analysis.
@@ -458,6 +529,7 @@ pub fn analyse_capture(
         analysis,
         path,
         warnings,
+        journal: None,
     })
 }
 

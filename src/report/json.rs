@@ -39,6 +39,9 @@ pub struct JsonReport<'a> {
     /// server ports that are not judged, by port.
     pub other_ports: &'a [crate::analysis::flows::PortActivity],
     pub warnings: &'a [CaptureWarning],
+    /// `--journal`: the journal beside the capture (absent without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal: Option<&'a crate::app::PcapJournal>,
 }
 
 #[derive(Serialize)]
@@ -153,6 +156,7 @@ pub fn pcap_report(r: &PcapReport) -> JsonReport<'_> {
         flows_total: a.flows_total,
         other_ports: &a.other_ports,
         warnings: &r.warnings,
+        journal: r.journal.as_ref(),
     }
 }
 

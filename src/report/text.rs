@@ -185,6 +185,10 @@ pub fn render_pcap(r: &PcapReport) -> String {
         }
     }
 
+    if let Some(j) = &r.journal {
+        journal_beside(&mut out, j);
+    }
+
     if !v.next_steps.is_empty() {
         let _ = writeln!(out, "\nNext steps:");
         for s in &v.next_steps {
@@ -347,5 +351,45 @@ fn serde_plain<T: serde::Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),
+    }
+}
+
+/// `pcap --journal`: each logged failure of the control connection next
+/// to the packet paired with it.
+fn journal_beside(out: &mut String, j: &crate::app::PcapJournal) {
+    let t = &j.timeline;
+    let _ = writeln!(
+        out,
+        "\nJournal {} beside the capture: {} lines, {} events; {} of {} logged failures paired with packets{}",
+        j.file,
+        j.counts.lines,
+        j.counts.recognised,
+        t.paired,
+        t.events,
+        match t.clock_offset_ms {
+            Some(ms) => format!(", journal time = capture time {ms:+.1} ms"),
+            None => String::new(),
+        }
+    );
+    if j.utc_offset_assumed {
+        let _ = writeln!(
+            out,
+            "  (timestamps without a zone read as UTC: give --utc-offset if the connector logs local time)"
+        );
+    }
+    for p in t.pairs.iter().take(12) {
+        let packet = match (p.frame, p.packet, p.delta_ms) {
+            (Some(f), Some(k), Some(d)) => {
+                format!("frame {f} ({}) {d:.1} ms before", serde_plain(&k))
+            }
+            _ => "no packet at that moment".to_string(),
+        };
+        let _ = writeln!(out, "  line {:>6} {:<18} ← {packet}", p.line, p.event);
+    }
+    if t.pairs.len() > 12 {
+        let _ = writeln!(out, "  … {} more in --json", t.pairs.len() - 12);
+    }
+    for (name, addr) in t.brokers.iter().take(4) {
+        let _ = writeln!(out, "  the journal names broker {name} ({addr})");
     }
 }

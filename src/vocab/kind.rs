@@ -36,6 +36,9 @@ pub enum FindingKind {
     ConnectorTimeSkew,
     /// When the connector's own certificate expires.
     ConnectorCertExpiry,
+    /// `pcap --journal`: the journal's logged control-connection failures
+    /// paired with the packets that ended connections at those moments.
+    JournalPaired,
 
     // The host's own facts (`check`, `egress`).
     /// The service user cannot read resolv.conf: a DNS failure whatever
@@ -146,6 +149,7 @@ impl FindingKind {
             K::ControlUp => "control-up",
             K::ConnectorTimeSkew => "connector-time-skew",
             K::ConnectorCertExpiry => "connector-cert-expiry",
+            K::JournalPaired => "journal-paired",
             K::ResolvConfUnreadable => "resolv-conf-unreadable",
             K::ResolvConfUnchecked => "resolv-conf-unchecked",
             K::ServiceUserUnknown => "service-user-unknown",
@@ -182,7 +186,7 @@ impl FindingKind {
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [FindingKind; 50] = {
+    pub const ALL: [FindingKind; 51] = {
         use FindingKind as K;
         [
             K::RstInjected,
@@ -203,6 +207,7 @@ impl FindingKind {
             K::ControlUp,
             K::ConnectorTimeSkew,
             K::ConnectorCertExpiry,
+            K::JournalPaired,
             K::ResolvConfUnreadable,
             K::ResolvConfUnchecked,
             K::ServiceUserUnknown,
