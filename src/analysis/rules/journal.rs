@@ -221,8 +221,9 @@ pub fn judge_journal(j: &Journal) -> JournalJudgement {
     let cycles = cycle_downs.len() as u64;
     let flapping = (cycles >= FLAP_MIN_CYCLES).then(|| {
         let ts: Vec<i64> = cycle_downs.iter().filter_map(|e| e.ts_ns).collect();
-        let period_secs = (ts.len() >= 2)
-            .then(|| (ts[ts.len() - 1] - ts[0]) as f64 / 1e9 / (ts.len() - 1) as f64);
+        let period_secs = (ts.len() >= 2).then(|| {
+            (i128::from(ts[ts.len() - 1]) - i128::from(ts[0])) as f64 / 1e9 / (ts.len() - 1) as f64
+        });
         let last = cycle_downs[cycle_downs.len() - 1];
         Flapping {
             cycles,
