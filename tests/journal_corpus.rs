@@ -265,6 +265,12 @@ Jan 27 05:28:37 abgcitymumzpa01 zpa-connector-child[103412]: Broker control conn
         g.verdict.summary
     );
     assert!(g.verdict.summary.contains("broker4a.bom5.prod.zpath.net"));
+    // Up since the connect after the redirect, not the last status line.
+    assert!(
+        g.verdict.summary.contains("(line 6)"),
+        "{}",
+        g.verdict.summary
+    );
     assert!(g.flapping.is_none());
     let down = g
         .findings

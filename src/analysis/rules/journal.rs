@@ -200,13 +200,26 @@ pub fn judge_journal(j: &Journal) -> JournalJudgement {
     let mut state: Option<bool> = None;
     let mut cycle_downs: Vec<&JournalEvent> = Vec::new();
     let mut last_up: Option<usize> = None;
+    // The first up event of the current up run.
+    let mut up_since: Option<usize> = None;
     let mut downs_after_last_up: Vec<u64> = Vec::new();
     let mut all_downs: Vec<u64> = Vec::new();
     for (i, e) in j.events.iter().enumerate() {
         if is_up(e) {
+            if state != Some(true) {
+                up_since = Some(i);
+            }
             state = Some(true);
             last_up = Some(i);
             downs_after_last_up.clear();
+        } else if matches!(&e.kind, K::Redirect)
+            || matches!(&e.kind, K::ControlClosed { reason: Some(r) } if r.contains("REDIRECT"))
+        {
+            // A redirect ends the connection without a failure: the next
+            // connect starts a new up run, and no cycle is counted.
+            if state == Some(true) {
+                state = None;
+            }
         } else if is_down(e) {
             if state == Some(true) {
                 cycle_downs.push(e);
@@ -622,7 +635,7 @@ pub fn judge_journal(j: &Journal) -> JournalJudgement {
             candidates.push(Candidate::new(v).about(address.map(|a| a.ip())));
         }
     } else if ends_up {
-        let up = &j.events[last_up.unwrap_or(0)];
+        let up = &j.events[up_since.or(last_up).unwrap_or(0)];
         if !all_downs.is_empty() {
             findings.push(finding(
                 FindingKind::ControlDown,
