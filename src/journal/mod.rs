@@ -669,7 +669,9 @@ fn parse_text_line(line: &str) -> Option<Parsed> {
         }
         let offset = parse_utc_offset(line.get(zone_start..i)?)?;
         let local = days_from_civil(y, mo, d) * 86_400 + secs;
-        let ns = (local - i64::from(offset)) * 1_000_000_000 + nanos;
+        let ns = (local - i64::from(offset))
+            .checked_mul(1_000_000_000)?
+            .checked_add(nanos)?;
         let f = if frac {
             JournalFormat::ShortIsoPrecise
         } else {

@@ -200,13 +200,26 @@ pub fn judge_journal(j: &Journal) -> JournalJudgement {
     let mut state: Option<bool> = None;
     let mut cycle_downs: Vec<&JournalEvent> = Vec::new();
     let mut last_up: Option<usize> = None;
+    // The first up event of the current up run.
+    let mut up_since: Option<usize> = None;
     let mut downs_after_last_up: Vec<u64> = Vec::new();
     let mut all_downs: Vec<u64> = Vec::new();
     for (i, e) in j.events.iter().enumerate() {
         if is_up(e) {
+            if state != Some(true) {
+                up_since = Some(i);
+            }
             state = Some(true);
             last_up = Some(i);
             downs_after_last_up.clear();
+        } else if matches!(&e.kind, K::Redirect)
+            || matches!(&e.kind, K::ControlClosed { reason: Some(r) } if r.contains("REDIRECT"))
+        {
+            // A redirect ends the connection without a failure: the next
+            // connect starts a new up run, and no cycle is counted.
+            if state == Some(true) {
+                state = None;
+            }
         } else if is_down(e) {
             if state == Some(true) {
                 cycle_downs.push(e);
@@ -221,8 +234,9 @@ pub fn judge_journal(j: &Journal) -> JournalJudgement {
     let cycles = cycle_downs.len() as u64;
     let flapping = (cycles >= FLAP_MIN_CYCLES).then(|| {
         let ts: Vec<i64> = cycle_downs.iter().filter_map(|e| e.ts_ns).collect();
-        let period_secs = (ts.len() >= 2)
-            .then(|| (ts[ts.len() - 1] - ts[0]) as f64 / 1e9 / (ts.len() - 1) as f64);
+        let period_secs = (ts.len() >= 2).then(|| {
+            (i128::from(ts[ts.len() - 1]) - i128::from(ts[0])) as f64 / 1e9 / (ts.len() - 1) as f64
+        });
         let last = cycle_downs[cycle_downs.len() - 1];
         Flapping {
             cycles,
@@ -621,7 +635,7 @@ pub fn judge_journal(j: &Journal) -> JournalJudgement {
             candidates.push(Candidate::new(v).about(address.map(|a| a.ip())));
         }
     } else if ends_up {
-        let up = &j.events[last_up.unwrap_or(0)];
+        let up = &j.events[up_since.or(last_up).unwrap_or(0)];
         if !all_downs.is_empty() {
             findings.push(finding(
                 FindingKind::ControlDown,
