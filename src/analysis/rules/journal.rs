@@ -160,7 +160,7 @@ fn intercept_steps(issuer: Option<&str>) -> Vec<String> {
 
 fn tcp_steps(flapping: bool) -> Vec<String> {
     let mut s = vec![
-        "Capture while it fails (`sudo tcpdump -i any -w output.pcap port 443`) and run `pathproof pcap output.pcap`: it tells a drop from an injected reset or the broker's own refusal, and places the hop.".into(),
+        "Capture while it fails (`sudo tcpdump -i any -w output.pcap port 443`) and run `pathproof pcap output.pcap --journal journal.txt` on it with this journal (`journalctl -u zpa-connector -o short-precise > journal.txt`): it pairs each logged close with the packet that ended it, tells a drop from an injected reset or the broker's own refusal, and places the hop.".into(),
         "Check the firewalls on the way, and on the host (`sudo iptables -nvL`), for outbound TCP 443 to the brokers.".into(),
     ];
     if flapping {
