@@ -11,12 +11,8 @@ use pathproof::path::Path;
 pub const CONN: [u8; 4] = [10, 0, 0, 2];
 pub const SERVER: [u8; 4] = [203, 0, 113, 10];
 
-/// Raw TCP flags.
-pub const FIN: u8 = 0x01;
-pub const SYN: u8 = 0x02;
-pub const RST: u8 = 0x04;
-pub const PSH: u8 = 0x08;
-pub const ACK: u8 = 0x10;
+/// Raw TCP flags (the lab reader's).
+pub use super::wire::{ACK, FIN, PSH, RST, SYN};
 
 /// One packet to write: everything a forger or a stack chooses.
 #[derive(Clone, Debug)]

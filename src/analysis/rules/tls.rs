@@ -687,7 +687,7 @@ pub(super) fn judge(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     //! What the issuer rule's judgements become for a capture: a TLS 1.2
     //! connection with a chain in clear, pushed through the analyzer.
 
@@ -704,14 +704,16 @@ mod tests {
     /// Late 2026, inside rcgen's default validity.
     const T0_MS: i64 = 1_790_000_000_000;
 
-    fn record(content: u8, body: &[u8]) -> Vec<u8> {
+    /// A TLS record (also for the sibling `tls_cases` tests).
+    pub(in crate::analysis::rules) fn record(content: u8, body: &[u8]) -> Vec<u8> {
         let mut r = vec![content, 3, 3];
         r.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
         r.extend_from_slice(body);
         r
     }
 
-    fn message(t: u8, body: &[u8]) -> Vec<u8> {
+    /// A handshake message (also for the sibling `tls_cases` tests).
+    pub(in crate::analysis::rules) fn message(t: u8, body: &[u8]) -> Vec<u8> {
         let n = body.len();
         let mut m = vec![t, (n >> 16) as u8, (n >> 8) as u8, n as u8];
         m.extend_from_slice(body);

@@ -4,6 +4,7 @@
 //! explicit proxy (and the proxy's refusals). Each test asserts the verdict
 //! class, its hop (or none) and the counts.
 
+use super::tls::tests::{message, record};
 use crate::analysis::rules::issuer::tests::{intermediate, leaf_by, root};
 use crate::analysis::{Analysis, AnalysisOptions, Analyzer, FindingKind, VerdictClass};
 use crate::packet::testing::{packet, tcp_info};
@@ -19,20 +20,6 @@ const PROXY: &str = "10.0.0.1:3128";
 const ACK: u8 = TcpFlags::ACK;
 const PSH: u8 = TcpFlags::PSH | TcpFlags::ACK;
 const FIN: u8 = TcpFlags::FIN | TcpFlags::ACK;
-
-fn record(content: u8, body: &[u8]) -> Vec<u8> {
-    let mut r = vec![content, 3, 3];
-    r.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
-    r.extend_from_slice(body);
-    r
-}
-
-fn message(t: u8, body: &[u8]) -> Vec<u8> {
-    let n = body.len();
-    let mut m = vec![t, (n >> 16) as u8, (n >> 8) as u8, n as u8];
-    m.extend_from_slice(body);
-    m
-}
 
 fn extension(kind: u16, data: &[u8]) -> Vec<u8> {
     let mut e = kind.to_be_bytes().to_vec();
