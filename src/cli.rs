@@ -102,6 +102,107 @@ pathproof journal messages.txt --year 2026 --utc-offset +02:00\n\n\
 Exit codes: 0 healthy, 1 failure found, 2 bad input or usage, 3 inconclusive."
     )]
     Journal(JournalArgs),
+
+    /// Before installing a connector: can this host reach everything it needs? Every check at once.
+    #[command(
+        long_about = "Validate this network segment for an App Connector before installing \
+one: resolv.conf (readable by the service user), DNS of every destination at every resolver \
+(A and AAAA over UDP, and TCP 53), then for every address, concurrently: TCP 443, a TLS \
+handshake with SNI whose chain must come from the expected issuer (SSL inspection breaks the \
+connector, which pins its broker's certificate), DTLS on UDP 443 for brokers, SNTP on UDP 123 \
+for time servers (with the clock's offset), and an ICMP echo (informational). With an explicit \
+proxy (--proxy, --proxy-file, or /opt/zscaler/var/proxy when it exists): CONNECT through it and \
+TLS inside the tunnel, and the direct path for information.\n\n\
+Destinations by default, for --cloud CLOUD: the broker locator co2br.CLOUD and every address \
+it returns, the enrollment host api.private.zscaler.com, the update hosts \
+dist.private.zscaler.com and yum.private.zscaler.com, and the NTP servers (--ntp, or this \
+host's chrony, ntpd or timesyncd configuration). --destinations FILE replaces them (format in \
+README.md; a `defaults` line keeps them).\n\n\
+Each failure on TCP, TLS or UDP is traced to name the hop that drops, resets or intercepts (the \
+engine of `check` and `trace`; needs raw sockets, i.e. root or cap_net_raw; --no-trace skips it). \
+Prints one row per check (PASS, FAIL, WARN, SKIP), a summary, and the firewall changes that \
+would fix the failures."
+    )]
+    #[command(
+        after_help = "Examples:\n  sudo pathproof egress                                  # prod.zpath.net, resolv.conf's resolvers\n  \
+sudo pathproof egress --cloud zpatwo.net --resolver 10.0.0.53 --ntp 10.0.0.123\n  \
+sudo pathproof egress --proxy 10.1.1.1:3128 --json\n  \
+pathproof egress --destinations mylist.txt --no-trace\n\n\
+Exit codes: 0 every required check passes, 1 a required check fails, 2 bad input or usage, \
+3 nothing could be checked."
+    )]
+    Egress(EgressArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EgressArgs {
+    /// The ZPA cloud whose broker locator (co2br.CLOUD) is checked.
+    #[arg(long, value_name = "CLOUD", default_value = "prod.zpath.net")]
+    pub cloud: String,
+
+    /// DNS server to check instead of those of resolv.conf (repeatable).
+    #[arg(long = "resolver", value_name = "IP")]
+    pub resolvers: Vec<std::net::IpAddr>,
+
+    /// The explicit proxy the connector must use, HOST:PORT (default: the connector's proxy
+    /// file, when it exists).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["proxy_file", "direct"])]
+    pub proxy: Option<String>,
+
+    /// The connector's proxy file (one `host:port` line).
+    #[arg(long, value_name = "FILE", default_value = pathproof::egress::proxy::DEFAULT_PROXY_FILE,
+          conflicts_with = "direct")]
+    pub proxy_file: PathBuf,
+
+    /// No proxy: check the direct path only, whatever the proxy file says.
+    #[arg(long)]
+    pub direct: bool,
+
+    /// SNTP server, HOST[:PORT] (repeatable; default: the servers of chrony, ntpd or timesyncd).
+    #[arg(long = "ntp", value_name = "HOST[:PORT]")]
+    pub ntp: Vec<String>,
+
+    /// Destinations to check instead of the defaults (see README.md; `defaults` keeps them).
+    #[arg(long, value_name = "FILE")]
+    pub destinations: Option<PathBuf>,
+
+    /// Organisation every issuer of each chain must name (an O= value, case-insensitive;
+    /// checked by name only); any other issuer is TLS interception.
+    #[arg(long, value_name = "ORG", default_value = pathproof::vocab::DEFAULT_ISSUER)]
+    pub expect_issuer: String,
+
+    /// CA certificate(s), PEM: each chain must verify up to one of them. Replaces the name check.
+    #[arg(long, value_name = "FILE")]
+    pub expect_ca: Option<PathBuf>,
+
+    /// The connector's service user, who must be able to read resolv.conf.
+    #[arg(long, value_name = "USER", default_value = "zscaler")]
+    pub service_user: String,
+
+    /// The resolver configuration to read.
+    #[arg(long, value_name = "FILE", default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
+
+    /// Seconds each probe waits (connect, handshake, answer).
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = parse_secs)]
+    pub timeout: std::time::Duration,
+
+    /// A blocked UDP 443 (DTLS) fails the run; by default it warns (the connector falls
+    /// back to TCP).
+    #[arg(long)]
+    pub require_udp: bool,
+
+    /// Do not trace failures to name the failing hop.
+    #[arg(long)]
+    pub no_trace: bool,
+
+    /// Clock offset (seconds) above which the clock is called skewed.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_secs)]
+    pub skew_threshold: std::time::Duration,
+
+    /// Print the JSON report (schema in README.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -16,6 +16,7 @@ pub mod analysis;
 pub mod app;
 pub mod capture;
 pub mod check;
+pub mod egress;
 pub mod journal;
 pub mod packet;
 pub mod path;

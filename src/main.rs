@@ -38,7 +38,60 @@ fn main() -> ExitCode {
         Command::Trace(args) => trace(args),
         Command::Check(args) => check(args),
         Command::Journal(args) => journal(args),
+        Command::Egress(args) => egress(args),
     }
+}
+
+fn egress(args: cli::EgressArgs) -> ExitCode {
+    use pathproof::egress::{EgressConfig, ProxySetting, plan, run_egress};
+    let expect_ca = match expect_ca(args.expect_ca.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let proxy = if args.direct {
+        ProxySetting::Direct
+    } else if let Some(p) = args.proxy {
+        ProxySetting::Given(p)
+    } else if args.proxy_file.as_os_str() == pathproof::egress::proxy::DEFAULT_PROXY_FILE {
+        ProxySetting::DefaultFile
+    } else {
+        ProxySetting::File(args.proxy_file)
+    };
+    let cfg = EgressConfig {
+        cloud: args.cloud,
+        destinations_file: args.destinations,
+        resolvers: args.resolvers,
+        resolv_conf: args.resolv_conf,
+        service_user: args.service_user,
+        proxy,
+        ntp: args.ntp,
+        expect_issuer: args.expect_issuer,
+        expect_ca,
+        timeout: args.timeout,
+        require_udp: args.require_udp,
+        localise: !args.no_trace,
+        skew_threshold: args.skew_threshold,
+        ..EgressConfig::default()
+    };
+    let plan = match plan(&cfg) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let started = std::time::Instant::now();
+    let report = run_egress(&cfg, &plan, |step| {
+        // Progress on stderr (stdout is the report).
+        eprintln!(
+            "pathproof: egress [{:>5.1} s] {step}",
+            started.elapsed().as_secs_f64()
+        );
+    });
+    let text = if args.json {
+        report::egress::render_json(&report)
+    } else {
+        report::egress::render_text(&report)
+    };
+    print(&text);
+    ExitCode::from(report.exit_code)
 }
 
 /// Reads `--expect-ca FILE`; a file that cannot be used is a usage error.

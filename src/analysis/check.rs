@@ -31,24 +31,7 @@ pub fn judge_check(
             candidates.push(Candidate::new(t.verdict.clone()));
         }
     }
-    if let Some(r) = &obs.resolv {
-        candidates.extend(host::resolv(r, &mut extra));
-    }
-    for l in &obs.lookup_failures {
-        candidates.push(host::lookup(l, &mut extra));
-    }
-    if let Some(c) = &obs.clock {
-        candidates.extend(host::clock(c, &mut extra));
-    }
-    for b in &obs.brokers {
-        candidates.extend(probe::broker(
-            b,
-            obs.recorded,
-            expect,
-            obs.now_unix,
-            &mut extra,
-        ));
-    }
+    candidates.extend(host_candidates(obs, expect, &mut extra));
 
     let mut findings: Vec<Finding> = capture.map(|a| a.findings.clone()).unwrap_or_default();
     let seen: Vec<FindingKind> = findings.iter().map(|f| f.kind).collect();
@@ -65,6 +48,29 @@ pub fn judge_check(
         next_steps: vec!["Run as root, and give a broker name or address.".into()],
     });
     (verdict, findings)
+}
+
+/// The host's and the probes' candidates (resolv.conf, failed lookups, the
+/// clock, each broker's probes), their findings added to `extra`.
+pub(crate) fn host_candidates(
+    obs: &HostObservations,
+    expect: &IssuerExpectation<'_>,
+    extra: &mut Vec<Finding>,
+) -> Vec<Candidate> {
+    let mut candidates = Vec::new();
+    if let Some(r) = &obs.resolv {
+        candidates.extend(host::resolv(r, extra));
+    }
+    for l in &obs.lookup_failures {
+        candidates.push(host::lookup(l, extra));
+    }
+    if let Some(c) = &obs.clock {
+        candidates.extend(host::clock(c, extra));
+    }
+    for b in &obs.brokers {
+        candidates.extend(probe::broker(b, obs.recorded, expect, obs.now_unix, extra));
+    }
+    candidates
 }
 
 #[cfg(test)]

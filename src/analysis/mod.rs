@@ -7,6 +7,7 @@
 pub mod check;
 mod conclude;
 pub mod dns;
+pub mod egress;
 pub mod flows;
 pub mod journal_beside;
 pub mod journal_pairing;

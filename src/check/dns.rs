@@ -467,6 +467,22 @@ fn exchange(
     results
 }
 
+/// What one A query for `name` over TCP to `server` gave (`egress` checks
+/// that the resolver serves TCP 53: answers too large for UDP come that way):
+/// the rcode and the addresses, or the try's failure (`Timeout`, `IoError`).
+pub fn tcp_lookup(
+    server: SocketAddr,
+    name: &str,
+    timeout: Duration,
+) -> Result<(String, Vec<IpAddr>), TryOutcome> {
+    let qname = parse_name(name).map_err(|e| TryOutcome::IoError {
+        error: e.to_string(),
+    })?;
+    let mut ignored = 0;
+    tcp_query(server, &qname, RecordType::A, timeout, &mut ignored)
+        .map(|a| (rcode_text(a.rcode), a.addresses))
+}
+
 /// One query over TCP (2-byte length prefix, RFC 1035 §4.2.2).
 fn tcp_query(
     server: SocketAddr,

@@ -66,6 +66,9 @@ pub struct CheckConfig {
     pub pmtu_timeout: Duration,
     /// Where to write the recorded packets (pcap).
     pub save: Option<PathBuf>,
+    /// Check the host too (resolv.conf, the clock). `egress` turns this
+    /// off when it asks a check only where one address fails.
+    pub host_checks: bool,
 }
 
 impl Default for CheckConfig {
@@ -88,6 +91,7 @@ impl Default for CheckConfig {
             pmtu: true,
             pmtu_timeout: Duration::from_secs(1),
             save: None,
+            host_checks: true,
         }
     }
 }
@@ -275,7 +279,9 @@ pub fn run_check(
 
     // The clock check runs beside everything else: it needs only the NTP
     // servers' addresses.
-    let (ntp_source, ntp_names) = if cfg.ntp.is_empty() {
+    let (ntp_source, ntp_names) = if !cfg.host_checks {
+        ("not checked", Vec::new())
+    } else if cfg.ntp.is_empty() {
         ("configuration", sntp::configured_servers())
     } else {
         ("--ntp", cfg.ntp.clone())
@@ -510,22 +516,8 @@ fn observe(
     now_unix: i64,
 ) -> HostObservations {
     use crate::analysis::observe as o;
-    let access = match &resolv.readable {
-        resolv::Readability::Readable => o::ResolvAccess::Readable,
-        resolv::Readability::Unreadable { reason } => o::ResolvAccess::Unreadable {
-            reason: reason.clone(),
-        },
-        resolv::Readability::NoSuchUser { .. } => o::ResolvAccess::NoSuchUser,
-        resolv::Readability::Unknown { reason } => o::ResolvAccess::Unknown {
-            reason: reason.clone(),
-        },
-    };
     HostObservations {
-        resolv: Some(o::ResolvObservation {
-            path: resolv.path.clone(),
-            service_user: resolv.service_user.clone(),
-            access,
-        }),
+        resolv: cfg.host_checks.then(|| resolv_observation(resolv)),
         lookup_failures: lookups
             .iter()
             .filter_map(|l| {
@@ -535,7 +527,7 @@ fn observe(
                 })
             })
             .collect(),
-        clock: Some(o::ClockObservation {
+        clock: cfg.host_checks.then(|| o::ClockObservation {
             samples: clock
                 .ntp
                 .iter()
@@ -555,7 +547,10 @@ fn observe(
             .map(|b| o::BrokerObservation {
                 address: Some(b.address),
                 port: cfg.port,
-                tls: b.tls.as_ref().map(|t| tls_observation(t, b)),
+                tls: b
+                    .tls
+                    .as_ref()
+                    .map(|t| tls_observation(t, b.sni_replay.as_ref())),
                 pmtu: b.pmtu.as_ref().map(|p| o::PmtuObservation {
                     blackhole: p.blackhole,
                     blackhole_after_hop: p.blackhole_after_hop,
@@ -574,9 +569,30 @@ fn observe(
     }
 }
 
-fn tls_observation(
+/// resolv.conf as the analysis' host rule reads it.
+pub fn resolv_observation(resolv: &ResolvSection) -> crate::analysis::observe::ResolvObservation {
+    use crate::analysis::observe as o;
+    let access = match &resolv.readable {
+        resolv::Readability::Readable => o::ResolvAccess::Readable,
+        resolv::Readability::Unreadable { reason } => o::ResolvAccess::Unreadable {
+            reason: reason.clone(),
+        },
+        resolv::Readability::NoSuchUser { .. } => o::ResolvAccess::NoSuchUser,
+        resolv::Readability::Unknown { reason } => o::ResolvAccess::Unknown {
+            reason: reason.clone(),
+        },
+    };
+    o::ResolvObservation {
+        path: resolv.path.clone(),
+        service_user: resolv.service_user.clone(),
+        access,
+    }
+}
+
+/// A TLS probe (and its SNI replay) as the analysis' probe rule reads it.
+pub fn tls_observation(
     t: &tls::TlsProbe,
-    b: &BrokerCheck,
+    replay: Option<&tls::SniReplay>,
 ) -> crate::analysis::observe::TlsProbeObservation {
     use crate::analysis::observe as o;
     let hello_answer = t.outcome.as_ref().and_then(|outcome| {
@@ -601,13 +617,18 @@ fn tls_observation(
         certificates: t.certificates.clone(),
         chain_len: t.chain.len(),
         summary: t.summary(),
-        replay: b.sni_replay.as_ref().map(|r| (r.summary(), r.filter_hop())),
+        replay: replay.map(|r| (r.summary(), r.filter_hop())),
     }
 }
 
 fn read_resolv(cfg: &CheckConfig) -> ResolvSection {
-    let shown = cfg.resolv_conf.display().to_string();
-    let (conf, error) = match std::fs::read_to_string(&cfg.resolv_conf) {
+    read_resolv_at(&cfg.resolv_conf, &cfg.service_user)
+}
+
+/// Reads resolv.conf at `path` and whether `service_user` can.
+pub fn read_resolv_at(path: &std::path::Path, service_user: &str) -> ResolvSection {
+    let shown = path.display().to_string();
+    let (conf, error) = match std::fs::read_to_string(path) {
         Ok(text) => (resolv::parse(&text), None),
         Err(e) => (resolv::parse(""), Some(e.to_string())),
     };
@@ -615,8 +636,8 @@ fn read_resolv(cfg: &CheckConfig) -> ResolvSection {
         path: shown,
         nameservers: conf.nameservers.clone(),
         search: conf.search.clone(),
-        service_user: cfg.service_user.clone(),
-        readable: resolv::readable_by(&cfg.resolv_conf, &cfg.service_user),
+        service_user: service_user.to_string(),
+        readable: resolv::readable_by(path, service_user),
         error,
     }
 }

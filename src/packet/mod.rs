@@ -6,6 +6,7 @@
 //! hold) and turned into the small owned [`Packet`] the analysis works on.
 
 mod decode;
+pub mod dtls;
 pub mod emit;
 mod fast;
 pub mod http_connect;

@@ -2,6 +2,7 @@
 //! apart from the analysis types, so the JSON schema is one documented place.
 
 pub mod check;
+pub mod egress;
 pub mod journal;
 pub mod json;
 pub mod text;

@@ -6,12 +6,14 @@
 //! (capture, trace, check), the analysis and the reports may all use it
 //! without import cycles. It decides nothing; the analysis judges.
 
+mod egress;
 mod finding;
 mod hop;
 mod kind;
 pub mod time;
 mod verdict;
 
+pub use egress::{CheckStatus, EgressCheck, Via};
 pub use finding::{Confidence, Finding, MAX_FRAMES_LISTED, Severity, frame_filter};
 pub use hop::HopEstimate;
 pub use kind::FindingKind;

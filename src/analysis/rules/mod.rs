@@ -6,6 +6,7 @@
 pub(super) mod dns;
 pub mod dns_hijack;
 pub mod dns_lookup;
+pub mod egress;
 pub mod host;
 mod icmp;
 pub mod issuer;

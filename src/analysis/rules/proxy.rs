@@ -52,7 +52,7 @@ pub(super) fn refused(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option<Ver
         "the explicit proxy {proxy}{at} answered CONNECT {} with \"{}\" (frame {}){others}",
         t.target, a.status_line, a.frame
     );
-    let server_error = (500..600).contains(&a.status);
+    let server_error = beyond_the_proxy(a.status);
     if server_error {
         let text = format!(
             "{answered}: the proxy could not reach the broker; what fails lies beyond the proxy, which this capture does not show"
@@ -90,17 +90,7 @@ pub(super) fn refused(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option<Ver
         )
         .at(hop, Some(proxy.ip())),
     );
-    let step = match a.status {
-        407 => "The proxy wants the connector to authenticate: give the connector the proxy's credentials, or exempt the broker names from proxy authentication.".to_string(),
-        403 => format!(
-            "The proxy's policy forbids the broker: allow CONNECT to the broker names (port {}) on the proxy.",
-            t.port
-        ),
-        _ => format!(
-            "Allow CONNECT to the broker names (port {}) on the proxy; the status line says what it objects to.",
-            t.port
-        ),
-    };
+    let step = refusal_step(a.status, t.port);
     Some(Verdict {
         class: VerdictClass::TcpBlocked,
         hop,
@@ -109,4 +99,25 @@ pub(super) fn refused(s: &Server<'_>, findings: &mut Vec<Finding>) -> Option<Ver
         summary: format!("The connector cannot reach its broker through the proxy: {text}."),
         next_steps: vec![step],
     })
+}
+
+/// A non-2xx answer to CONNECT that says the proxy tried and could not
+/// reach the destination (5xx): the failure lies beyond the proxy.
+/// Anything else not 2xx is the proxy refusing to open the tunnel.
+pub fn beyond_the_proxy(status: u16) -> bool {
+    (500..600).contains(&status)
+}
+
+/// What to do about a proxy that refuses (4xx and the rest) the tunnel to
+/// `port`.
+pub fn refusal_step(status: u16, port: u16) -> String {
+    match status {
+        407 => "The proxy wants the connector to authenticate: give the connector the proxy's credentials, or exempt the broker names from proxy authentication.".to_string(),
+        403 => format!(
+            "The proxy's policy forbids the broker: allow CONNECT to the broker names (port {port}) on the proxy."
+        ),
+        _ => format!(
+            "Allow CONNECT to the broker names (port {port}) on the proxy; the status line says what it objects to."
+        ),
+    }
 }

@@ -165,22 +165,7 @@ const POST_HANDSHAKE_WAIT: Duration = Duration::from_millis(500);
 /// Connects and performs one TLS handshake. Never panics; every failure is
 /// a value in the result.
 pub fn handshake(cfg: &TlsProbeConfig) -> TlsProbe {
-    let mut probe = TlsProbe {
-        addr: cfg.addr,
-        sni: cfg.sni.clone(),
-        connect: ConnectOutcome::Connected,
-        outcome: None,
-        version: None,
-        cipher: None,
-        client_cert_requested: None,
-        alpn: None,
-        chain: Vec::new(),
-        certificates: Vec::new(),
-        issuer_class: None,
-        post_handshake_alert: None,
-        connect_ms: None,
-        handshake_ms: None,
-    };
+    let mut probe = TlsProbe::new(cfg);
     let conn = match client_connection(cfg.addr, cfg.sni.as_deref(), &cfg.alpn) {
         Ok(c) => c,
         Err(reason) => {
@@ -188,18 +173,39 @@ pub fn handshake(cfg: &TlsProbeConfig) -> TlsProbe {
             return probe;
         }
     };
-    let (mut conn, recorded) = conn;
-
     let started = Instant::now();
     let tcp = TcpStream::connect_timeout(&cfg.addr, cfg.connect_timeout);
     probe.connect_ms = Some(ms(started.elapsed()));
-    let mut tcp = match tcp {
-        Ok(t) => t,
+    match tcp {
+        Ok(t) => handshake_with(probe, conn, t, cfg),
         Err(e) => {
             probe.connect = connect_outcome(&e);
-            return probe;
+            probe
         }
-    };
+    }
+}
+
+/// One TLS handshake over a connection that is already open (a tunnel
+/// through an explicit proxy): `cfg.addr` is the destination the tunnel
+/// leads to, `cfg.connect_timeout` is not used.
+pub fn handshake_over(tcp: TcpStream, cfg: &TlsProbeConfig) -> TlsProbe {
+    let mut probe = TlsProbe::new(cfg);
+    match client_connection(cfg.addr, cfg.sni.as_deref(), &cfg.alpn) {
+        Ok(conn) => handshake_with(probe, conn, tcp, cfg),
+        Err(reason) => {
+            probe.connect = ConnectOutcome::NotAttempted { reason };
+            probe
+        }
+    }
+}
+
+fn handshake_with(
+    mut probe: TlsProbe,
+    conn: (ClientConnection, Arc<verifier::Recorded>),
+    mut tcp: TcpStream,
+    cfg: &TlsProbeConfig,
+) -> TlsProbe {
+    let (mut conn, recorded) = conn;
     let _ = tcp.set_nodelay(true);
 
     let started = Instant::now();
@@ -245,6 +251,26 @@ pub fn handshake(cfg: &TlsProbeConfig) -> TlsProbe {
 }
 
 impl TlsProbe {
+    /// Nothing seen yet: connected, no outcome.
+    fn new(cfg: &TlsProbeConfig) -> TlsProbe {
+        TlsProbe {
+            addr: cfg.addr,
+            sni: cfg.sni.clone(),
+            connect: ConnectOutcome::Connected,
+            outcome: None,
+            version: None,
+            cipher: None,
+            client_cert_requested: None,
+            alpn: None,
+            chain: Vec::new(),
+            certificates: Vec::new(),
+            issuer_class: None,
+            post_handshake_alert: None,
+            connect_ms: None,
+            handshake_ms: None,
+        }
+    }
+
     /// Judges the recorded chain with the analysis' issuer rule (the one
     /// `pcap` applies to chains in a capture) and keeps the verdict in
     /// `issuer_class`.
