@@ -591,3 +591,122 @@ fn a_bad_expect_ca_file_is_a_clear_error_with_exit_code_2() {
     }
     let _ = std::fs::remove_file(bad);
 }
+
+/// A scratch file for one test.
+fn scratch(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pathproof-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn egress_bad_input_is_exit_2_naming_the_file_and_line() {
+    let dest = scratch(
+        "dest-bad.txt",
+        "# list\nbroker co2br.lab1.test\nweb example.test\n",
+    );
+    let proxy = scratch("proxy-bad", "\nproxy.corp\n");
+    let dest_s = dest.to_str().unwrap();
+    let proxy_s = proxy.to_str().unwrap();
+    for (args, want) in [
+        (
+            vec!["--destinations", dest_s, "--direct"],
+            format!("{dest_s} line 3"),
+        ),
+        (
+            vec!["--proxy-file", proxy_s, "--ntp", "192.0.2.1"],
+            format!("{proxy_s} line 2"),
+        ),
+        (vec!["--proxy", "proxy.corp"], "--proxy line 1".to_string()),
+        (
+            vec!["--destinations", "/nonexistent/list", "--direct"],
+            "cannot read the destinations file /nonexistent/list".to_string(),
+        ),
+        (
+            vec!["--proxy-file", "/nonexistent/proxy"],
+            "cannot read the proxy file /nonexistent/proxy".to_string(),
+        ),
+        (
+            vec!["--ntp", "bad host!", "--direct"],
+            "--ntp line 1".to_string(),
+        ),
+    ] {
+        let mut all = vec!["egress"];
+        all.extend(&args);
+        let out = run(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(&want), "{args:?}: {stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: nothing probed, nothing printed"
+        );
+    }
+}
+
+/// A name that does not resolve is a failing row, not an abort. Only
+/// loopback is asked (a resolver address where nothing listens).
+#[test]
+fn egress_a_destination_that_does_not_resolve_is_a_failing_row() {
+    let dest = scratch("dest-unresolved.txt", "update nowhere.invalid\n");
+    let resolv = scratch("resolv-unresolved.conf", "nameserver 127.0.0.1\n");
+    let out = run(&[
+        "egress",
+        "--destinations",
+        dest.to_str().unwrap(),
+        "--resolver",
+        "127.0.0.1",
+        "--resolv-conf",
+        resolv.to_str().unwrap(),
+        "--service-user",
+        "root",
+        "--direct",
+        "--no-trace",
+        "--timeout",
+        "0.5",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_of(&out);
+    assert_eq!(v["command"], "egress");
+    let checks = v["checks"].as_array().unwrap();
+    let dns: Vec<&Value> = checks.iter().filter(|c| c["check"] == "dns").collect();
+    assert_eq!(dns.len(), 2, "one UDP and one TCP row: {checks:#?}");
+    for c in &dns {
+        assert_eq!(c["status"], "fail", "{c:#}");
+        assert_eq!(c["target"], "nowhere.invalid");
+        assert_eq!(c["address"], "127.0.0.1");
+        assert_eq!(c["required"], true);
+    }
+    let udp = dns.iter().find(|c| c["protocol"] == "udp").unwrap();
+    assert_eq!(udp["class"], "dns-failure", "{udp:#}");
+    // No address: no TCP or TLS row for it.
+    assert!(
+        checks
+            .iter()
+            .all(|c| c["check"] != "tcp" && c["check"] != "tls")
+    );
+    let s = &v["summary"];
+    assert_eq!(s["fail"].as_u64().unwrap(), 2);
+    assert_eq!(
+        s["pass"].as_u64().unwrap()
+            + s["fail"].as_u64().unwrap()
+            + s["warn"].as_u64().unwrap()
+            + s["skip"].as_u64().unwrap(),
+        checks.len() as u64
+    );
+    // The run's verdict is one of the failing rows' (the picker's choice).
+    let classes: Vec<&Value> = dns.iter().map(|c| &c["class"]).collect();
+    assert!(
+        classes.contains(&&v["verdict"]["class"]),
+        "{:#}",
+        v["verdict"]
+    );
+}
