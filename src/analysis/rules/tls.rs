@@ -148,6 +148,8 @@ pub(super) fn judge(
     let mut seen_tls13_encrypted = false;
     let mut handshakes = Vec::new();
     let mut unverified: Option<(String, Vec<u64>)> = None;
+    // ClientHello frame, ServerHello frame, sentinel, where TLS went.
+    let mut downgrades: Vec<(u64, u64, _, String)> = Vec::new();
     // Judgements per distinct chain: connections to one server share the
     // decoded chain, and the pinned check verifies signatures.
     let mut judged: Vec<(*const CertSummary, usize, Option<IssuerJudgement>)> = Vec::new();
@@ -497,14 +499,25 @@ pub(super) fn judge(
             .and_then(|s| s.downgrade_sentinel.map(|d| (s.frame, d)))
             .filter(|_| ch.offers_tls13)
         {
-            j.findings.push(Finding::new(
-                FindingKind::TlsDowngrade,
-                Severity::Warning,
-                format!("TLS {to}: the ClientHello offered TLS 1.3 (frame {}), but the ServerHello carries the TLS 1.3 downgrade sentinel ({:?}): a device rewrote the ClientHello to an older version", ch.frame, s.1),
-                vec![ch.frame, s.0],
-                None,
-            ));
+            downgrades.push((ch.frame, s.0, s.1, to.clone()));
         }
+    }
+    // One finding for all of a server's downgraded handshakes (a busy
+    // server shows hundreds), with the count and the first frames.
+    if let Some((ch_frame, sh_frame, sentinel, to)) = downgrades.first() {
+        let n = downgrades.len();
+        let more = if n > 1 {
+            format!(" ({n} connections, the first shown)")
+        } else {
+            String::new()
+        };
+        j.findings.push(Finding::new(
+            FindingKind::TlsDowngrade,
+            Severity::Warning,
+            format!("TLS {to}: the ClientHello offered TLS 1.3 (frame {ch_frame}), but the ServerHello (frame {sh_frame}) carries the TLS 1.3 downgrade sentinel ({sentinel:?}){more}: a device rewrote the ClientHello to an older version"),
+            downgrades.iter().flat_map(|d| [d.0, d.1]).collect(),
+            Some("tls.handshake.type == 2 && tls.handshake.random contains \"DOWNGRD\"".into()),
+        ));
     }
 
     if let Some((hop, why, confidence, to, tunnel)) = intercepted {

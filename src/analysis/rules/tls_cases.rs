@@ -391,6 +391,44 @@ fn the_downgrade_sentinel_is_normal_when_tls13_was_not_offered() {
     }
 }
 
+/// Hundreds of downgraded handshakes to one server are one finding, with
+/// the count and every frame (listed up to the cap).
+#[test]
+fn downgraded_handshakes_to_one_server_are_one_finding() {
+    let mut frames = Vec::new();
+    let mut c = Conn::open(BROKER, 60);
+    for i in 0..40u32 {
+        if i > 0 {
+            let client: &'static str =
+                Box::leak(format!("10.0.0.2:{}", 50_000 + i).into_boxed_str());
+            c.reopen(client);
+        }
+        frames.push(c.send(
+            true,
+            &client_hello(Some("co2br.prod.zpath.net"), Some(&[0x0304, 0x0303])),
+            None,
+        ));
+        frames.push(c.send(false, &record(22, &server_hello(b"DOWNGRD\x01")), None));
+        c.fin(true, None);
+        c.fin(false, None);
+    }
+    let a = c.finish();
+    let d = findings(&a, FindingKind::TlsDowngrade);
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert!(
+        d[0].summary.contains("(40 connections, the first shown)"),
+        "{}",
+        d[0].summary
+    );
+    assert_eq!(d[0].frames_total, 80);
+    assert_eq!(d[0].frames.len(), 64);
+    assert_eq!(d[0].frames[..4], frames[..4]);
+    assert_eq!(
+        d[0].filter,
+        "tls.handshake.type == 2 && tls.handshake.random contains \"DOWNGRD\""
+    );
+}
+
 #[test]
 fn the_downgrade_sentinel_is_flagged_when_tls13_was_offered() {
     let (a, ch, sh) = with_sentinel(Some(&[0x0a0a, 0x0304, 0x0303]));
