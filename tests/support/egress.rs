@@ -546,34 +546,33 @@ fn run(cmd: &mut Command) {
     );
 }
 
-/// `openssl s_server -dtls1_2 -listen -accept ADDR:443` in the broker
-/// namespace with `certs`; waits until its UDP socket is bound.
+/// `openssl s_server -dtls1_2 -listen -naccept 1 -accept ADDR:443` in the
+/// broker namespace with `certs`, restarted after every session by a shell
+/// loop; waits until its UDP socket is bound.
+///
+/// Why the loop (measured with openssl 3.0 in this lab): with `-listen`,
+/// ClientHellos without a cookie get a HelloVerifyRequest from a stateless
+/// listener, any number, from any client; but once a client completes the
+/// cookie exchange (a full `openssl s_client -dtls1_2` handshake) s_server
+/// `connect()`s its socket to that client and never answers anyone else
+/// again (ICMP port unreachable). Without `-listen` only the first bare
+/// ClientHello is answered. `-naccept 1` plus the loop gives a fresh
+/// listener after each full handshake (refused only during it and for
+/// ~0.1 s after). The loop's shell is the lab's background process; the
+/// s_server it runs is killed with the namespace at teardown.
 fn start_dtls_server(lab: &Lab, addr: Ipv4Addr, certs: &Certs) {
     let s = |p: &Path| p.to_string_lossy().into_owned();
-    let accept = format!("{addr}:443");
     let name = format!("dtls-{addr}");
-    let (leaf, key, chain) = (s(&certs.leaf), s(&certs.leaf_key), s(&certs.chain));
+    let script = format!(
+        "while :; do openssl s_server -dtls1_2 -listen -naccept 1 -accept {addr}:443 \
+         -cert '{}' -key '{}' -cert_chain '{}'; sleep 0.1; done",
+        s(&certs.leaf),
+        s(&certs.leaf_key),
+        s(&certs.chain)
+    );
     // Its stdin is a pipe held open: s_server reads stdin, and must see
     // neither input nor end of file.
-    lab.spawn_logged_with(
-        Node::Broker,
-        &name,
-        &[
-            "openssl",
-            "s_server",
-            "-dtls1_2",
-            "-listen",
-            "-accept",
-            &accept,
-            "-cert",
-            &leaf,
-            "-key",
-            &key,
-            "-cert_chain",
-            &chain,
-        ],
-        true,
-    );
+    lab.spawn_logged_with(Node::Broker, &name, &["sh", "-c", &script], true);
     let filter = format!("src {addr}:443");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
