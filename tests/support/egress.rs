@@ -135,6 +135,9 @@ pub enum Fault {
     InterceptEnrollHop2,
     /// The resolver has no record for `yum.private.zscaler.com`: NXDOMAIN.
     NxdomainYum,
+    /// r2: `iptables -A FORWARD -p udp --dport 443 -j DROP`: no DTLS (the
+    /// connector falls back to TCP).
+    Udp443DropHop2,
     /// r1: `iptables -t nat -A OUTPUT -p tcp --dport 443 -j REDIRECT
     /// --to-ports 8443` and an `s_server` on r1:8443 with the Corp
     /// Inspection chain: every connection tinyproxy opens to port 443 is
@@ -155,6 +158,7 @@ impl Fault {
                  (O=Safemarch Inc, CN=Safemarch Inc CA)"
             }
             Fault::NxdomainYum => "the resolver has no record for yum.private.zscaler.com",
+            Fault::Udp443DropHop2 => "r2: iptables -A FORWARD -p udp --dport 443 -j DROP",
             Fault::ProxyIntercepts => {
                 "r1: nat OUTPUT tcp 443 REDIRECT to its s_server :8443 (Corp Inspection CA): \
                  tinyproxy's upstream TLS is inspected"
@@ -286,11 +290,16 @@ impl EgressLab {
         let port = INSPECT_PORT.to_string();
         match self.fault {
             Fault::None | Fault::NxdomainYum => {}
-            Fault::NtpDropHop2 => {
+            Fault::NtpDropHop2 | Fault::Udp443DropHop2 => {
+                let port = if self.fault == Fault::NtpDropHop2 {
+                    "123"
+                } else {
+                    "443"
+                };
                 lab.exec(
                     Node::R2,
                     &[
-                        "iptables", "-w", "-A", "FORWARD", "-p", "udp", "--dport", "123", "-j",
+                        "iptables", "-w", "-A", "FORWARD", "-p", "udp", "--dport", port, "-j",
                         "DROP",
                     ],
                 );
