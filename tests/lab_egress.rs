@@ -27,6 +27,7 @@ mod support;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 use support::check::{Run, pathproof};
 use support::egress::{
@@ -643,6 +644,216 @@ fn egress_udp443_dropped_at_hop2() {
 fn egress_udp443_dropped_at_hop2_required() {
     require_root!();
     run_case(&UDP443_DROPPED_AT_HOP2_REQUIRED);
+}
+
+// ---------------------------------------------------------------------------
+// The fixtures themselves, with the standard tools (dig, openssl s_client
+// over TCP, through the proxy and over DTLS, an SNTP query, mtr): these pass
+// without `egress`, and say whether a failing case above is the lab's fault.
+// ---------------------------------------------------------------------------
+
+fn check_fixture(fault: Fault) {
+    let lab = EgressLab::up(fault);
+    let mut problems: Vec<String> = Vec::new();
+    let mut expect = |ok: bool, what: String| {
+        if !ok {
+            problems.push(what);
+        }
+    };
+    let unresolved = |name: &str| fault == Fault::NxdomainYum && name == YUM_HOST;
+
+    // DNS: A, AAAA (none in the lab) and A over TCP.
+    for name in names() {
+        let mut want: Vec<String> = if name == LOCATOR {
+            broker_addrs().iter().map(|a| a.to_string()).collect()
+        } else {
+            vec![host_addr(name).to_string()]
+        };
+        want.sort();
+        for (qtype, tcp) in [("A", false), ("AAAA", false), ("A", true)] {
+            let mut got = lab.dig(name, qtype, tcp);
+            got.addresses.sort();
+            let (status, addrs) = if unresolved(name) {
+                ("NXDOMAIN", vec![])
+            } else if qtype == "AAAA" {
+                ("NOERROR", vec![])
+            } else {
+                ("NOERROR", want.clone())
+            };
+            expect(
+                got.status.as_deref() == Some(status) && got.addresses == addrs,
+                format!("dig {name} {qtype} tcp={tcp}: {got:?}, want {status} {addrs:?}"),
+            );
+        }
+    }
+
+    // TLS, direct, by address.
+    let mut direct: Vec<(&str, Ipv4Addr)> = broker_addrs().iter().map(|a| (LOCATOR, *a)).collect();
+    direct.extend([ENROLL_HOST, DIST_HOST, YUM_HOST].map(|h| (h, host_addr(h))));
+    for (name, addr) in direct {
+        let t = lab.tls(&addr.to_string(), name, false, false);
+        let ok = match fault {
+            Fault::Tcp443DropHop2ForConn => t.issuer.is_none(),
+            Fault::InterceptEnrollHop2 if name == ENROLL_HOST => {
+                !t.verified
+                    && t.issuer
+                        .as_deref()
+                        .is_some_and(|i| i.contains("Safemarch Inc CA"))
+            }
+            _ => {
+                t.verified
+                    && t.issuer
+                        .as_deref()
+                        .is_some_and(|i| i.contains("Zscaler Test"))
+            }
+        };
+        expect(
+            ok,
+            format!(
+                "tls {name} at {addr}: {:?} verified {}\n{}",
+                t.issuer, t.verified, t.output
+            ),
+        );
+    }
+
+    // TLS through the proxy, by name (tinyproxy resolves through the lab).
+    for name in names() {
+        if unresolved(name) {
+            continue;
+        }
+        let t = lab.tls(name, name, false, true);
+        let ok = match fault {
+            Fault::ProxyIntercepts => {
+                !t.verified
+                    && t.issuer
+                        .as_deref()
+                        .is_some_and(|i| i.contains("Corp Inspection CA"))
+            }
+            // r2 inspects the enrollment host's TLS whoever sends it.
+            Fault::InterceptEnrollHop2 if name == ENROLL_HOST => {
+                !t.verified
+                    && t.issuer
+                        .as_deref()
+                        .is_some_and(|i| i.contains("Safemarch Inc CA"))
+            }
+            _ => {
+                t.verified
+                    && t.issuer
+                        .as_deref()
+                        .is_some_and(|i| i.contains("Zscaler Test"))
+            }
+        };
+        expect(
+            ok,
+            format!(
+                "tls {name} through the proxy: {:?} verified {}\n{}",
+                t.issuer, t.verified, t.output
+            ),
+        );
+    }
+
+    // DTLS on the brokers (a full handshake; also after it, a new listener).
+    for addr in broker_addrs() {
+        for round in 1..=2 {
+            let t = lab.tls(&addr.to_string(), LOCATOR, true, false);
+            let ok = if fault == Fault::Udp443DropHop2 {
+                t.issuer.is_none()
+            } else {
+                t.verified
+            };
+            expect(
+                ok,
+                format!(
+                    "dtls {addr} (#{round}): {:?} verified {}\n{}",
+                    t.issuer, t.verified, t.output
+                ),
+            );
+            if fault == Fault::Udp443DropHop2 {
+                break;
+            }
+        }
+    }
+
+    // SNTP.
+    let sntp = lab.sntp_answers(ntp_addr());
+    expect(
+        sntp == (fault != Fault::NtpDropHop2),
+        format!("sntp {}: answered {sntp}", ntp_addr()),
+    );
+
+    // Where the packets stop.
+    let hop2 = lab::hop_addr(2).to_string();
+    let api = host_addr(ENROLL_HOST);
+    let traces: Vec<(&str, u16, Ipv4Addr, (u8, String))> = match fault {
+        Fault::None | Fault::NxdomainYum | Fault::ProxyIntercepts => vec![
+            ("-T", 443, api, (4, api.to_string())),
+            // The SNTP responder ignores mtr's probes: hop 3 is the last to answer.
+            ("-u", 123, ntp_addr(), (3, lab::hop_addr(3).to_string())),
+        ],
+        Fault::NtpDropHop2 => vec![("-u", 123, ntp_addr(), (2, hop2))],
+        Fault::Udp443DropHop2 => vec![("-u", 443, broker_addrs()[1], (2, hop2))],
+        Fault::Tcp443DropHop2ForConn => vec![("-T", 443, broker_addrs()[1], (2, hop2))],
+        // r2 answers for the enrollment host: the "destination" is at hop 2.
+        Fault::InterceptEnrollHop2 => vec![("-T", 443, api, (2, api.to_string()))],
+    };
+    for (proto, port, addr, want) in traces {
+        let got = lab.last_hop(proto, port, addr);
+        expect(
+            got == want,
+            format!("mtr {proto} {addr}:{port}: last answer {got:?}, want {want:?}"),
+        );
+    }
+
+    drop(lab);
+    assert!(
+        problems.is_empty(),
+        "egress lab fixture {:?} ({}):\n{}",
+        fault,
+        fault.describe(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn fixture_healthy() {
+    require_root!();
+    check_fixture(Fault::None);
+}
+
+#[test]
+fn fixture_ntp_dropped_at_hop2() {
+    require_root!();
+    check_fixture(Fault::NtpDropHop2);
+}
+
+#[test]
+fn fixture_tcp443_dropped_at_hop2() {
+    require_root!();
+    check_fixture(Fault::Tcp443DropHop2ForConn);
+}
+
+#[test]
+fn fixture_enrollment_inspected_at_hop2() {
+    require_root!();
+    check_fixture(Fault::InterceptEnrollHop2);
+}
+
+#[test]
+fn fixture_yum_nxdomain() {
+    require_root!();
+    check_fixture(Fault::NxdomainYum);
+}
+
+#[test]
+fn fixture_proxy_intercepts_tls() {
+    require_root!();
+    check_fixture(Fault::ProxyIntercepts);
+}
+
+#[test]
+fn fixture_udp443_dropped_at_hop2() {
+    require_root!();
+    check_fixture(Fault::Udp443DropHop2);
 }
 
 // ---------------------------------------------------------------------------

@@ -597,3 +597,153 @@ fn start_dtls_server(lab: &Lab, addr: Ipv4Addr, certs: &Certs) {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Probes with the standard tools (and one SNTP query), from conn: what the
+// fixture self-tests check the lab with, independently of pathproof.
+// ---------------------------------------------------------------------------
+
+/// `dig` answer: the rcode and the A/AAAA addresses of the answer section.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DigAnswer {
+    pub status: Option<String>,
+    pub addresses: Vec<String>,
+}
+
+/// How a TLS handshake from conn went (`openssl s_client`).
+#[derive(Debug)]
+pub struct TlsProbe {
+    /// The issuer line of the leaf (`i:O = ..., CN = ...`), when a
+    /// certificate came.
+    pub issuer: Option<String>,
+    /// `Verify return code: 0 (ok)` against the lab's genuine root.
+    pub verified: bool,
+    pub output: String,
+}
+
+impl EgressLab {
+    /// `dig +tries=1 +time=2 [+tcp] @198.18.10.2 NAME TYPE` in conn.
+    pub fn dig(&self, name: &str, qtype: &str, tcp: bool) -> DigAnswer {
+        let server = format!("@{}", self.lab.resolver_addr());
+        let mut args = vec![
+            "dig",
+            "+tries=1",
+            "+time=2",
+            "+noall",
+            "+comments",
+            "+answer",
+        ];
+        if tcp {
+            args.push("+tcp");
+        }
+        args.extend([server.as_str(), name, qtype]);
+        let out = self.lab.try_exec(Node::Conn, &args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let status = text.lines().find_map(|l| {
+            let rest = l.split("status: ").nth(1)?;
+            Some(rest.split(',').next()?.trim().to_owned())
+        });
+        let addresses = text
+            .lines()
+            .filter(|l| !l.starts_with(';'))
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() == 5 && (f[3] == "A" || f[3] == "AAAA")).then(|| f[4].to_owned())
+            })
+            .collect();
+        DigAnswer { status, addresses }
+    }
+
+    /// `openssl s_client [-dtls1_2] [-proxy 198.18.1.2:8888] -connect
+    /// HOST:443 -servername SNI -CAfile <lab root>` in conn, 4 s at most.
+    pub fn tls(&self, host: &str, sni: &str, dtls: bool, proxy: bool) -> TlsProbe {
+        let connect = format!("{host}:443");
+        let ca = self.root_ca().to_string_lossy().into_owned();
+        let mut args = vec!["timeout", "4", "openssl", "s_client"];
+        if dtls {
+            args.push("-dtls1_2");
+        }
+        if proxy {
+            args.extend(["-proxy", PROXY]);
+        }
+        args.extend(["-connect", &connect, "-servername", sni, "-CAfile", &ca]);
+        let out = self.lab.try_exec(Node::Conn, &args);
+        let output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let issuer = output.lines().find_map(|l| {
+            l.trim_start()
+                .strip_prefix("i:")
+                .map(|i| i.trim().to_owned())
+        });
+        let verified = output.contains("Verify return code: 0 (ok)");
+        TlsProbe {
+            issuer,
+            verified,
+            output,
+        }
+    }
+
+    /// One SNTP client request from conn to `addr:123`; true when a server
+    /// answer (mode 4, echoing our transmit time) comes within 2 s.
+    pub fn sntp_answers(&self, addr: Ipv4Addr) -> bool {
+        let path = format!("/run/netns/{}", self.lab.ns(Node::Conn));
+        thread::spawn(move || -> Result<bool, String> {
+            let ns = fs::File::open(&path).map_err(|e| format!("open {path}: {e}"))?;
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| format!("setns {path}: {e}"))?;
+            let sock = std::net::UdpSocket::bind(("0.0.0.0", 0)).map_err(|e| e.to_string())?;
+            sock.set_read_timeout(Some(Duration::from_secs(2)))
+                .map_err(|e| e.to_string())?;
+            let mut req = [0u8; 48];
+            req[0] = (4 << 3) | 3; // version 4, client
+            req[40..48].copy_from_slice(&0x1234_5678_9abc_def0u64.to_be_bytes());
+            sock.send_to(&req, (addr, 123)).map_err(|e| e.to_string())?;
+            let mut buf = [0u8; 512];
+            Ok(match sock.recv_from(&mut buf) {
+                Ok((n, _)) => n >= 48 && buf[0] & 7 == 4 && buf[24..32] == req[40..48],
+                Err(_) => false,
+            })
+        })
+        .join()
+        .expect("SNTP client thread")
+        .unwrap_or_else(|e| panic!("egress lab: SNTP query: {e}"))
+    }
+
+    /// `mtr -n -r -c 2` from conn to `addr` with `proto` (`-T` TCP or `-u`
+    /// UDP) to `port`: the last hop that answered and its address.
+    pub fn last_hop(&self, proto: &str, port: u16, addr: Ipv4Addr) -> (u8, String) {
+        let (a, p) = (addr.to_string(), port.to_string());
+        let out = self.lab.exec(
+            Node::Conn,
+            &[
+                "mtr",
+                "-n",
+                "-r",
+                "-c",
+                "2",
+                "-i",
+                "0.2",
+                "--gracetime",
+                "1",
+                proto,
+                "-P",
+                &p,
+                &a,
+            ],
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .filter_map(|l| {
+                let (hop, rest) = l.trim_start().split_once(".|--")?;
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let hop: u8 = hop.parse().ok()?;
+                (f.first().is_some_and(|a| *a != "???") && f.get(1) != Some(&"100.0%"))
+                    .then(|| (hop, f[0].to_owned()))
+            })
+            .next_back()
+            .unwrap_or_else(|| panic!("egress lab: no hop answered mtr {proto} {a}:{p}:\n{text}"))
+    }
+}
