@@ -20,6 +20,16 @@
 //! summary's counts; the firewall rules for failed tcp/udp/ntp rows; the
 //! verdict.
 //!
+//! The `egress_*` tests fail until the command exists. Beside them:
+//! `fixture_*` check each fault of the lab with the standard tools (dig,
+//! openssl s_client direct, through the proxy and over DTLS, an SNTP query,
+//! mtr) and pass without `egress`: when an `egress_*` case fails, its
+//! fixture test says whether the lab is at fault. `assertions_*` (no root)
+//! run the case assertions on a report built as the contract describes it,
+//! and on spoiled copies of it, so they are known to be satisfiable and to
+//! catch wrong rows. `egress_lab_hold` (ignored) keeps a lab up for a shell
+//! command: `bench/egress.sh` and hand inspection.
+//!
 //! Needs root; skips loudly otherwise (`PATHPROOF_LAB_REQUIRED=1` makes a
 //! skip fail).
 
@@ -223,6 +233,7 @@ const YUM_NXDOMAIN: Case = Case {
     exit: 1,
     rules: &[
         rule(Some(YUM_HOST), Some("dns"), None, fail("dns-failure", None)),
+        rule(Some(YUM_HOST), Some("icmp"), None, only(&["skip", "warn"])),
         rule(Some(YUM_HOST), None, None, only(&["skip"])),
     ],
     verdict: Some(("dns-failure", None)),
@@ -428,13 +439,17 @@ fn assert_run(case: &Case, run: &Run) {
     }
 
     // A rule for each failed tcp/udp/ntp row (what a firewall team needs);
-    // none at all when nothing failed.
+    // none at all when every row passed or was skipped (a warning, e.g.
+    // UDP 443 blocked, may come with a rule that would clear it).
     let rules = j["firewall_rules"]
         .as_array()
         .unwrap_or_else(|| panic!("firewall_rules is not an array\n{ctx}"));
     let failed: Vec<&&Value> = rows.iter().filter(|r| r["status"] == "fail").collect();
-    if failed.is_empty() {
-        assert!(rules.is_empty(), "firewall rules without a failure\n{ctx}");
+    if rows
+        .iter()
+        .all(|r| r["status"] == "pass" || r["status"] == "skip")
+    {
+        assert!(rules.is_empty(), "firewall rules for a clean run\n{ctx}");
     }
     for r in failed
         .iter()
@@ -458,7 +473,7 @@ fn assert_run(case: &Case, run: &Run) {
         // "A healthy profile of about ten destinations finishes in a few
         // seconds, not the sum of every timeout" (generous: shared CPUs).
         assert!(
-            run.took < Duration::from_secs(15),
+            run.took < Duration::from_secs(20),
             "a healthy run took {:?}\n{ctx}",
             run.took
         );
@@ -1258,8 +1273,9 @@ fn egress_direct_and_proxy_together_is_exit_2() {
 /// by hand:
 ///
 /// ```text
-/// PATHPROOF_EGRESS_LAB_RUN=tests/lab/egress-fixture.sh cargo test \
-///     --test lab_egress egress_lab_hold -- --ignored --nocapture
+/// PATHPROOF_EGRESS_FAULT=tcp-drop \
+/// PATHPROOF_EGRESS_LAB_RUN='env | grep ^EGRESS_; ip netns exec "$EGRESS_NS_CONN" bash' \
+///     cargo test --test lab_egress egress_lab_hold -- --ignored --nocapture
 /// ```
 #[test]
 #[ignore = "a harness for bench/egress.sh and for poking at the lab by hand"]
