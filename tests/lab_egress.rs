@@ -1216,22 +1216,40 @@ fn egress_offline(args: &[&str]) -> support::CommandOutput {
     support::CommandOutput::of(format!("unshare {}", all.join(" ")), &out)
 }
 
-fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pathproof-egress-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write temp file");
-    p
+/// A file in a directory of its own, removed on drop (also on panic).
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> TempFile {
+        let dir =
+            std::env::temp_dir().join(format!("pathproof-egress-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write temp file");
+        TempFile(p)
+    }
+
+    fn path(&self) -> String {
+        self.0.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 #[test]
 fn egress_malformed_proxy_file_is_exit_2() {
     require_root!();
-    let f = temp_file("proxy", "198.18.1.2:notaport\n");
-    let out = egress_offline(&["--proxy-file", &f.to_string_lossy()]);
+    let f = TempFile::new("proxy", "198.18.1.2:notaport\n");
+    let out = egress_offline(&["--proxy-file", &f.path()]);
     assert_eq!(out.code, Some(2), "{}", out.context());
     assert!(
-        out.stderr.contains("notaport") || out.stderr.contains(&*f.to_string_lossy()),
+        out.stderr.contains("notaport") || out.stderr.contains(&f.path()),
         "the error should name the file or the bad value\n{}",
         out.context()
     );
@@ -1240,11 +1258,11 @@ fn egress_malformed_proxy_file_is_exit_2() {
 #[test]
 fn egress_malformed_destinations_file_is_exit_2() {
     require_root!();
-    let f = temp_file(
+    let f = TempFile::new(
         "destinations",
         "# lab destinations\n@@@ this is not a destination @@@\n",
     );
-    let out = egress_offline(&["--direct", "--destinations", &f.to_string_lossy()]);
+    let out = egress_offline(&["--direct", "--destinations", &f.path()]);
     assert_eq!(out.code, Some(2), "{}", out.context());
     assert!(
         out.stderr.to_lowercase().contains("line 2") || out.stderr.contains(":2"),
