@@ -863,6 +863,11 @@ pub struct LabOptions {
     /// default: the trace lab relies on the broker's kernel resetting
     /// TCP/443 over IPv6.
     pub dual_stack_tls: bool,
+    /// Extra dnsmasq options for the lab resolver, appended to its command
+    /// line (e.g. `--host-record=NAME,ADDR,TTL`, `--local=/zone/`). Empty by
+    /// default. The resolver still forwards nothing (`--no-resolv`): a name
+    /// outside the zones it knows gets REFUSED, never an upstream query.
+    pub dns_extra: Vec<String>,
 }
 
 impl Default for LabOptions {
@@ -877,6 +882,7 @@ impl Default for LabOptions {
             sysctls: Vec::new(),
             ipv6: false,
             dual_stack_tls: false,
+            dns_extra: Vec::new(),
         }
     }
 }
@@ -1816,6 +1822,7 @@ impl Lab {
         if self.scenario.dns() != DnsBehaviour::NxDomain {
             args.push(&cname);
         }
+        args.extend(self.options.dns_extra.iter().map(String::as_str));
         let id = self.spawn_logged(Node::Dns, "dnsmasq", &args);
         self.wait_listening(Node::Dns, "-u", 53, id, "dnsmasq");
     }
@@ -1825,7 +1832,7 @@ impl Lab {
     /// to the work dir. The workload names the broker by address, so the
     /// proxy resolves nothing; in case it tried, `node` gets a resolv.conf
     /// naming only the lab resolver (removed with the namespace).
-    fn start_connect_proxy(&self, node: Node, port: u16) {
+    pub fn start_connect_proxy(&self, node: Node, port: u16) {
         let listen = hop_addr(node.index());
         let dir = Path::new("/etc/netns").join(self.ns(node));
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("lab: create {}: {e}", dir.display()));
@@ -1861,7 +1868,7 @@ impl Lab {
     /// Waits until something listens on `port` (`proto`: `-t` or `-u`) in
     /// `node`; panics with the log of background process `id` if it exits
     /// or 10 s pass.
-    fn wait_listening(&self, node: Node, proto: &str, port: u16, id: u32, name: &str) {
+    pub fn wait_listening(&self, node: Node, proto: &str, port: u16, id: u32, name: &str) {
         let filter = format!("sport = :{port}");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -1943,7 +1950,7 @@ impl Lab {
     /// chain file) in `node`, logged as `<name>.log`. With `sink`, no
     /// `-www`: the server reads and logs what the client sends until the
     /// client closes (its stdin is a pipe that never delivers anything).
-    fn start_tls_server(&self, node: Node, port: u16, certs: &Certs, name: &str, sink: bool) {
+    pub fn start_tls_server(&self, node: Node, port: u16, certs: &Certs, name: &str, sink: bool) {
         let s = |p: &Path| p.to_string_lossy().into_owned();
         let mut args: Vec<String> = ["openssl", "s_server"]
             .iter()

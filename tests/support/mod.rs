@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod check;
+pub mod egress;
 pub mod lab;
 pub mod sntp;
 pub mod talk;
