@@ -520,15 +520,30 @@ fn assert_coverage(case: &Case, rows: &[&Value], ctx: &str) {
     };
     let resolver = lab::resolver_addr().to_string();
     for name in names() {
-        // A and AAAA over UDP, one query over TCP, to the one resolver.
+        // A and AAAA over UDP to the one resolver.
         let udp = n(name, &resolver, "dns", "udp", "53", "direct");
-        let tcp = n(name, &resolver, "dns", "tcp", "53", "direct");
-        assert!(
-            udp >= 2 && tcp >= 1,
-            "{name}: want 2 dns rows over UDP (A, AAAA) and 1 over TCP to {resolver}, \
-             got {udp} and {tcp}\n{ctx}"
+        assert_eq!(
+            udp, 2,
+            "{name}: want 2 dns rows over UDP (A, AAAA) to {resolver}\n{ctx}"
         );
+        for q in ["A", "AAAA"] {
+            assert!(
+                rows.iter().any(|r| r["check"] == "dns"
+                    && r["protocol"] == "udp"
+                    && r["target"] == name
+                    && r["query"] == q),
+                "{name}: no {q} row\n{ctx}"
+            );
+        }
     }
+    // And one query over TCP 53 per resolver (the first name).
+    let tcp = rows
+        .iter()
+        .filter(|r| {
+            r["check"] == "dns" && r["protocol"] == "tcp" && r["address"] == resolver.as_str()
+        })
+        .count();
+    assert_eq!(tcp, 1, "want one dns row over TCP 53 to {resolver}\n{ctx}");
     let mut want: Vec<(&str, String, &str, &str)> = Vec::new();
     for a in broker_addrs() {
         for (check, proto) in [("tcp", "tcp"), ("tls", "tcp"), ("udp", "udp")] {

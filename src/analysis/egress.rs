@@ -56,6 +56,23 @@ pub fn judge_host(obs: &HostObservations, expect: &IssuerExpectation<'_>) -> Ver
     })
 }
 
+/// A failure seen through an explicit proxy is placed at the proxy: it is
+/// the TCP peer, and the device that refuses the tunnel or re-signs the
+/// chain (as `pcap` places a CONNECT tunnel's interception).
+pub fn through_proxy(mut v: Verdict, proxy: std::net::IpAddr, proxy_hop: Option<u8>) -> Verdict {
+    if v.class.is_failure() && v.hop.is_none() {
+        v.hop = proxy_hop;
+        v.address = Some(proxy);
+    }
+    v
+}
+
+/// Whether the verdict says all is well (callers outside the analysis do
+/// not name classes).
+pub fn is_healthy(v: &Verdict) -> bool {
+    v.class == VerdictClass::Healthy
+}
+
 /// A verdict that says all is well: `summary` (what the probe saw).
 pub fn healthy(summary: String) -> Verdict {
     Verdict {

@@ -208,6 +208,9 @@ pub struct EgressRow {
     pub hop_address: Option<IpAddr>,
     pub detail: String,
     pub fix: Option<String>,
+    /// `dns` rows: the query type (`A`, `AAAA`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<&'static str>,
     #[serde(skip)]
     pub verdict: Verdict,
     #[serde(skip)]
@@ -242,6 +245,7 @@ impl RowSpec<'_> {
             hop_address: None,
             detail: String::new(),
             fix: None,
+            query: None,
             verdict,
             established,
         };
@@ -251,6 +255,11 @@ impl RowSpec<'_> {
 }
 
 impl EgressRow {
+    fn query(mut self, q: &'static str) -> EgressRow {
+        self.query = Some(q);
+        self
+    }
+
     /// Status, class, hop, detail and fix from the verdict.
     fn settle(&mut self) {
         self.status = judge::status(self.established, &self.verdict, self.required);
@@ -439,6 +448,8 @@ pub fn run_egress(cfg: &EgressConfig, plan: &Plan, progress: impl Fn(&str)) -> E
                     ),
                     None => judge::healthy(describe_lookup(l)),
                 };
+                // With a proxy the proxy resolves the destinations.
+                let required = !proxied || role == "proxy";
                 rows.push(
                     RowSpec {
                         target: &l.name,
@@ -448,10 +459,48 @@ pub fn run_egress(cfg: &EgressConfig, plan: &Plan, progress: impl Fn(&str)) -> E
                         protocol: Some("udp"),
                         port: Some(53),
                         via: Via::Direct,
-                        // With a proxy the proxy resolves the destinations.
-                        required: !proxied || role == "proxy",
+                        required,
                     }
-                    .row(Some(!l.addresses.is_empty()), verdict),
+                    .row(Some(!l.addresses.is_empty()), verdict)
+                    .query("A"),
+                );
+                // AAAA: its own row, informational.
+                let aaaa_answer = l
+                    .tries
+                    .iter()
+                    .filter(|t| t.qtype == "AAAA")
+                    .filter_map(|t| match &t.outcome {
+                        dns::TryOutcome::Answered { rcode, .. } => Some(rcode.as_str()),
+                        _ => None,
+                    })
+                    .next_back();
+                let v6: Vec<IpAddr> = l
+                    .addresses
+                    .iter()
+                    .copied()
+                    .filter(IpAddr::is_ipv6)
+                    .collect();
+                // A name that does not resolve fails both queries alike.
+                let (aaaa_ok, aaaa_verdict, aaaa_required) = if l.failure.is_some() {
+                    (false, rows.last().map(|a| a.verdict.clone()), required)
+                } else {
+                    (aaaa_answer.is_some(), None, false)
+                };
+                let aaaa_verdict =
+                    aaaa_verdict.unwrap_or_else(|| rules::aaaa(&l.name, *r, aaaa_answer, &v6));
+                rows.push(
+                    RowSpec {
+                        target: &l.name,
+                        role,
+                        address: Some(*r),
+                        check: EgressCheck::Dns,
+                        protocol: Some("udp"),
+                        port: Some(53),
+                        via: Via::Direct,
+                        required: aaaa_required,
+                    }
+                    .row(Some(aaaa_ok), aaaa_verdict)
+                    .query("AAAA"),
                 );
             }
             DnsResult::Tcp(r, name, outcome) => {
@@ -481,7 +530,8 @@ pub fn run_egress(cfg: &EgressConfig, plan: &Plan, progress: impl Fn(&str)) -> E
                         via: Via::Direct,
                         required: !proxied,
                     }
-                    .row(Some(ok), verdict),
+                    .row(Some(ok), verdict)
+                    .query("A"),
                 );
             }
             DnsResult::Panicked => notes.push("a DNS probe failed unexpectedly (a bug)".into()),
@@ -583,7 +633,24 @@ pub fn run_egress(cfg: &EgressConfig, plan: &Plan, progress: impl Fn(&str)) -> E
             }));
         }
     }
+    // The proxy's hop, to place what fails through it.
+    let proxy_ip = plan
+        .proxy
+        .as_ref()
+        .and_then(|p| proxy_address(p, &resolved))
+        .map(|s| s.ip());
+    if let Some(p) = proxy_ip
+        && !echoed.contains(&p)
+    {
+        jobs.push(Box::new(move || Probe::Echo(p, echo(p))));
+    }
     let probes = pool::run_all(jobs, cfg.pace, |_| Probe::Panicked);
+    let proxy_hop = proxy_ip.and_then(|p| {
+        probes.iter().find_map(|x| match x {
+            Probe::Echo(a, (Some((hop, _)), _)) if *a == p => Some(*hop),
+            _ => None,
+        })
+    });
 
     // NTP: the connector needs one time source, not all of them.
     let ntp_ok: Vec<usize> = probes
@@ -700,7 +767,10 @@ pub fn run_egress(cfg: &EgressConfig, plan: &Plan, progress: impl Fn(&str)) -> E
                     .as_ref()
                     .map(|p| p.to_string())
                     .unwrap_or_default();
-                let verdict = rules::proxy_connect(&shown, pa, &d.host, d.port, &answer);
+                let mut verdict = rules::proxy_connect(&shown, pa, &d.host, d.port, &answer);
+                if let Some(p) = pa {
+                    verdict = judge::through_proxy(verdict, p, proxy_hop);
+                }
                 let open = matches!(&answer, ProxyAnswer::Status { status, .. } if (200..300).contains(status));
                 rows.push(
                     RowSpec {
@@ -716,7 +786,16 @@ pub fn run_egress(cfg: &EgressConfig, plan: &Plan, progress: impl Fn(&str)) -> E
                     .row(Some(open), verdict),
                 );
                 match tls {
-                    Some(t) => rows.extend(tls_rows(cfg, d, &t, Via::Proxy, true, now_unix)),
+                    Some(t) => {
+                        let mut tunnel = tls_rows(cfg, d, &t, Via::Proxy, true, now_unix);
+                        for r in &mut tunnel {
+                            if let Some(p) = pa {
+                                r.verdict = judge::through_proxy(r.verdict.clone(), p, proxy_hop);
+                                r.settle();
+                            }
+                        }
+                        rows.extend(tunnel);
+                    }
                     None => rows.push(
                         RowSpec {
                             target: &d.host,
@@ -889,7 +968,7 @@ fn tls_rows(
     }
     let tls_verdict = if !connected {
         judge::healthy("Not attempted: TCP did not connect.".into())
-    } else if !verdict.class.is_failure() && verdict.summary.is_empty() {
+    } else if judge::is_healthy(&verdict) {
         judge::healthy(probe.summary())
     } else {
         verdict
@@ -950,7 +1029,12 @@ fn describe_resolv(r: &ResolvSection, mut verdict: Verdict) -> Verdict {
 }
 
 fn describe_lookup(l: &dns::DnsLookup) -> String {
-    let addrs: Vec<String> = l.addresses.iter().map(IpAddr::to_string).collect();
+    let addrs: Vec<String> = l
+        .addresses
+        .iter()
+        .filter(|a| a.is_ipv4())
+        .map(IpAddr::to_string)
+        .collect();
     let chain = if l.cname_chain.len() > 1 {
         format!(" via {}", l.cname_chain[1..].join(" → "))
     } else {
@@ -960,7 +1044,7 @@ fn describe_lookup(l: &dns::DnsLookup) -> String {
         "{} {}{chain} ({}, {:.0} ms).",
         l.name,
         if addrs.is_empty() {
-            "has no address".to_string()
+            "has no IPv4 address".to_string()
         } else {
             format!("→ {}", addrs.join(", "))
         },

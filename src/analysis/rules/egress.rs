@@ -168,6 +168,43 @@ pub fn proxy_connect(
     }
 }
 
+/// A name's AAAA answer at one resolver: informational (a connector goes
+/// over IPv4 when the name has no AAAA). `answer`: the rcode of the last
+/// AAAA answer, `None` when no AAAA query was answered.
+pub fn aaaa(name: &str, resolver: IpAddr, answer: Option<&str>, addresses: &[IpAddr]) -> Verdict {
+    let (class, summary) = match answer {
+        Some(rcode) if addresses.is_empty() => (
+            VerdictClass::Healthy,
+            format!("{name} has no AAAA at {resolver} ({rcode}): IPv4 only."),
+        ),
+        Some(rcode) => (
+            VerdictClass::Healthy,
+            format!(
+                "{name} AAAA → {} ({rcode}).",
+                addresses
+                    .iter()
+                    .map(IpAddr::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        None => (
+            VerdictClass::Inconclusive,
+            format!(
+                "{resolver} did not answer the AAAA query for {name} (an IPv4-only connector does not need it; a resolver that drops AAAA queries slows every lookup)."
+            ),
+        ),
+    };
+    Verdict {
+        class,
+        hop: None,
+        address: Some(resolver),
+        confidence: Confidence::Medium,
+        summary,
+        next_steps: vec![],
+    }
+}
+
 /// How a DNS query over TCP 53 went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TcpDnsAnswer {
