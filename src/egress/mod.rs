@@ -942,6 +942,9 @@ fn tls_rows(
         ..HostObservations::default()
     };
     let verdict = judge::judge_host(&obs, &expect);
+    // The issuer rule's word on the chain, for the row's detail.
+    let mut probe = probe.clone();
+    probe.judge_issuer(&expect);
     let address = Some(probe.addr.ip());
     let connected = probe.connect == tls::ConnectOutcome::Connected;
     let completed = matches!(probe.outcome, Some(tls::HandshakeOutcome::Completed));

@@ -51,15 +51,17 @@ pub fn render_text(r: &EgressReport) -> String {
         .clamp(6, 32);
     let _ = writeln!(
         out,
-        "{:<6} {:<6} {:<target_w$} {:<15} {:<8} {:<20} DETAIL",
+        "{:<6} {:<8} {:<target_w$} {:<15} {:<8} {:<20} DETAIL",
         "STATUS", "CHECK", "TARGET", "ADDRESS", "PORT", "HOP"
     );
     for row in &r.rows {
-        let check = if row.via == Via::Proxy && row.check != crate::vocab::EgressCheck::Proxy {
-            format!("{}*", row.check)
-        } else {
-            row.check.to_string()
-        };
+        let mut check = row.check.to_string();
+        if let Some(q) = row.query {
+            check = format!("{check} {q}");
+        }
+        if row.via == Via::Proxy && row.check != crate::vocab::EgressCheck::Proxy {
+            check.push('*');
+        }
         let addr = row.address.map_or_else(|| "-".into(), |a| a.to_string());
         let mut target = row.target.clone();
         if target.len() > target_w {
@@ -67,7 +69,7 @@ pub fn render_text(r: &EgressReport) -> String {
             target.push('…');
         }
         let head = format!(
-            "{:<6} {:<6} {:<target_w$} {:<15} {:<8} {:<20}",
+            "{:<6} {:<8} {:<target_w$} {:<15} {:<8} {:<20}",
             row.status.label(),
             check,
             target,
@@ -131,18 +133,21 @@ pub fn render_text(r: &EgressReport) -> String {
 
 fn rule_line(f: &FirewallRule) -> String {
     let at = match (f.hop, f.hop_address) {
-        (Some(h), Some(a)) => format!(" at hop {h} ({a})"),
-        (Some(h), None) => format!(" at hop {h}"),
+        (Some(h), Some(a)) => format!(", on the device at hop {h} ({a})"),
+        (Some(h), None) => format!(", on the device at hop {h}"),
         _ => String::new(),
     };
     let optional = if f.required { "" } else { " (optional)" };
-    format!(
-        "{} {}/{} to {}{at}{optional}",
-        f.action.as_str(),
-        f.protocol,
-        f.port,
-        f.destination
-    )
+    match f.action {
+        crate::analysis::egress::FixAction::Allow => format!(
+            "allow {}/{} from this host to {}{at}{optional}",
+            f.protocol, f.port, f.destination
+        ),
+        crate::analysis::egress::FixAction::ExemptFromInspection => format!(
+            "exempt {}/{} to {} from TLS inspection{at}{optional}",
+            f.protocol, f.port, f.destination
+        ),
+    }
 }
 
 pub fn render_json(r: &EgressReport) -> String {
