@@ -312,6 +312,7 @@ fn pcap(args: cli::PcapArgs) -> ExitCode {
             year: args.year.map(i32::from),
             utc_offset_secs: args.utc_offset,
         }),
+        evidence: args.evidence.clone(),
     };
     let report = match app::run_pcap(job) {
         Ok(r) => r,
@@ -328,11 +329,38 @@ fn pcap(args: cli::PcapArgs) -> ExitCode {
             eprintln!("pathproof: warning: {}", w.message);
         }
     }
+    if let Some(e) = &report.evidence {
+        note_evidence(e);
+    }
     let code = report.analysis.verdict.exit_code();
     // The process ends here: freeing tens of thousands of flow records one
     // by one would only delay the exit.
     std::mem::forget(report);
     ExitCode::from(code)
+}
+
+/// Says on stderr what `--evidence` wrote and whether the file alone
+/// reaches the same verdict.
+fn note_evidence(e: &pathproof::app::evidence::EvidenceSummary) {
+    let hop = e
+        .reread_hop
+        .map_or(String::new(), |h| format!(" at hop {h}"));
+    let left = if e.left_out > 0 {
+        format!(", {} more evidence frames left out", e.left_out)
+    } else {
+        String::new()
+    };
+    if e.same_verdict {
+        eprintln!(
+            "pathproof: evidence: {} packets written to {}{left}; read alone it gives the same verdict ({}{hop})",
+            e.packets, e.file, e.reread_class
+        );
+    } else {
+        eprintln!(
+            "pathproof: warning: evidence: {} packets written to {}{left}, but read alone it gives {}{hop}: the verdict also rests on packets or facts not in it",
+            e.packets, e.file, e.reread_class
+        );
+    }
 }
 
 /// Prints the report, ending with a newline; a closed pipe (`| head`) is
