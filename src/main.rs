@@ -127,6 +127,7 @@ fn check(args: cli::CheckArgs) -> ExitCode {
         trace_interval: args.interval,
         pmtu: !args.no_pmtu,
         save: args.save,
+        evidence: args.evidence,
         ..CheckConfig::default()
     };
     let started = std::time::Instant::now();
@@ -161,6 +162,14 @@ fn check(args: cli::CheckArgs) -> ExitCode {
         report::check::render_text(&report, &names)
     };
     print(&text);
+    if let Some(e) = report.capture.as_ref().and_then(|c| c.evidence.as_ref()) {
+        note_evidence(e);
+    }
+    if let Some(file) = &args.html
+        && let Err(code) = write_html(file, &report::html::render_check(&report, &names))
+    {
+        return code;
+    }
     ExitCode::from(report.verdict.exit_code())
 }
 
@@ -332,11 +341,24 @@ fn pcap(args: cli::PcapArgs) -> ExitCode {
     if let Some(e) = &report.evidence {
         note_evidence(e);
     }
+    if let Some(file) = &args.html
+        && let Err(code) = write_html(file, &report::html::render_pcap(&report))
+    {
+        return code;
+    }
     let code = report.analysis.verdict.exit_code();
     // The process ends here: freeing tens of thousands of flow records one
     // by one would only delay the exit.
     std::mem::forget(report);
     ExitCode::from(code)
+}
+
+/// Writes the `--html` page; an unwritable file is an error (exit 2).
+fn write_html(file: &std::path::Path, page: &str) -> Result<(), ExitCode> {
+    std::fs::write(file, page).map_err(|e| {
+        eprintln!("pathproof: error: cannot write {}: {e}", file.display());
+        ExitCode::from(EXIT_BAD_INPUT)
+    })
 }
 
 /// Says on stderr what `--evidence` wrote and whether the file alone

@@ -15,7 +15,8 @@ mod support;
 use serde_json::Value;
 use support::CommandOutput;
 use support::check::{
-    Run, check_options, check_target_hop, pathproof, pcap_of_save, run_check, sntp_offset,
+    Run, check_options, check_target_hop, evidence_of, pathproof, pcap_of_save, run_check,
+    sntp_offset,
 };
 use support::lab::{self, Lab, LabOptions, Node, Scenario};
 use support::sntp::SntpResponder;
@@ -91,6 +92,27 @@ fn check_scenario_with(s: Scenario, options: LabOptions, target: &str, extra: &[
             pj["verdict"]["hop"],
             v["hop"],
             "{}: pcap hop disagrees\n{}",
+            s.name(),
+            pcap.context()
+        );
+    }
+    // The evidence file alone, a few dozen packets, gives the same verdict
+    // and hop as the check (issue 14).
+    if s != Scenario::ResolvPerms && run.out.code == Some(1) {
+        let evidence = evidence_of(&save);
+        let (pcap, ej) = pcap_of_save(&evidence, check_target_hop(&run.json));
+        let packets = ej["input"]["frames"].as_u64().unwrap_or(0);
+        eprintln!("lab_check: {}: evidence of {packets} packets", s.name());
+        assert!(
+            (1..=48).contains(&packets),
+            "{}: evidence of {packets} packets\n{}",
+            s.name(),
+            pcap.context()
+        );
+        assert_eq!(
+            (&ej["verdict"]["class"], &ej["verdict"]["hop"]),
+            (&v["class"], &v["hop"]),
+            "{}: pcap of the evidence disagrees\n{}\n{ctx}",
             s.name(),
             pcap.context()
         );

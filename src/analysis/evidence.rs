@@ -11,7 +11,7 @@
 
 use super::flows::{FlowRecord, SegmentKind};
 use super::tls::Side;
-use super::{Analysis, Finding, HopEstimate, RstOrigin, Severity, Verdict};
+use super::{Analysis, Finding, HopEstimate, RstOrigin, Severity, Verdict, VerdictClass};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -371,5 +371,48 @@ pub fn shorten(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
+    }
+}
+
+/// What failed, as a path diagram draws it (`--html`): the verdict class
+/// read once, here, so that the report names no class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Culprit {
+    /// A device forges resets in the server's name: an arrow from the hop
+    /// that really sent them.
+    ForgedReset,
+    /// A device answers the TLS handshake with its own certificate chain.
+    Interceptor,
+    /// Large packets vanish after the hop (path-MTU black hole).
+    BlackHole,
+    /// Packets dropped or refused on the way (TCP, UDP, TLS filter).
+    Filter,
+    /// Packets lost from the hop onward.
+    Loss,
+    /// The server itself refuses.
+    Server,
+    /// The resolver: no broker name resolves.
+    Resolver,
+    /// The connector host itself (clock, identity, enrollment).
+    Host,
+    /// Nothing failed, or nothing decides.
+    Nothing,
+}
+
+pub fn culprit(class: VerdictClass) -> Culprit {
+    match class {
+        VerdictClass::RstInjected => Culprit::ForgedReset,
+        VerdictClass::TlsIntercepted => Culprit::Interceptor,
+        VerdictClass::PmtuBlackhole => Culprit::BlackHole,
+        VerdictClass::TcpBlocked | VerdictClass::UdpBlocked | VerdictClass::TlsBlocked => {
+            Culprit::Filter
+        }
+        VerdictClass::PathLoss => Culprit::Loss,
+        VerdictClass::RstFromTarget | VerdictClass::TlsRefused => Culprit::Server,
+        VerdictClass::DnsFailure => Culprit::Resolver,
+        VerdictClass::ClockSkew
+        | VerdictClass::IdentityChanged
+        | VerdictClass::EnrollmentFailed => Culprit::Host,
+        VerdictClass::Healthy | VerdictClass::Inconclusive => Culprit::Nothing,
     }
 }
