@@ -299,6 +299,15 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE.pcap")]
     pub save: Option<PathBuf>,
 
+    /// Write only the recorded packets that prove the verdict to this pcapng, each with a
+    /// comment saying why it is there and its frame number in the recording.
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub evidence: Option<PathBuf>,
+
+    /// Write the report as one self-contained HTML page (path diagram, evidence, chain).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
     /// Print the JSON report (the `pcap` schema plus a `check` section) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -440,4 +449,14 @@ pub struct PcapArgs {
     /// Print the JSON report (schema in README.md) instead of text.
     #[arg(long)]
     pub json: bool,
+
+    /// Write only the packets that prove the verdict to this pcapng, each with a comment
+    /// saying why it is there and its frame number in FILE (`pathproof pcap` of it reaches
+    /// the same verdict).
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub evidence: Option<PathBuf>,
+
+    /// Write the report as one self-contained HTML page (path diagram, evidence, chain).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }

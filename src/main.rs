@@ -127,6 +127,7 @@ fn check(args: cli::CheckArgs) -> ExitCode {
         trace_interval: args.interval,
         pmtu: !args.no_pmtu,
         save: args.save,
+        evidence: args.evidence,
         ..CheckConfig::default()
     };
     let started = std::time::Instant::now();
@@ -161,6 +162,14 @@ fn check(args: cli::CheckArgs) -> ExitCode {
         report::check::render_text(&report, &names)
     };
     print(&text);
+    if let Some(e) = report.capture.as_ref().and_then(|c| c.evidence.as_ref()) {
+        note_evidence(e);
+    }
+    if let Some(file) = &args.html
+        && let Err(code) = write_html(file, &report::html::render_check(&report, &names))
+    {
+        return code;
+    }
     ExitCode::from(report.verdict.exit_code())
 }
 
@@ -312,6 +321,7 @@ fn pcap(args: cli::PcapArgs) -> ExitCode {
             year: args.year.map(i32::from),
             utc_offset_secs: args.utc_offset,
         }),
+        evidence: args.evidence.clone(),
     };
     let report = match app::run_pcap(job) {
         Ok(r) => r,
@@ -328,11 +338,51 @@ fn pcap(args: cli::PcapArgs) -> ExitCode {
             eprintln!("pathproof: warning: {}", w.message);
         }
     }
+    if let Some(e) = &report.evidence {
+        note_evidence(e);
+    }
+    if let Some(file) = &args.html
+        && let Err(code) = write_html(file, &report::html::render_pcap(&report))
+    {
+        return code;
+    }
     let code = report.analysis.verdict.exit_code();
     // The process ends here: freeing tens of thousands of flow records one
     // by one would only delay the exit.
     std::mem::forget(report);
     ExitCode::from(code)
+}
+
+/// Writes the `--html` page; an unwritable file is an error (exit 2).
+fn write_html(file: &std::path::Path, page: &str) -> Result<(), ExitCode> {
+    std::fs::write(file, page).map_err(|e| {
+        eprintln!("pathproof: error: cannot write {}: {e}", file.display());
+        ExitCode::from(EXIT_BAD_INPUT)
+    })
+}
+
+/// Says on stderr what `--evidence` wrote and whether the file alone
+/// reaches the same verdict.
+fn note_evidence(e: &pathproof::app::evidence::EvidenceSummary) {
+    let hop = e
+        .reread_hop
+        .map_or(String::new(), |h| format!(" at hop {h}"));
+    let left = if e.left_out > 0 {
+        format!(", {} more evidence frames left out", e.left_out)
+    } else {
+        String::new()
+    };
+    if e.same_verdict {
+        eprintln!(
+            "pathproof: evidence: {} packets written to {}{left}; read alone it gives the same verdict ({}{hop})",
+            e.packets, e.file, e.reread_class
+        );
+    } else {
+        eprintln!(
+            "pathproof: warning: evidence: {} packets written to {}{left}, but read alone it gives {}{hop}: the verdict also rests on packets or facts not in it",
+            e.packets, e.file, e.reread_class
+        );
+    }
 }
 
 /// Prints the report, ending with a newline; a closed pipe (`| head`) is

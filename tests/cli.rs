@@ -710,3 +710,207 @@ fn egress_a_destination_that_does_not_resolve_is_a_failing_row() {
         v["verdict"]
     );
 }
+
+/// A scratch directory under target/ for files the tests write.
+fn test_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `--evidence`: for every bundled capture with a failure verdict, in every
+/// format, the evidence file alone gives the same verdict and hop with the
+/// same options, and holds at most a few dozen packets.
+#[test]
+fn evidence_file_alone_reaches_the_same_verdict() {
+    let dir = test_dir("evidence");
+    let mut checked = 0;
+    let mut sizes = Vec::new();
+    for e in expected_from_readme().into_iter().filter(|e| e.exit == 1) {
+        for file in [
+            "sll.pcap",
+            "sll1.pcap",
+            "eth.pcap",
+            "sll.pcapng",
+            "eth.pcapng",
+        ] {
+            let path = captures().join(format!("{}.{file}", e.scenario));
+            let ev = dir.join(format!("{}.{file}.evidence.pcapng", e.scenario));
+            let out = run(&[
+                "pcap",
+                path.to_str().unwrap(),
+                "--hops",
+                "4",
+                "--json",
+                "--evidence",
+                ev.to_str().unwrap(),
+            ]);
+            let j = json_of(&out);
+            let where_ = format!("{}: {}", path.display(), j["verdict"]["summary"]);
+            assert_eq!(j["verdict"]["class"], e.class.as_str(), "{where_}");
+            assert_eq!(
+                j["evidence"]["same_verdict"], true,
+                "{where_}: {}",
+                j["evidence"]
+            );
+
+            let again = run(&["pcap", ev.to_str().unwrap(), "--hops", "4", "--json"]);
+            let k = json_of(&again);
+            let from = format!("{} (evidence of {})", ev.display(), path.display());
+            assert_eq!(k["verdict"]["class"], e.class.as_str(), "{from}");
+            assert_eq!(k["verdict"]["hop"].as_u64(), e.hop, "{from}");
+            assert_eq!(again.status.code(), Some(e.exit), "{from}");
+            assert_eq!(k["input"]["format"], "pcapng", "{from}");
+            let packets = k["input"]["frames"].as_u64().unwrap();
+            assert!((1..=48).contains(&packets), "{from}: {packets} packets");
+            assert_eq!(j["evidence"]["packets"].as_u64(), Some(packets), "{from}");
+            if file == "sll.pcap" {
+                sizes.push(format!("{} {packets}", e.scenario));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5 * 10, "{checked} evidence files checked");
+    eprintln!("evidence packets per scenario: {}", sizes.join(", "));
+}
+
+/// With the mtr report, the evidence names the same hop and address.
+#[test]
+fn evidence_with_an_mtr_report_names_the_same_address() {
+    let dir = test_dir("evidence");
+    let mtr = captures().join("rst-hop2.mtr.txt");
+    let ev = dir.join("rst-hop2-mtr.evidence.pcapng");
+    let src = captures().join("rst-hop2.eth.pcap");
+    let args = |input: &Path| {
+        vec![
+            "pcap".to_string(),
+            input.to_str().unwrap().to_string(),
+            "--mtr".into(),
+            mtr.to_str().unwrap().into(),
+            "--json".into(),
+        ]
+    };
+    let mut first = args(&src);
+    first.extend(["--evidence".into(), ev.to_str().unwrap().into()]);
+    let j = json_of(&bin().args(&first).output().unwrap());
+    let k = json_of(&bin().args(args(&ev)).output().unwrap());
+    assert_eq!(j["verdict"]["address"], "198.18.2.2");
+    for key in ["class", "hop", "address"] {
+        assert_eq!(j["verdict"][key], k["verdict"][key], "{key}");
+    }
+}
+
+/// Standard input is read once: the evidence comes from a copy made while
+/// it was read, and the copy is gone afterwards.
+#[test]
+fn evidence_from_standard_input() {
+    let dir = test_dir("evidence");
+    let ev = dir.join("stdin.evidence.pcapng");
+    let mut child = bin()
+        .args([
+            "pcap",
+            "-",
+            "--hops",
+            "4",
+            "--json",
+            "--evidence",
+            ev.to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let bytes = std::fs::read(captures().join("tls-reset.sll.pcapng")).unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let prefix = format!("pathproof-stdin-{pid}-");
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "temporary copy left behind: {left:?}");
+    let j = json_of(&out);
+    assert_eq!(j["evidence"]["same_verdict"], true, "{}", j["evidence"]);
+    let k = json_of(&run(&[
+        "pcap",
+        ev.to_str().unwrap(),
+        "--hops",
+        "4",
+        "--json",
+    ]));
+    assert_eq!(k["verdict"]["class"], "tls-blocked");
+    assert_eq!(k["verdict"]["hop"], 1);
+}
+
+/// tshark (Wireshark 4) shows the packet comments: why each packet is
+/// there and its frame number in the original.
+#[test]
+fn evidence_comments_show_in_tshark() {
+    if Command::new("tshark").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("PATHPROOF_LAB_REQUIRED").is_none(),
+            "tshark is missing and PATHPROOF_LAB_REQUIRED is set"
+        );
+        eprintln!("SKIPPED evidence_comments_show_in_tshark: tshark is not installed");
+        return;
+    }
+    let dir = test_dir("evidence");
+    let ev = dir.join("tshark-rst-hop2.evidence.pcapng");
+    let src = captures().join("rst-hop2.sll.pcap");
+    let out = run(&[
+        "pcap",
+        src.to_str().unwrap(),
+        "--hops",
+        "4",
+        "--evidence",
+        ev.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = Command::new("tshark")
+        .args([
+            "-r",
+            ev.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.comment",
+        ])
+        .output()
+        .unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let text = String::from_utf8_lossy(&t.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 6, "{text}");
+    let name = src.display().to_string();
+    for l in &lines {
+        assert!(l.starts_with("frame ") && l.contains(&name), "{l}");
+    }
+    assert!(
+        lines.iter().any(|l| l.starts_with("frame 12 of ")
+            && l.contains("the forged reset (TTL 63, hop 2; the server is at hop 4)")),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("frame 11 of ") && l.contains("SYN")),
+        "{text}"
+    );
+    // The bytes are the original's: tshark decodes the same reset.
+    let f = Command::new("tshark")
+        .args([
+            "-r",
+            ev.to_str().unwrap(),
+            "-Y",
+            "tcp.flags.reset==1",
+            "-T",
+            "fields",
+            "-e",
+            "ip.ttl",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&f.stdout).trim(), "63\n63\n63");
+}

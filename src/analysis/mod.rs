@@ -8,6 +8,7 @@ pub mod check;
 mod conclude;
 pub mod dns;
 pub mod egress;
+pub mod evidence;
 pub mod flows;
 pub mod journal_beside;
 pub mod journal_pairing;

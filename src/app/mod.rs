@@ -1,6 +1,7 @@
 //! The jobs, wiring the edges (files, sockets) to the pure analysis: the
 //! binary parses the command line into a job, runs it here, prints.
 
+pub mod evidence;
 pub mod journal;
 pub mod trace;
 
@@ -37,6 +38,11 @@ pub enum JobError {
         path: String,
         source: mtr::MtrParseError,
     },
+    #[error("cannot write the evidence file {path}: {source}")]
+    Evidence {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("journal {path}: {source}")]
     Journal {
         path: String,
@@ -53,6 +59,8 @@ pub struct PcapJob {
     pub options: AnalysisOptions,
     /// The connector's journal to judge beside the capture (`--journal`).
     pub journal: Option<JournalInput>,
+    /// `--evidence FILE.pcapng`: write the packets that prove the verdict.
+    pub evidence: Option<PathBuf>,
 }
 
 /// A journal dump for `pcap --journal`, and how to read its timestamps.
@@ -111,6 +119,8 @@ pub struct PcapReport {
     pub path: Option<Path>,
     pub warnings: Vec<CaptureWarning>,
     pub journal: Option<PcapJournal>,
+    /// `--evidence`: what was written.
+    pub evidence: Option<evidence::EvidenceSummary>,
 }
 
 /// The path the user gave: an mtr report or `trace --json` file (`--mtr`),
@@ -153,8 +163,22 @@ pub fn run_pcap(job: PcapJob) -> Result<PcapReport, JobError> {
         path: shown.clone(),
         source,
     };
-    let reader = CaptureReader::open(&job.input).map_err(capture_err)?;
-    let mut report = analyse_capture(reader, shown, job.path, &job.options)?;
+    // Standard input cannot be read twice: with --evidence it is copied to
+    // a temporary file as it is read (removed at the end), which the second
+    // pass reads for the evidence frames' bytes.
+    let spool = match (&job.evidence, job.input == std::path::Path::new("-")) {
+        (Some(_), true) => Some(Spool::new().map_err(|source| JobError::Evidence {
+            path: "a temporary copy of standard input".into(),
+            source,
+        })?),
+        _ => None,
+    };
+    let reader = match &spool {
+        Some(s) => s.reader(),
+        None => CaptureReader::open(&job.input),
+    }
+    .map_err(capture_err)?;
+    let mut report = analyse_capture(reader, shown.clone(), job.path.clone(), &job.options)?;
     if let Some(input) = &job.journal {
         let journal = read_journal_beside(input, report.analysis.first_ts_ns)?;
         let timeline =
@@ -168,7 +192,81 @@ pub fn run_pcap(job: PcapJob) -> Result<PcapReport, JobError> {
             timeline,
         });
     }
+    if let Some(out) = &job.evidence {
+        let source = match &spool {
+            Some(s) => evidence::EvidenceSource::File(&s.path),
+            None => evidence::EvidenceSource::File(&job.input),
+        };
+        let req = evidence::EvidenceRequest {
+            out,
+            original: &shown,
+            verdict: &report.analysis.verdict,
+            findings: &report.analysis.findings,
+            path: job.path.as_ref(),
+            options: &job.options,
+        };
+        report.evidence = Some(evidence::write_evidence(source, &report.analysis, &req)?);
+    }
     Ok(report)
+}
+
+/// Standard input copied to a temporary file as it is read.
+struct Spool {
+    path: PathBuf,
+}
+
+impl Spool {
+    fn new() -> std::io::Result<Spool> {
+        let path = std::env::temp_dir().join(format!(
+            "pathproof-stdin-{}-{}.capture",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(Spool { path })
+    }
+
+    fn reader(&self) -> Result<CaptureReader, CaptureError> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .map_err(|source| CaptureError::Open {
+                path: self.path.clone(),
+                source,
+            })?;
+        CaptureReader::from_reader(Box::new(Tee {
+            input: std::io::stdin(),
+            copy: std::io::BufWriter::new(file),
+        }))
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Reads `input` and writes what it read to `copy`.
+struct Tee<R, W: std::io::Write> {
+    input: R,
+    copy: W,
+}
+
+impl<R: std::io::Read, W: std::io::Write> std::io::Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.input.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        if n == 0 {
+            self.copy.flush()?;
+        }
+        Ok(n)
+    }
 }
 
 /// Reads the journal for `pcap --journal`: year-less timestamps take the
@@ -530,6 +628,7 @@ pub fn analyse_capture(
         path,
         warnings,
         journal: None,
+        evidence: None,
     })
 }
 

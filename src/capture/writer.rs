@@ -1,6 +1,11 @@
 //! Writers for classic pcap and pcapng (little-endian), for `--save` and for
 //! building test captures. Wrap `W` in a `BufWriter` when it is a file: each
 //! frame is written with a few small `write_all` calls.
+//!
+//! Hand-written rather than pcap-parser's `serialize` feature: the reader's
+//! crate can serialise blocks (through cookie-factory, one more dependency
+//! tree), but these writers predate `--evidence` (`--save`, the tests), and
+//! the packet comments it needs (`opt_comment`) were a few lines here.
 
 use std::io::{self, Write};
 
@@ -114,6 +119,16 @@ fn push_option(buf: &mut Vec<u8>, code: u16, value: &[u8]) {
     buf.resize(buf.len().next_multiple_of(4), 0);
 }
 
+/// A comment's bytes for an option (whose length is 16-bit): cut to
+/// 60,000 bytes at a character boundary.
+fn comment_bytes(c: &str) -> &[u8] {
+    let mut end = c.len().min(60_000);
+    while !c.is_char_boundary(end) {
+        end -= 1;
+    }
+    &c.as_bytes()[..end]
+}
+
 /// Writes a whole block: type, length, body (already padded), length.
 fn write_block(out: &mut impl Write, block_type: u32, body: &[u8]) -> io::Result<()> {
     let len = (12 + body.len()) as u32;
@@ -143,7 +158,14 @@ fn ns_to_units(ts_ns: u64, tsresol: u8) -> Option<u64> {
 
 impl<W: Write> PcapngWriter<W> {
     /// Writes the Section Header Block.
-    pub fn new(mut out: W) -> io::Result<PcapngWriter<W>> {
+    pub fn new(out: W) -> io::Result<PcapngWriter<W>> {
+        Self::with_comment(out, None)
+    }
+
+    /// Writes the Section Header Block with an `opt_comment` (what the
+    /// file is, for whoever opens it: Wireshark shows it in the capture
+    /// file properties).
+    pub fn with_comment(mut out: W, comment: Option<&str>) -> io::Result<PcapngWriter<W>> {
         let mut body = Vec::with_capacity(64);
         body.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
         body.extend_from_slice(&1u16.to_le_bytes());
@@ -151,6 +173,9 @@ impl<W: Write> PcapngWriter<W> {
         // Section length -1: unknown, we stream.
         body.extend_from_slice(&(-1i64).to_le_bytes());
         let appl = concat!("pathproof ", env!("CARGO_PKG_VERSION"));
+        if let Some(c) = comment {
+            push_option(&mut body, 1, comment_bytes(c)); // opt_comment
+        }
         push_option(&mut body, 4, appl.as_bytes()); // shb_userappl
         push_option(&mut body, 0, &[]); // opt_endofopt
         write_block(&mut out, 0x0A0D_0D0A, &body)?;
@@ -190,6 +215,20 @@ impl<W: Write> PcapngWriter<W> {
         orig_len: u32,
         data: &[u8],
     ) -> io::Result<()> {
+        self.write_frame_with_comment(interface, ts_ns, orig_len, data, None)
+    }
+
+    /// [`PcapngWriter::write_frame`] with a packet comment (`opt_comment`,
+    /// option 1: Wireshark's `frame.comment`), cut to 60,000 bytes at a
+    /// character boundary.
+    pub fn write_frame_with_comment(
+        &mut self,
+        interface: u32,
+        ts_ns: i64,
+        orig_len: u32,
+        data: &[u8],
+        comment: Option<&str>,
+    ) -> io::Result<()> {
         let tsresol = *self
             .tsresol
             .get(interface as usize)
@@ -202,10 +241,15 @@ impl<W: Write> PcapngWriter<W> {
             ))
         })?;
         let padded = data.len().next_multiple_of(4);
-        if 32 + padded > super::reader::MAX_BLOCK_LEN {
+        let mut options = Vec::new();
+        if let Some(c) = comment {
+            push_option(&mut options, 1, comment_bytes(c));
+            push_option(&mut options, 0, &[]);
+        }
+        if 32 + padded + options.len() > super::reader::MAX_BLOCK_LEN {
             return Err(invalid(format!("frame of {} bytes is too big", data.len())));
         }
-        let len = (32 + padded) as u32;
+        let len = (32 + padded + options.len()) as u32;
         let mut h = [0u8; 28];
         h[0..4].copy_from_slice(&6u32.to_le_bytes());
         h[4..8].copy_from_slice(&len.to_le_bytes());
@@ -216,10 +260,10 @@ impl<W: Write> PcapngWriter<W> {
         h[24..28].copy_from_slice(&orig_len.to_le_bytes());
         self.out.write_all(&h)?;
         self.out.write_all(data)?;
-        let mut tail = [0u8; 7];
         let pad = padded - data.len();
-        tail[pad..pad + 4].copy_from_slice(&len.to_le_bytes());
-        self.out.write_all(&tail[..pad + 4])
+        self.out.write_all(&[0u8; 3][..pad])?;
+        self.out.write_all(&options)?;
+        self.out.write_all(&len.to_le_bytes())
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
@@ -260,6 +304,15 @@ mod tests {
         assert_eq!(&epb[4..8], &40u32.to_le_bytes());
         assert_eq!(&epb[36..40], &40u32.to_le_bytes());
         assert!(w.write_frame(1, 0, 0, &[]).is_err());
+        let before = w.get_ref().len();
+        w.write_frame_with_comment(0, 0, 3, &[1, 2, 3], Some("why"))
+            .unwrap();
+        let epb = &w.get_ref()[before..];
+        // 28 header + 4 data + (4 + 4) comment + 4 end of options + 4 length.
+        assert_eq!(epb.len(), 48);
+        assert_eq!(&epb[32..36], &[1, 0, 3, 0]);
+        assert_eq!(&epb[36..39], b"why");
+        assert_eq!(&epb[44..48], &48u32.to_le_bytes());
         assert!(w.write_frame(0, -1, 0, &[]).is_err());
     }
 }

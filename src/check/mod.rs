@@ -66,6 +66,9 @@ pub struct CheckConfig {
     pub pmtu_timeout: Duration,
     /// Where to write the recorded packets (pcap).
     pub save: Option<PathBuf>,
+    /// Where to write the recorded packets that prove the verdict
+    /// (pcapng with packet comments; see [`crate::app::evidence`]).
+    pub evidence: Option<PathBuf>,
     /// Check the host too (resolv.conf, the clock). `egress` turns this
     /// off when it asks a check only where one address fails.
     pub host_checks: bool,
@@ -91,6 +94,7 @@ impl Default for CheckConfig {
             pmtu: true,
             pmtu_timeout: Duration::from_secs(1),
             save: None,
+            evidence: None,
             host_checks: true,
         }
     }
@@ -239,7 +243,7 @@ pub fn run_check(
 ) -> Result<CheckReport, CheckError> {
     let started = Instant::now();
     // An unwritable --save file is found before a minute of probing, not after.
-    if let Some(file) = &cfg.save {
+    for file in cfg.save.iter().chain(&cfg.evidence) {
         std::fs::File::create(file).map_err(|source| CheckError::Save {
             path: file.display().to_string(),
             source,
@@ -427,6 +431,9 @@ pub fn run_check(
         .iter()
         .find_map(|b| b.trace.as_ref().map(path_of_trace));
     let mut capture = None;
+    // The recording, kept for --evidence (a check's recording is small).
+    let mut recorded_bytes = None;
+    let mut analysis_options = None;
     if let Some(rec) = rec {
         let r = rec.stop(Duration::from_millis(300));
         recording.recorded = true;
@@ -443,6 +450,9 @@ pub fn run_check(
                 source,
             })?;
             recording.saved = Some(file.display().to_string());
+        }
+        if cfg.evidence.is_some() {
+            recorded_bytes = Some(bytes.clone());
         }
         let reader = CaptureReader::from_reader(Box::new(std::io::Cursor::new(bytes))).map_err(
             |source| app::JobError::Capture {
@@ -466,6 +476,7 @@ pub fn run_check(
             .as_ref()
             .map_or_else(|| "(recording)".to_string(), |f| f.display().to_string());
         capture = Some(app::analyse_capture(reader, name, path.clone(), &options)?);
+        analysis_options = Some(options);
     }
 
     let observations = observe(
@@ -487,6 +498,32 @@ pub fn run_check(
         &traces,
         &cfg.issuer_expectation(),
     );
+    if let Some(out) = &cfg.evidence {
+        match (&mut capture, &recorded_bytes, &analysis_options) {
+            (Some(c), Some(bytes), Some(options)) => {
+                let req = app::evidence::EvidenceRequest {
+                    out,
+                    original: "the check's recording",
+                    verdict: &verdict,
+                    findings: &findings,
+                    path: path.as_ref(),
+                    options,
+                };
+                match app::evidence::write_evidence(
+                    app::evidence::EvidenceSource::Bytes(bytes),
+                    &c.analysis,
+                    &req,
+                ) {
+                    Ok(e) => c.evidence = Some(e),
+                    Err(e) => warnings.push(format!("--evidence: {e}")),
+                }
+            }
+            _ => warnings.push(format!(
+                "--evidence: nothing written to {}: no packets were recorded",
+                out.display()
+            )),
+        }
+    }
     Ok(CheckReport {
         targets: cfg.target_list(),
         port: cfg.port,

@@ -42,6 +42,9 @@ pub struct JsonReport<'a> {
     /// `--journal`: the journal beside the capture (absent without it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal: Option<&'a crate::app::PcapJournal>,
+    /// `--evidence`: the evidence file written (absent without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<&'a crate::app::evidence::EvidenceSummary>,
 }
 
 #[derive(Serialize)]
@@ -157,6 +160,7 @@ pub fn pcap_report(r: &PcapReport) -> JsonReport<'_> {
         other_ports: &a.other_ports,
         warnings: &r.warnings,
         journal: r.journal.as_ref(),
+        evidence: r.evidence.as_ref(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod egress;
+pub mod html;
 pub mod journal;
 pub mod json;
 pub mod text;

@@ -66,6 +66,7 @@ pub fn sntp_offset(s: Scenario) -> i64 {
 pub fn run_check(lab: &Lab, target: &str, extra: &[&str], save: &Path) -> Run {
     let resolver = lab.resolver_addr().to_string();
     let save_s = save.to_string_lossy().into_owned();
+    let evidence_s = evidence_of(save).to_string_lossy().into_owned();
     let mut args = vec![
         "check",
         target,
@@ -81,6 +82,8 @@ pub fn run_check(lab: &Lab, target: &str, extra: &[&str], save: &Path) -> Run {
         "0.2",
         "--save",
         &save_s,
+        "--evidence",
+        &evidence_s,
     ];
     if !extra.contains(&"-c") {
         args.extend_from_slice(&["-c", "10"]);
@@ -110,6 +113,11 @@ pub fn check_target_hop(check: &Value) -> u64 {
 
 /// `pathproof pcap <save> --hops <hops> --json` (outside the lab: it only
 /// reads the file); the JSON is `Null` when stdout is not JSON.
+/// Where `run_check` writes the run's `--evidence` file, beside its `--save`.
+pub fn evidence_of(save: &Path) -> std::path::PathBuf {
+    save.with_extension("evidence.pcapng")
+}
+
 pub fn pcap_of_save(save: &Path, hops: u64) -> (CommandOutput, Value) {
     let save_s = save.to_string_lossy().into_owned();
     let hops = hops.to_string();
