@@ -678,15 +678,20 @@ fn egress_a_destination_that_does_not_resolve_is_a_failing_row() {
     assert_eq!(v["command"], "egress");
     let checks = v["checks"].as_array().unwrap();
     let dns: Vec<&Value> = checks.iter().filter(|c| c["check"] == "dns").collect();
-    assert_eq!(dns.len(), 2, "one UDP and one TCP row: {checks:#?}");
+    assert_eq!(dns.len(), 3, "A and AAAA over UDP, A over TCP: {checks:#?}");
     for c in &dns {
         assert_eq!(c["status"], "fail", "{c:#}");
         assert_eq!(c["target"], "nowhere.invalid");
         assert_eq!(c["address"], "127.0.0.1");
         assert_eq!(c["required"], true);
     }
-    let udp = dns.iter().find(|c| c["protocol"] == "udp").unwrap();
-    assert_eq!(udp["class"], "dns-failure", "{udp:#}");
+    for q in ["A", "AAAA"] {
+        let udp = dns
+            .iter()
+            .find(|c| c["protocol"] == "udp" && c["query"] == q)
+            .unwrap();
+        assert_eq!(udp["class"], "dns-failure", "{udp:#}");
+    }
     // No address: no TCP or TLS row for it.
     assert!(
         checks
@@ -694,7 +699,7 @@ fn egress_a_destination_that_does_not_resolve_is_a_failing_row() {
             .all(|c| c["check"] != "tcp" && c["check"] != "tls")
     );
     let s = &v["summary"];
-    assert_eq!(s["fail"].as_u64().unwrap(), 2);
+    assert_eq!(s["fail"].as_u64().unwrap(), 3);
     assert_eq!(
         s["pass"].as_u64().unwrap()
             + s["fail"].as_u64().unwrap()
