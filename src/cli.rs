@@ -200,6 +200,16 @@ pub struct EgressArgs {
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_secs)]
     pub skew_threshold: std::time::Duration,
 
+    /// Write the packets that prove the verdict (the recording of the trace that placed the
+    /// failing hop, each packet commented) to this pcapng; nothing stays when no trace
+    /// recorded the verdict's failure.
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub evidence: Option<PathBuf>,
+
+    /// Write the report as one self-contained HTML page (no network needed to view it).
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+
     /// Print the JSON report (schema in README.md) instead of text.
     #[arg(long)]
     pub json: bool,

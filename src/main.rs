@@ -71,8 +71,15 @@ fn egress(args: cli::EgressArgs) -> ExitCode {
         require_udp: args.require_udp,
         localise: !args.no_trace,
         skew_threshold: args.skew_threshold,
+        evidence: args.evidence,
         ..EgressConfig::default()
     };
+    // Outputs are checked before any packet is sent.
+    if let Some(file) = &args.html
+        && let Err(code) = write_html(file, "")
+    {
+        return code;
+    }
     let plan = match plan(&cfg) {
         Ok(p) => p,
         Err(e) => return fail(&e),
@@ -85,6 +92,18 @@ fn egress(args: cli::EgressArgs) -> ExitCode {
             started.elapsed().as_secs_f64()
         );
     });
+    match &report.evidence {
+        Some(e) => note_evidence(e),
+        None if cfg.evidence.is_some() => eprintln!(
+            "pathproof: evidence: nothing written: no trace recorded the packets of the verdict's failure (healthy, DNS or clock, a UDP trace, or no raw sockets)"
+        ),
+        None => {}
+    }
+    if let Some(file) = &args.html
+        && let Err(code) = write_html(file, &report::html::render_egress(&report))
+    {
+        return code;
+    }
     let text = if args.json {
         report::egress::render_json(&report)
     } else {

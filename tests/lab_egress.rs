@@ -340,6 +340,14 @@ fn run_case(case: &Case) {
         Via::Proxy => vec!["--proxy", PROXY],
     };
     args.extend_from_slice(case.extra);
+    // Every run also writes its evidence capture and its page.
+    let evidence = lab.lab.workdir().join("egress-evidence.pcapng");
+    let html = lab.lab.workdir().join("egress.html");
+    let (evidence_s, html_s) = (
+        evidence.to_string_lossy().into_owned(),
+        html.to_string_lossy().into_owned(),
+    );
+    args.extend_from_slice(&["--evidence", &evidence_s, "--html", &html_s]);
     let run = lab.run(&args);
     eprintln!(
         "lab_egress: {} ({}): exit {:?}, verdict {} hop {}, {:.1} s",
@@ -351,7 +359,82 @@ fn run_case(case: &Case) {
         run.took.as_secs_f64()
     );
     assert_run(case, &run);
+    assert_outputs(case, &run, &evidence, &html);
     drop(lab);
+}
+
+/// The page names the verdict and has every row; the evidence capture, when
+/// one was written, gives the verdict's class again when read alone (and
+/// its hop when the file says it does); a failure placed by a TCP trace has
+/// one.
+fn assert_outputs(case: &Case, run: &Run, evidence: &std::path::Path, html: &std::path::Path) {
+    let j = &run.json;
+    let ctx = run.out.context();
+    let page =
+        std::fs::read_to_string(html).unwrap_or_else(|e| panic!("{}: {e}\n{ctx}", html.display()));
+    let class = j["verdict"]["class"].as_str().unwrap();
+    assert!(
+        page.contains(&format!("VERDICT: <span data-class=\"{class}\">")),
+        "{}: the page does not show the verdict {class}",
+        case.name
+    );
+    let rows = j["checks"].as_array().unwrap().len();
+    assert_eq!(
+        page.matches("data-status=").count(),
+        rows,
+        "{}: one table row per check",
+        case.name
+    );
+    assert!(
+        !page.contains("http://") && !page.contains("https://") && !page.contains("<script"),
+        "{}: self-contained",
+        case.name
+    );
+
+    let placed_by_tcp_trace = case.via == Via::Direct
+        && matches!(class, "tcp-blocked" | "tls-intercepted")
+        && !j["verdict"]["hop"].is_null();
+    match &j["evidence"] {
+        Value::Null => {
+            assert!(
+                !placed_by_tcp_trace,
+                "{}: no evidence for a verdict a TCP trace placed\n{ctx}",
+                case.name
+            );
+            assert!(
+                !evidence.exists(),
+                "{}: an evidence file stayed without evidence",
+                case.name
+            );
+        }
+        e => {
+            assert_eq!(
+                e["file"],
+                evidence.to_string_lossy().as_ref(),
+                "{}",
+                case.name
+            );
+            let n = e["packets"].as_u64().unwrap();
+            assert!((1..=64).contains(&n), "{}: {n} packets", case.name);
+            let out = std::process::Command::new(pathproof())
+                .args(["pcap", &evidence.to_string_lossy(), "--hops", "4", "--json"])
+                .output()
+                .unwrap();
+            let again: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            assert_eq!(
+                again["verdict"]["class"], class,
+                "{}: the evidence alone\n{again:#}",
+                case.name
+            );
+            if e["same_verdict"] == true {
+                assert_eq!(
+                    again["verdict"]["hop"], j["verdict"]["hop"],
+                    "{}: the evidence's hop",
+                    case.name
+                );
+            }
+        }
+    }
 }
 
 fn assert_run(case: &Case, run: &Run) {

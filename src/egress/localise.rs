@@ -12,10 +12,12 @@
 
 use crate::analysis::rules::issuer::PinnedCas;
 use crate::analysis::{Verdict, judge_trace};
+use crate::app::evidence::EvidenceSummary;
 use crate::check::{CheckConfig, run_check};
 use crate::trace::live::{LiveJob, run_live};
 use crate::trace::{TraceConfig, TraceProtocol};
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,8 +28,9 @@ const INTERVAL: Duration = Duration::from_millis(200);
 
 /// What a localisation found.
 pub enum Located {
-    /// The rules' verdict with the hop (or the reason it has none).
-    Verdict(Verdict),
+    /// The rules' verdict with the hop (or the reason it has none), and the
+    /// evidence capture written for it (`evidence` asked).
+    Verdict(Verdict, Option<EvidenceSummary>),
     /// The probing could not run (no raw sockets, no route).
     NotRun(String),
 }
@@ -39,6 +42,7 @@ pub fn tcp(
     sni: Option<String>,
     expect_issuer: &str,
     expect_ca: Option<Arc<PinnedCas>>,
+    evidence: Option<PathBuf>,
 ) -> Located {
     let cfg = CheckConfig {
         targets: vec![address.to_string()],
@@ -51,10 +55,14 @@ pub fn tcp(
         trace_interval: INTERVAL,
         pmtu: false,
         host_checks: false,
+        evidence,
         ..CheckConfig::default()
     };
     match run_check(&cfg, |_| {}) {
-        Ok(r) if r.recording.recorded => Located::Verdict(r.verdict),
+        Ok(r) if r.recording.recorded => {
+            let evidence = r.capture.and_then(|c| c.evidence);
+            Located::Verdict(r.verdict, evidence)
+        }
         Ok(r) => Located::NotRun(
             r.recording
                 .error
@@ -76,7 +84,7 @@ pub fn udp(address: IpAddr, port: u16) -> Located {
         save: None,
     };
     match run_live(job, |_| {}) {
-        Ok(t) => Located::Verdict(judge_trace(&t.trace, t.control.as_ref()).verdict),
+        Ok(t) => Located::Verdict(judge_trace(&t.trace, t.control.as_ref()).verdict, None),
         Err(e) => Located::NotRun(e.to_string()),
     }
 }

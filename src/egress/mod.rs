@@ -77,6 +77,9 @@ pub struct EgressConfig {
     pub localise: bool,
     pub skew_threshold: Duration,
     pub pace: Pace,
+    /// `--evidence FILE.pcapng`: the packets that prove the verdict, from
+    /// the recording of the trace that placed it.
+    pub evidence: Option<PathBuf>,
 }
 
 impl Default for EgressConfig {
@@ -96,6 +99,7 @@ impl Default for EgressConfig {
             localise: true,
             skew_threshold: Duration::from_secs(60),
             pace: Pace::default(),
+            evidence: None,
         }
     }
 }
@@ -109,6 +113,11 @@ pub enum EgressError {
     Proxy(#[from] ProxyError),
     #[error("cannot read the destinations file {path}: {source}")]
     ReadDestinations {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Output {
         path: String,
         source: std::io::Error,
     },
@@ -163,6 +172,13 @@ pub fn plan(cfg: &EgressConfig) -> Result<Plan, EgressError> {
             }
         }
     };
+    // An unwritable output is found before any packet is sent.
+    if let Some(file) = &cfg.evidence {
+        std::fs::File::create(file).map_err(|source| EgressError::Output {
+            path: file.display().to_string(),
+            source,
+        })?;
+    }
     let resolv = read_resolv_at(&cfg.resolv_conf, &cfg.service_user);
     let (resolvers, resolvers_source) = if cfg.resolvers.is_empty() {
         let r = if resolv.nameservers.is_empty() {
@@ -215,6 +231,9 @@ pub struct EgressRow {
     pub verdict: Verdict,
     #[serde(skip)]
     established: Option<bool>,
+    /// The evidence capture of the trace that placed this row's failure.
+    #[serde(skip)]
+    evidence: Option<crate::app::evidence::EvidenceSummary>,
 }
 
 struct RowSpec<'a> {
@@ -248,6 +267,7 @@ impl RowSpec<'_> {
             query: None,
             verdict,
             established,
+            evidence: None,
         };
         r.settle();
         r
@@ -329,6 +349,8 @@ pub struct EgressReport {
     pub summary: Summary,
     pub firewall_rules: Vec<FirewallRule>,
     pub verdict: Verdict,
+    /// What `--evidence` wrote (`None`: not asked, or nothing recorded).
+    pub evidence: Option<crate::app::evidence::EvidenceSummary>,
     pub exit_code: u8,
     /// Why failures have no hop (no raw sockets), once.
     pub notes: Vec<String>,
@@ -886,6 +908,7 @@ fn finish(
         .filter(|r| r.status != CheckStatus::Skip && r.check != EgressCheck::Resolv)
         .count();
     let verdict = judge::judge_rows(failing, attempted);
+    let evidence = keep_evidence(cfg, &rows, &verdict);
     let statuses: Vec<(CheckStatus, bool)> = rows
         .iter()
         .filter(|r| r.check != EgressCheck::Resolv || attempted > 0)
@@ -902,9 +925,52 @@ fn finish(
         summary,
         firewall_rules,
         verdict,
+        evidence,
         notes,
         duration: started.elapsed(),
     }
+}
+
+/// Where the `i`th trace writes its evidence before the verdict is known.
+fn part_file(file: &std::path::Path, i: usize) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(format!(".part{i}"));
+    PathBuf::from(name)
+}
+
+/// Keeps the evidence of the row the verdict comes from as `--evidence`'s
+/// file and removes the other traces' parts.
+fn keep_evidence(
+    cfg: &EgressConfig,
+    rows: &[EgressRow],
+    verdict: &Verdict,
+) -> Option<crate::app::evidence::EvidenceSummary> {
+    let file = cfg.evidence.as_ref()?;
+    let chosen = rows
+        .iter()
+        .filter(|r| r.required && r.status == CheckStatus::Fail)
+        .filter(|r| r.verdict.class == verdict.class && r.verdict.hop == verdict.hop)
+        .find_map(|r| r.evidence.clone());
+    let mut kept = None;
+    for r in rows {
+        let Some(e) = &r.evidence else { continue };
+        let part = PathBuf::from(&e.file);
+        if kept.is_none() && chosen.as_ref().is_some_and(|c| c.file == e.file) {
+            if std::fs::rename(&part, file).is_ok() {
+                let mut e = e.clone();
+                e.file = file.display().to_string();
+                kept = Some(e);
+            }
+        } else {
+            let _ = std::fs::remove_file(&part);
+        }
+    }
+    if kept.is_none() {
+        // Nothing proves the verdict on the wire (a healthy run, a DNS or
+        // clock failure, a trace without a recording): no file stays.
+        let _ = std::fs::remove_file(file);
+    }
+    kept
 }
 
 fn check_order(c: EgressCheck) -> u8 {
@@ -1139,8 +1205,12 @@ fn localise_failures(
     ));
     let jobs: Vec<pool::Job<'_, localise::Located>> = wanted
         .iter()
-        .map(|(a, kind, port, sni, issuer)| {
+        .enumerate()
+        .map(|(i, (a, kind, port, sni, issuer))| {
             let (a, kind, port, sni, issuer) = (*a, *kind, *port, sni.clone(), issuer.clone());
+            // Each trace's evidence in its own part file; the verdict's is
+            // kept at the end.
+            let evidence = cfg.evidence.as_ref().map(|f| part_file(f, i));
             Box::new(move || match kind {
                 EgressCheck::Tcp => localise::tcp(
                     a,
@@ -1152,6 +1222,7 @@ fn localise_failures(
                     } else {
                         cfg.expect_ca.clone()
                     },
+                    evidence,
                 ),
                 _ => localise::udp(a, port),
             }) as Box<dyn FnOnce() -> localise::Located + Send>
@@ -1180,14 +1251,15 @@ fn localise_failures(
                 // The trace's verdict replaces the unplaced one when it
                 // names a failure (of this row's kind: a TCP row keeps its
                 // own when the check finds only a TLS problem, and so on).
-                localise::Located::Verdict(v) if v.class.is_failure() => {
+                localise::Located::Verdict(v, evidence) if v.class.is_failure() => {
                     let tls_only = r.check == EgressCheck::Tcp && !tcp_class(v);
                     if !tls_only {
                         r.verdict = v.clone();
+                        r.evidence = evidence.clone();
                         r.settle();
                     }
                 }
-                localise::Located::Verdict(_) => {
+                localise::Located::Verdict(..) => {
                     r.verdict
                         .summary
                         .push_str(" A trace to it found no hop that drops or answers for it.");

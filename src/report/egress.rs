@@ -164,6 +164,10 @@ pub fn render_json(r: &EgressReport) -> String {
         "summary": r.summary,
         "firewall_rules": r.firewall_rules,
         "verdict": r.verdict,
+        "evidence": r.evidence.as_ref().map(|e| json!({
+            "file": e.file, "packets": e.packets, "frames": e.frames, "left_out": e.left_out,
+            "same_verdict": e.same_verdict, "reread_class": e.reread_class, "reread_hop": e.reread_hop,
+        })),
         "exit_code": r.exit_code,
         "notes": r.notes,
         "duration_ms": r.duration.as_secs_f64() * 1e3,

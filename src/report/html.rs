@@ -132,6 +132,148 @@ pub fn render_check(r: &CheckReport, names: &Names) -> String {
     })
 }
 
+/// The page of `pathproof egress`: the verdict, every check as a table row
+/// (status in words, so it reads without colour), the firewall changes and
+/// the next steps.
+pub fn render_egress(r: &crate::egress::EgressReport) -> String {
+    use crate::vocab::CheckStatus;
+    let v = &r.verdict;
+    let mut out = String::with_capacity(32 * 1024);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>pathproof: egress — {}</title><style>{STYLE}</style></head><body>\n",
+        esc(v.class.as_str())
+    );
+    let proxy = r
+        .proxy
+        .as_ref()
+        .map_or("direct (no proxy)".to_string(), |p| {
+            format!("through the proxy {p}")
+        });
+    let resolvers: Vec<String> = r.resolvers.iter().map(IpAddr::to_string).collect();
+    let _ = writeln!(
+        out,
+        "<h1>pathproof egress: cloud {}</h1><p class=\"meta\">Resolvers {} ({}) · NTP from {} · {} · pathproof {} · {:.1} s</p>",
+        esc(&r.cloud),
+        esc(&resolvers.join(", ")),
+        esc(&r.resolvers_source),
+        esc(r.ntp_source),
+        esc(&proxy),
+        env!("CARGO_PKG_VERSION"),
+        r.duration.as_secs_f64()
+    );
+    let failure = if v.class.is_failure() { " failure" } else { "" };
+    let place = match (v.hop, v.address) {
+        (Some(h), Some(a)) => format!(" at hop {h} ({a})"),
+        (Some(h), None) => format!(" at hop {h}"),
+        _ => String::new(),
+    };
+    let s = &r.summary;
+    let _ = writeln!(
+        out,
+        "<section class=\"verdict{failure}\" id=\"verdict\"><div class=\"class\">VERDICT: <span data-class=\"{}\">{}</span>{}</div>\
+<div>{} pass, {} fail, {} warn, {} skip</div><p>{}</p></section>",
+        esc(v.class.as_str()),
+        esc(v.class.as_str()),
+        esc(&place),
+        s.pass,
+        s.fail,
+        s.warn,
+        s.skip,
+        esc(&v.summary)
+    );
+    if !v.next_steps.is_empty() {
+        out.push_str("<h2>Next steps</h2>\n<ol>");
+        for step in &v.next_steps {
+            let _ = write!(out, "<li>{}</li>", esc(step));
+        }
+        out.push_str("</ol>\n");
+    }
+    if !r.firewall_rules.is_empty() {
+        out.push_str("<h2>Firewall changes</h2>\n<table id=\"rules\"><thead><tr><th>change</th><th>protocol/port</th><th>destination</th><th>where</th><th>needed</th></tr></thead><tbody>\n");
+        for f in &r.firewall_rules {
+            let at = match (f.hop, f.hop_address) {
+                (Some(h), Some(a)) => format!("hop {h} ({a})"),
+                (Some(h), None) => format!("hop {h}"),
+                _ => "not placed".into(),
+            };
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td class=\"mono\">{}/{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td></tr>",
+                esc(f.action.as_str()),
+                esc(f.protocol),
+                f.port,
+                esc(&f.destination),
+                esc(&at),
+                if f.required { "required" } else { "optional" }
+            );
+        }
+        out.push_str("</tbody></table>\n");
+    }
+    out.push_str("<h2>Checks</h2>\n<table id=\"checks\"><thead><tr><th>status</th><th>check</th><th>target</th><th>address</th><th>port</th><th>hop</th><th>detail</th></tr></thead><tbody>\n");
+    for row in &r.rows {
+        let status = row.status.label();
+        let sev = match row.status {
+            CheckStatus::Fail => "critical",
+            CheckStatus::Warn => "warning",
+            _ => "info",
+        };
+        let mut check = row.check.to_string();
+        if let Some(q) = row.query {
+            check = format!("{check} {q}");
+        }
+        if row.via == crate::vocab::Via::Proxy {
+            check.push_str(" (through the proxy)");
+        }
+        let port = match (row.protocol, row.port) {
+            (Some(p), Some(n)) => format!("{p}/{n}"),
+            (Some(p), None) => p.to_string(),
+            _ => "–".into(),
+        };
+        let hop = match (row.hop, row.hop_address) {
+            (Some(h), Some(a)) => format!("{h} ({a})"),
+            (Some(h), None) => h.to_string(),
+            _ => "–".into(),
+        };
+        let class = row
+            .class
+            .map(|c| format!("<b>{}</b>: ", esc(c)))
+            .unwrap_or_default();
+        let fix = row
+            .fix
+            .as_ref()
+            .map(|f| format!("<br><span class=\"meta\">fix: {}</span>", esc(f)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "<tr class=\"sev-{sev}\" data-status=\"{}\"><td><b>{status}</b></td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}</td><td>{class}{}{fix}</td></tr>",
+            row.status.as_str(),
+            esc(&check),
+            esc(&row.target),
+            esc(&row.address.map_or("–".into(), |a| a.to_string())),
+            esc(&port),
+            esc(&hop),
+            esc(&row.detail)
+        );
+    }
+    out.push_str("</tbody></table>\n");
+    if let Some(e) = &r.evidence {
+        let _ = writeln!(
+            out,
+            "<p>Evidence capture: <span class=\"mono\">{}</span> ({} packets, each commented with why it is there).</p>",
+            esc(&e.file),
+            e.packets
+        );
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "<p class=\"meta\">Note: {}</p>", esc(n));
+    }
+    out.push_str("<p class=\"meta\">This page is self-contained: no script, no font, no image and nothing fetched. Status is written out (PASS, FAIL, WARN, SKIP), not only coloured.</p>\n</body></html>\n");
+    out
+}
+
 /// The distinct chains the capture's TLS handshakes showed.
 fn capture_chains(a: &Analysis) -> Vec<Chain> {
     let mut out: Vec<Chain> = Vec::new();
