@@ -102,6 +102,20 @@ pathproof journal messages.txt --year 2026 --utc-offset +02:00\n\n\
 Exit codes: 0 healthy, 1 failure found, 2 bad input or usage, 3 inconclusive."
     )]
     Journal(JournalArgs),
+
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Write the man pages (pathproof.1, pathproof-pcap.1, ...) into DIR.
+    #[command(hide = true)]
+    Man {
+        /// Directory to write them into (created), e.g. /usr/local/share/man/man1.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod shell_docs;
 use pathproof::check::rdns;
 
 // Every TLS handshake in a capture allocates (stream buffers, names,
@@ -38,6 +39,8 @@ fn main() -> ExitCode {
         Command::Trace(args) => trace(args),
         Command::Check(args) => check(args),
         Command::Journal(args) => journal(args),
+        Command::Completions { shell } => edge(shell_docs::completions(shell)),
+        Command::Man { dir } => edge(shell_docs::man_pages(&dir)),
     }
 }
 
@@ -228,6 +231,17 @@ fn journal(args: cli::JournalArgs) -> ExitCode {
     };
     print(&text);
     ExitCode::from(report.judgement.verdict.exit_code())
+}
+
+/// Exit code of a job that only writes files or text (no verdict).
+fn edge(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pathproof: error: {e:#}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
 }
 
 fn usage(message: &str) -> ExitCode {
