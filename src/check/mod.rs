@@ -66,6 +66,10 @@ pub struct CheckConfig {
     pub pmtu_timeout: Duration,
     /// Where to write the recorded packets (pcap).
     pub save: Option<PathBuf>,
+    /// Set from outside (SIGINT, SIGTERM): the traces end early, the steps
+    /// not begun yet are skipped (the report says which), and the verdict
+    /// is drawn from what was measured.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for CheckConfig {
@@ -88,6 +92,7 @@ impl Default for CheckConfig {
             pmtu: true,
             pmtu_timeout: Duration::from_secs(1),
             save: None,
+            stop: None,
         }
     }
 }
@@ -386,7 +391,19 @@ pub fn run_check(
     let (mut probed, ntp) = clock;
 
     // The second phase needs the broker's hop from the trace.
+    let stopped = || {
+        cfg.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    let mut not_done = Vec::new();
     for b in &mut probed {
+        if stopped() {
+            if cfg.pmtu && b.trace.is_some() {
+                not_done.push(format!("the path-MTU search to {}", b.address));
+            }
+            continue;
+        }
         let hop = b.trace.as_ref().and_then(target_hop_of);
         if let Some(t) = &b.tls
             && t.outcome
@@ -408,6 +425,16 @@ pub fn run_check(
                 Err(e) => b.errors.push(format!("path MTU: {e}")),
             }
         }
+    }
+    if stopped() {
+        let skipped = if not_done.is_empty() {
+            String::new()
+        } else {
+            format!("; not done: {}", not_done.join(", "))
+        };
+        warnings.push(format!(
+            "interrupted (SIGINT or SIGTERM): the traces were cut short{skipped}; the verdict rests on what was measured until then"
+        ));
     }
     progress(&Step::Clock);
     let clock = ClockSection {
@@ -641,6 +668,7 @@ fn probe_broker(
                     config,
                     control: true,
                     save: None,
+                    stop: cfg.stop.clone(),
                 },
                 |_| {},
             )

@@ -4,5 +4,6 @@
 pub mod check;
 pub mod journal;
 pub mod json;
+pub mod many;
 pub mod text;
 pub mod trace;
