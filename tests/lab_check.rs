@@ -576,3 +576,59 @@ fn check_unprivileged_reports_path_mtu_and_what_it_skipped() {
         );
     }
 }
+
+/// `check -c 1000` (250 s of traces) interrupted by SIGINT after 3 s, on
+/// rst-hop2: the JSON report of what was measured (the traces cut short,
+/// the MTU search not done and said so), its verdict and exit code.
+#[test]
+fn check_sigint_prints_what_was_measured() {
+    require_root!();
+    let lab = Lab::up(Scenario::RstHop2, check_options());
+    let _sntp = SntpResponder::start(lab.ns(Node::Dns), lab.resolver_addr(), 0);
+    let resolver = lab.resolver_addr().to_string();
+    // `ip netns exec` execs pathproof: the child's id is pathproof's.
+    let child = std::process::Command::new("ip")
+        .args(["netns", "exec", lab.ns(Node::Conn), pathproof()])
+        .args([
+            "check",
+            lab::BROKER_LOCATOR,
+            "--resolver",
+            &resolver,
+            "--ntp",
+            &resolver,
+        ])
+        .args(["--service-user", "nobody", "-n", "--json", "-c", "1000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pathproof runs");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(killed, "kill -INT");
+    let out = child.wait_with_output().unwrap();
+    let out = CommandOutput::of("pathproof check -c 1000 (SIGINT after 3 s)".into(), &out);
+    let json: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", out.context()));
+    assert_eq!(
+        json["verdict"]["class"],
+        "rst-injected",
+        "{}",
+        out.context()
+    );
+    assert_eq!(json["verdict"]["hop"], 2, "{}", out.context());
+    assert_eq!(
+        out.code,
+        Some(1),
+        "the verdict's exit code\n{}",
+        out.context()
+    );
+    let warnings = json["check"]["warnings"].to_string();
+    assert!(
+        warnings.contains("interrupted") && warnings.contains("path-MTU search"),
+        "{}",
+        out.context()
+    );
+}
