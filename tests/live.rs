@@ -286,3 +286,52 @@ fn completions_and_man_pages_come_from_the_command_line() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--follow` on a capture still being written: the verdict changes on
+/// stderr as the rest is appended, and SIGINT prints the report of all of it.
+#[test]
+fn follow_reads_a_growing_file_until_sigint() {
+    let capture = std::fs::read(captures().join("rst-hop2.sll.pcap")).unwrap();
+    let file = std::env::temp_dir().join(format!("pathproof-follow-{}.pcap", std::process::id()));
+    std::fs::write(&file, &capture[..900]).unwrap();
+    let child = bin()
+        .arg("pcap")
+        .arg("--follow")
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(&capture[900..])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1800));
+    signal(&child, "-INT");
+    let out = child.wait_with_output().unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let live: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("pathproof: live"))
+        .collect();
+    assert!(
+        live.len() >= 2,
+        "the verdict line changed as the file grew\n{}",
+        context(&out)
+    );
+    assert!(
+        live.last().unwrap().contains("rst-injected at hop 2"),
+        "{}",
+        context(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("VERDICT: rst-injected at hop 2"),
+        "{}",
+        context(&out)
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", context(&out));
+}
