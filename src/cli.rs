@@ -25,7 +25,8 @@ mtr report (--mtr) to place resets on the path and name the hop's address."
     )]
     #[command(
         after_help = "Examples:\n  pathproof pcap output.pcap --mtr mtr.txt\n  \
-pathproof pcap output.pcap.gz --hops 6 --json\n  tcpdump -i any -w - | pathproof pcap -\n\n\
+pathproof pcap output.pcap.gz --hops 6 --json\n  tcpdump -i any -U -w - | pathproof pcap -\n  \
+pathproof pcap customer-captures/ --json          # one JSON line per capture\n\n\
 Exit codes: 0 no failure found, 1 failure found, 2 bad input or usage, 3 inconclusive."
     )]
     Pcap(PcapArgs),
@@ -132,6 +133,20 @@ Exit codes: 0 every required check passes, 1 a required check fails, 2 bad input
 3 nothing could be checked."
     )]
     Egress(EgressArgs),
+
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Write the man pages (pathproof.1, pathproof-pcap.1, ...) into DIR.
+    #[command(hide = true)]
+    Man {
+        /// Directory to write them into (created), e.g. /usr/local/share/man/man1.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -409,8 +424,16 @@ fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Args, Debug)]
 pub struct PcapArgs {
-    /// Capture file: pcap or pcapng, optionally gzip-compressed; `-` reads stdin.
-    pub file: PathBuf,
+    /// Capture file(s): pcap or pcapng, optionally gzip-compressed; `-` reads stdin (live: the
+    /// verdict on stderr as it changes, the report at the end or at Ctrl-C). Several files or a
+    /// directory (the captures in it and below): analysed in parallel, one row (or JSON line) each.
+    #[arg(value_name = "FILE", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+
+    /// FILE is still being written: read on at its end (as `tail -f`) until Ctrl-C or SIGTERM,
+    /// with the verdict on stderr as it changes, then the report.
+    #[arg(long)]
+    pub follow: bool,
 
     /// The broker's hop count (its traceroute hop, e.g. from mtr's last line).
     #[arg(long, value_name = "N", conflicts_with = "mtr", value_parser = clap::value_parser!(u8).range(1..=255))]

@@ -3,6 +3,10 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod pcap_cmd;
+mod progress;
+mod shell_docs;
+mod signals;
 use pathproof::check::rdns;
 
 // Every TLS handshake in a capture allocates (stream buffers, names,
@@ -13,10 +17,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use pathproof::analysis::AnalysisOptions;
 use pathproof::analysis::rules::issuer::PinnedCas;
 use pathproof::app::trace::{TraceJob, run_trace};
-use pathproof::app::{self, PcapJob};
 use pathproof::report;
 use pathproof::trace::TraceProtocol;
 use std::io::{IsTerminal, Write};
@@ -34,11 +36,13 @@ fn main() -> ExitCode {
     let _ = nix::sys::prctl::set_thp_disable(true);
     let cli = Cli::parse();
     match cli.command {
-        Command::Pcap(args) => pcap(args),
+        Command::Pcap(args) => pcap_cmd::run(args),
         Command::Trace(args) => trace(args),
         Command::Check(args) => check(args),
         Command::Journal(args) => journal(args),
         Command::Egress(args) => egress(args),
+        Command::Completions { shell } => edge(shell_docs::completions(shell)),
+        Command::Man { dir } => edge(shell_docs::man_pages(&dir)),
     }
 }
 
@@ -147,6 +151,8 @@ fn check(args: cli::CheckArgs) -> ExitCode {
         pmtu: !args.no_pmtu,
         save: args.save,
         evidence: args.evidence,
+        // SIGINT or SIGTERM: the report of what was measured so far.
+        stop: Some(signals::stop_flag()),
         ..CheckConfig::default()
     };
     let started = std::time::Instant::now();
@@ -218,6 +224,8 @@ fn trace(args: cli::TraceArgs) -> ExitCode {
         no_control: args.no_control,
         control_icmp: args.control_icmp,
         save: args.save.clone(),
+        // SIGINT or SIGTERM: the report of the rounds measured so far.
+        stop: Some(signals::stop_flag()),
     };
     let planned = job.resolve().and_then(|target| job.plan(target));
     let live_job = match planned {
@@ -311,69 +319,24 @@ fn journal(args: cli::JournalArgs) -> ExitCode {
     ExitCode::from(report.judgement.verdict.exit_code())
 }
 
+/// Exit code of a job that only writes files or text (no verdict).
+fn edge(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pathproof: error: {e:#}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
 fn usage(message: &str) -> ExitCode {
     eprintln!("pathproof: error: {message}");
     ExitCode::from(EXIT_BAD_INPUT)
 }
 
-fn pcap(args: cli::PcapArgs) -> ExitCode {
-    let expect_ca = match expect_ca(args.expect_ca.as_deref()) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let path = match app::user_path(args.mtr.as_deref(), args.hops) {
-        Ok(p) => p,
-        Err(e) => return fail(&e),
-    };
-    let job = PcapJob {
-        input: args.file,
-        path,
-        options: AnalysisOptions {
-            server_ports: args.ports,
-            expect_issuer: args.expect_issuer,
-            expect_ca,
-            broker_names: args.broker_names,
-            ..AnalysisOptions::default()
-        },
-        journal: args.journal.map(|file| app::JournalInput {
-            file,
-            year: args.year.map(i32::from),
-            utc_offset_secs: args.utc_offset,
-        }),
-        evidence: args.evidence.clone(),
-    };
-    let report = match app::run_pcap(job) {
-        Ok(r) => r,
-        Err(e) => return fail(&e),
-    };
-    if args.json {
-        let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-        report_write_error(report::json::write_pcap(&report, out));
-    } else {
-        print(&report::text::render_pcap(&report));
-    }
-    if !args.json {
-        for w in &report.warnings {
-            eprintln!("pathproof: warning: {}", w.message);
-        }
-    }
-    if let Some(e) = &report.evidence {
-        note_evidence(e);
-    }
-    if let Some(file) = &args.html
-        && let Err(code) = write_html(file, &report::html::render_pcap(&report))
-    {
-        return code;
-    }
-    let code = report.analysis.verdict.exit_code();
-    // The process ends here: freeing tens of thousands of flow records one
-    // by one would only delay the exit.
-    std::mem::forget(report);
-    ExitCode::from(code)
-}
-
 /// Writes the `--html` page; an unwritable file is an error (exit 2).
-fn write_html(file: &std::path::Path, page: &str) -> Result<(), ExitCode> {
+pub(crate) fn write_html(file: &std::path::Path, page: &str) -> Result<(), ExitCode> {
     std::fs::write(file, page).map_err(|e| {
         eprintln!("pathproof: error: cannot write {}: {e}", file.display());
         ExitCode::from(EXIT_BAD_INPUT)
@@ -382,7 +345,7 @@ fn write_html(file: &std::path::Path, page: &str) -> Result<(), ExitCode> {
 
 /// Says on stderr what `--evidence` wrote and whether the file alone
 /// reaches the same verdict.
-fn note_evidence(e: &pathproof::app::evidence::EvidenceSummary) {
+pub(crate) fn note_evidence(e: &pathproof::app::evidence::EvidenceSummary) {
     let hop = e
         .reread_hop
         .map_or(String::new(), |h| format!(" at hop {h}"));

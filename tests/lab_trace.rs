@@ -416,3 +416,72 @@ fn trace_save_writes_a_pcap_that_pathproof_reads() {
     assert!(control.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `trace -c 1000` (200 s at 0.2 s a round) interrupted by SIGINT after
+/// about 3 s, inside conn: the JSON report of the rounds sent until then
+/// (fewer than asked, the interruption said), the verdict present, and the
+/// verdict's exit code.
+#[test]
+fn trace_sigint_prints_the_rounds_measured() {
+    require_root!();
+    let lab = Lab::up(Scenario::RstHop1, trace_options(false));
+    let broker = lab.broker_addr().to_string();
+    // `ip netns exec` execs pathproof: the child's id is pathproof's.
+    let child = Command::new("ip")
+        .args(["netns", "exec", lab.ns(Node::Conn), pathproof()])
+        .args(["trace", &broker, "-n", "--json", "-c", "1000", "-i", "0.2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pathproof runs");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(killed, "kill -INT");
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let out = CommandOutput::of("pathproof trace -c 1000 (SIGINT after 3 s)".into(), &out);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the report came {:?} after SIGINT\n{}",
+        started.elapsed(),
+        out.context()
+    );
+    let json: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", out.context()));
+    let status = json["verdict"]["status"].as_str().expect("verdict.status");
+    let expected = match status {
+        "failure" => 1,
+        "no-failure" => 0,
+        _ => 3,
+    };
+    assert_eq!(
+        out.code,
+        Some(expected),
+        "the verdict's exit code\n{}",
+        out.context()
+    );
+    // rst-hop1: the trace's verdict names the reset at hop 1, as an
+    // uninterrupted trace of this lab does.
+    assert_eq!(out.code, Some(1), "{}", out.context());
+    let f = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["kind"] == "rst-injected")
+        .unwrap_or_else(|| panic!("no rst-injected finding\n{}", out.context()));
+    assert_eq!(f["hop"], 1, "{}", out.context());
+    let sent = json["hops"][0]["sent"].as_u64().expect("hops[0].sent");
+    assert!(
+        (5..1000).contains(&sent),
+        "rounds sent: {sent}\n{}",
+        out.context()
+    );
+    assert!(
+        json["warnings"].to_string().contains("interrupted"),
+        "{}",
+        out.context()
+    );
+}

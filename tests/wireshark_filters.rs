@@ -13,6 +13,9 @@ use std::process::Command;
 use support::talk::{Capture, Talk};
 
 fn tshark_available() -> bool {
+    // As root where apt-get exists, the lab's packages (tshark among them)
+    // are installed first, as for the lab tests.
+    let _ = support::lab::lab_tools_ready();
     let ok = Command::new("tshark")
         .arg("--version")
         .output()

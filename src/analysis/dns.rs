@@ -659,6 +659,7 @@ struct QuestionKey {
     qname: String,
     qtype: u16,
 }
+#[derive(Clone)]
 
 struct Live {
     ex: DnsExchange,
@@ -671,6 +672,7 @@ struct Live {
 
 /// Per-direction TCP state: where the next segment starts, and a message
 /// still incomplete.
+#[derive(Clone)]
 struct TcpStream {
     next_seq: u32,
     buf: Vec<u8>,
@@ -729,6 +731,7 @@ fn classify(r: &DnsResponse, qtype: u16) -> ExchangeOutcome {
 }
 
 /// Streaming DNS state for one capture.
+#[derive(Clone)]
 pub struct DnsTracker {
     extra: Vec<String>,
     counters: DnsCounters,

@@ -179,7 +179,7 @@ pub struct IcmpEvent {
 }
 
 /// Everything pathproof keeps about one TCP connection.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct FlowRecord {
     pub client: SocketAddr,
     pub server: SocketAddr,
@@ -855,6 +855,7 @@ impl FlowKey {
 }
 
 /// The flow table and what the rules need beyond single flows.
+#[derive(Clone)]
 pub struct FlowTable {
     limits: FlowLimits,
     server_ports: Vec<u16>,

@@ -79,6 +79,7 @@ pub struct FrameCounts {
 const TTL_REWRITE_SOURCES: usize = 3;
 
 /// Streaming analysis state.
+#[derive(Clone)]
 pub struct Analyzer {
     table: FlowTable,
     packets: u64,

@@ -145,6 +145,7 @@ fn instant(ts_ns: i64) -> Instant {
 }
 
 /// One group of probes being rebuilt.
+#[derive(Clone)]
 struct Candidate {
     key: TraceKey,
     matcher: Matcher,
@@ -381,7 +382,7 @@ impl Candidate {
 }
 
 /// Follows the probes and answers of a capture, in bounded memory.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct TraceTracker {
     candidates: Vec<Candidate>,
     by_key: HashMap<TraceKey, usize>,

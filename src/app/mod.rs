@@ -3,6 +3,7 @@
 
 pub mod evidence;
 pub mod journal;
+pub mod many;
 pub mod trace;
 
 use crate::analysis::{Analysis, AnalysisOptions, Analyzer};
@@ -14,7 +15,9 @@ use crate::path::{Path, mtr};
 use serde::Serialize;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
 
 /// Errors of a job: bad input or usage (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +161,13 @@ pub fn load_mtr(file: &std::path::Path) -> Result<Path, JobError> {
 
 /// Runs the offline analysis of a capture.
 pub fn run_pcap(job: PcapJob) -> Result<PcapReport, JobError> {
+    run_pcap_watched(job, Watch::default())
+}
+
+/// As [`run_pcap`], stoppable and watched (see [`Watch`]). A live watch
+/// (`Watch::live`) reads the input as it arrives: stdin, or a file still
+/// being written (`--follow`).
+pub fn run_pcap_watched(job: PcapJob, watch: Watch<'_>) -> Result<PcapReport, JobError> {
     let shown = job.input.display().to_string();
     let capture_err = |source| JobError::Capture {
         path: shown.clone(),
@@ -173,12 +183,16 @@ pub fn run_pcap(job: PcapJob) -> Result<PcapReport, JobError> {
         })?),
         _ => None,
     };
-    let reader = match &spool {
-        Some(s) => s.reader(),
-        None => CaptureReader::open(&job.input),
+    let reader = match (&spool, &watch.live, watch.stop) {
+        (Some(s), _, _) => s.reader(),
+        (None, Some(live), Some(stop)) => {
+            CaptureReader::open_live(&job.input, live.follow, std::sync::Arc::clone(stop))
+        }
+        _ => CaptureReader::open(&job.input),
     }
     .map_err(capture_err)?;
-    let mut report = analyse_capture(reader, shown.clone(), job.path.clone(), &job.options)?;
+    let mut report =
+        analyse_capture_watched(reader, shown.clone(), job.path.clone(), &job.options, watch)?;
     if let Some(input) = &job.journal {
         let journal = read_journal_beside(input, report.analysis.first_ts_ns)?;
         let timeline =
@@ -295,6 +309,35 @@ fn read_journal_beside(
     crate::journal::read_journal(std::io::BufReader::with_capacity(1 << 16, f), &options)
         .map_err(err)
 }
+
+/// How a run of the analysis may be cut short and watched while it runs.
+#[derive(Default)]
+pub struct Watch<'a> {
+    /// Set from outside (SIGINT, SIGTERM): reading ends after the frames
+    /// read so far and the report covers them (it says so in a warning).
+    pub stop: Option<&'a std::sync::Arc<AtomicBool>>,
+    /// A live input, whose verdict is shown as it changes.
+    pub live: Option<Live<'a>>,
+    /// Bytes of capture read so far (after decompression), for a progress bar.
+    pub bytes_read: Option<&'a AtomicU64>,
+}
+
+/// A live input: a pipe or a growing file.
+pub struct Live<'a> {
+    /// The file is still being written: read on at its end until stopped.
+    pub follow: bool,
+    /// Sees the verdict of the packets analysed so far, at most once per
+    /// [`SNAPSHOT_EVERY`] while packets arrive (the caller shows it when it
+    /// changed).
+    pub on_verdict: &'a mut dyn FnMut(&crate::vocab::Verdict),
+}
+
+/// How often a live input's verdict is worked out while packets arrive: a
+/// snapshot copies the analysis state and applies every rule to it.
+pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+/// A live input's decoded packets reach the analysis at least this often
+/// (else a trickle would wait for a batch of 1024 frames).
+const LIVE_HAND_OVER: Duration = Duration::from_millis(100);
 
 /// Frames decoded per batch handed from the decoding thread to the analysis.
 const BATCH_PACKETS: usize = 1024;
@@ -442,8 +485,10 @@ fn decode_stage(
     server_ports: &[u16],
     batches: SyncSender<Batch>,
     spent: Receiver<Batch>,
+    watch: &DecodeWatch<'_>,
 ) -> Result<Decoding, CaptureError> {
     let format = reader.format();
+    let mut handed_at = Instant::now();
     let mut d = Decoding::default();
     let mut other_port_tls = OtherPortTls::default();
     let mut tunnels = Tunnels::default();
@@ -453,9 +498,14 @@ fn decode_stage(
         batches.send(std::mem::replace(batch, next)).is_ok()
     };
     loop {
+        if watch.stopped() {
+            break;
+        }
         let frame = match reader.next_frame() {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
+            // Stopped in the middle of a frame: the input was cut by us.
+            Err(_) if watch.stopped() => break,
             // Damaged part-way: the frames before it are still evidence, as
             // in tshark and tcpdump, which show them before complaining.
             Err(e) if d.frames > 0 => {
@@ -501,12 +551,27 @@ fn decode_stage(
             }
             Err(DecodeError::Truncated(_) | DecodeError::Malformed(_)) => d.undecodable += 1,
         }
-        if (batch.items.len() >= BATCH_PACKETS || batch.payloads.len() >= BATCH_PAYLOAD_BYTES)
-            && !hand_over(&mut batch)
-        {
-            // The analysis thread is gone (it panicked): the scope reports it.
-            return Ok(d);
+        let full =
+            batch.items.len() >= BATCH_PACKETS || batch.payloads.len() >= BATCH_PAYLOAD_BYTES;
+        // A live input hands its frames over when the input has nothing
+        // more at hand (else the last frames before a pause would wait for
+        // the next ones), and at least every LIVE_HAND_OVER.
+        let due = watch.live
+            && !batch.items.is_empty()
+            && (reader.input_drained() || handed_at.elapsed() >= LIVE_HAND_OVER);
+        if full || due {
+            if let Some(b) = watch.bytes_read {
+                b.store(reader.bytes_read(), Ordering::Relaxed);
+            }
+            handed_at = Instant::now();
+            if !hand_over(&mut batch) {
+                // The analysis thread is gone (it panicked): the scope reports it.
+                return Ok(d);
+            }
         }
+    }
+    if let Some(b) = watch.bytes_read {
+        b.store(reader.bytes_read(), Ordering::Relaxed);
     }
     if !batch.items.is_empty() {
         hand_over(&mut batch);
@@ -514,9 +579,57 @@ fn decode_stage(
     Ok(d)
 }
 
-/// Stage 2: the analysis, batch by batch, in frame order.
-fn analysis_stage(analyzer: &mut Analyzer, batches: Receiver<Batch>, spent: SyncSender<Batch>) {
-    for mut batch in batches {
+/// A live input's verdict callback, and the path the verdict is drawn with.
+type LiveVerdict<'a, 'p> = (&'a mut dyn FnMut(&crate::vocab::Verdict), Option<&'p Path>);
+
+/// What the decoding stage needs of a [`Watch`] (it runs on its own thread).
+struct DecodeWatch<'a> {
+    stop: Option<&'a AtomicBool>,
+    live: bool,
+    bytes_read: Option<&'a AtomicU64>,
+}
+
+impl DecodeWatch<'_> {
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+}
+
+/// Stage 2: the analysis, batch by batch, in frame order; a live input's
+/// verdict is worked out on a copy of the state every [`SNAPSHOT_EVERY`].
+fn analysis_stage(
+    analyzer: &mut Analyzer,
+    batches: Receiver<Batch>,
+    spent: SyncSender<Batch>,
+    mut live: Option<LiveVerdict<'_, '_>>,
+) {
+    // A live verdict is worked out when packets arrived since the last one
+    // and SNAPSHOT_EVERY has passed since it, also while the input pauses
+    // (the batches' wait is cut at the next due snapshot).
+    let mut snapshot_at: Option<Instant> = None;
+    let mut fresh = false;
+    loop {
+        let batch = match &live {
+            None => batches.recv().ok(),
+            Some(_) => {
+                let wait = snapshot_at.map_or(Duration::ZERO, |t| {
+                    SNAPSHOT_EVERY.saturating_sub(t.elapsed())
+                });
+                match batches.recv_timeout(if fresh { wait } else { SNAPSHOT_EVERY }) {
+                    Ok(b) => Some(b),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if fresh && let Some((on_verdict, path)) = &mut live {
+                            snapshot_at = Some(Instant::now());
+                            fresh = false;
+                            on_verdict(&analyzer.clone().finish(*path).verdict);
+                        }
+                        continue;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+                }
+            }
+        };
+        let Some(mut batch) = batch else { break };
         // By reference: moving each item out would copy it once more.
         for item in &batch.items {
             match item {
@@ -530,6 +643,7 @@ fn analysis_stage(analyzer: &mut Analyzer, batches: Receiver<Batch>, spent: Sync
                 Item::Arp(s) => analyzer.note_arp(s),
             }
         }
+        fresh = true;
         batch.items.clear();
         batch.payloads.clear();
         // Recycled so the steady state allocates nothing.
@@ -540,10 +654,21 @@ fn analysis_stage(analyzer: &mut Analyzer, batches: Receiver<Batch>, spent: Sync
 /// Runs the analysis over an open capture (`shown` names it in errors and
 /// the report): a file for `pcap`, the recording of a live `check`.
 pub fn analyse_capture(
+    reader: CaptureReader,
+    shown: String,
+    path: Option<Path>,
+    options: &AnalysisOptions,
+) -> Result<PcapReport, JobError> {
+    analyse_capture_watched(reader, shown, path, options, Watch::default())
+}
+
+/// As [`analyse_capture`], stoppable and watched (see [`Watch`]).
+pub fn analyse_capture_watched(
     mut reader: CaptureReader,
     shown: String,
     path: Option<Path>,
     options: &AnalysisOptions,
+    watch: Watch<'_>,
 ) -> Result<PcapReport, JobError> {
     let capture_err = |source| JobError::Capture {
         path: shown.clone(),
@@ -553,10 +678,23 @@ pub fn analyse_capture(
     let mut analyzer = Analyzer::new(options);
     let (batch_tx, batch_rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
     let (spent_tx, spent_rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT + 2);
+    let decode_watch = DecodeWatch {
+        stop: watch.stop.map(|s| &**s),
+        live: watch.live.is_some(),
+        bytes_read: watch.bytes_read,
+    };
+    let live = watch.live.map(|l| (l.on_verdict, path.as_ref()));
     let decoding = std::thread::scope(|scope| {
-        let stage1 =
-            scope.spawn(|| decode_stage(&mut reader, &options.server_ports, batch_tx, spent_rx));
-        analysis_stage(&mut analyzer, batch_rx, spent_tx);
+        let stage1 = scope.spawn(|| {
+            decode_stage(
+                &mut reader,
+                &options.server_ports,
+                batch_tx,
+                spent_rx,
+                &decode_watch,
+            )
+        });
+        analysis_stage(&mut analyzer, batch_rx, spent_tx, live);
         stage1.join()
     });
     let decoding = match decoding {
@@ -584,6 +722,15 @@ pub fn analyse_capture(
         });
     }
     let mut warnings = reader.warnings().to_vec();
+    if decode_watch.stopped() {
+        warnings.push(CaptureWarning {
+            offset: reader.bytes_read(),
+            frame: None,
+            message: format!(
+                "interrupted (SIGINT or SIGTERM) after frame {frames}: the report covers the frames read until then"
+            ),
+        });
+    }
     let damaged_from_frame = damage.as_ref().map(|_| frames + 1);
     if let Some(e) = &damage {
         warnings.push(CaptureWarning {

@@ -25,6 +25,8 @@ pub struct TraceJob {
     pub no_control: bool,
     pub control_icmp: bool,
     pub save: Option<PathBuf>,
+    /// Set from outside (SIGINT, SIGTERM) to end the trace early.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Why a trace could not run (bad input or usage: exit code 2).
@@ -78,6 +80,7 @@ impl TraceJob {
             config,
             control,
             save: self.save.clone(),
+            stop: self.stop.clone(),
         })
     }
 }
@@ -107,6 +110,7 @@ mod tests {
             no_control: false,
             control_icmp: false,
             save: None,
+            stop: None,
         }
     }
 

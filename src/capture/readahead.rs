@@ -3,7 +3,10 @@
 //! one decodes and analyses.
 
 use std::io::{self, Read};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::Duration;
 
 /// Size of one chunk handed from the reading thread to the parser.
 const CHUNK: usize = 1 << 20;
@@ -17,10 +20,43 @@ pub(super) struct ReadAhead {
     current: Vec<u8>,
     pos: usize,
     finished: bool,
+    /// Live input (a pipe, a growing file): set from outside to end the
+    /// input where it is, even while the reading thread waits for bytes.
+    stop: Option<Arc<AtomicBool>>,
+    /// Chunks sent by the reading thread and not yet taken (counted before
+    /// the send, so never less than what the channel holds).
+    queued: Arc<AtomicUsize>,
+    /// Live input: set while every byte received so far has been handed to
+    /// the parser (the next read would wait), so the frames decoded so far
+    /// can go to the analysis instead of waiting for a fuller batch.
+    drained: Arc<AtomicBool>,
 }
 
+/// How often a live input looks at its stop flag while no bytes come.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
 impl ReadAhead {
-    pub(super) fn new(mut input: Box<dyn Read + Send>) -> ReadAhead {
+    pub(super) fn new(input: Box<dyn Read + Send>) -> ReadAhead {
+        Self::spawn(input, None)
+    }
+
+    /// A live input: each read is handed over as it arrives (a pipe that
+    /// trickles must not wait for a whole chunk), and once `stop` is set the
+    /// input ends after the bytes already read, although the reading thread
+    /// may still be blocked in `read` (it is left to the process's exit).
+    pub(super) fn live(input: Box<dyn Read + Send>, stop: Arc<AtomicBool>) -> ReadAhead {
+        Self::spawn(input, Some(stop))
+    }
+
+    /// See the `drained` field (always false for a file read ahead).
+    pub(super) fn drained_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.drained)
+    }
+
+    fn spawn(mut input: Box<dyn Read + Send>, stop: Option<Arc<AtomicBool>>) -> ReadAhead {
+        let live = stop.is_some();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&queued);
         let (tx, chunks) = sync_channel::<io::Result<Vec<u8>>>(DEPTH);
         let (spent, recycled) = sync_channel::<Vec<u8>>(DEPTH + 2);
         std::thread::spawn(move || {
@@ -34,7 +70,7 @@ impl ReadAhead {
                         Ok(0) => break Ok(()),
                         Ok(n) => {
                             filled += n;
-                            if filled == CHUNK {
+                            if filled == CHUNK || live {
                                 break Ok(());
                             }
                         }
@@ -43,9 +79,12 @@ impl ReadAhead {
                     }
                 };
                 buf.truncate(filled);
-                let more = filled == CHUNK;
-                if filled > 0 && tx.send(Ok(buf)).is_err() {
-                    return; // The parser is gone.
+                let more = filled == CHUNK || (live && filled > 0);
+                if filled > 0 {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    if tx.send(Ok(buf)).is_err() {
+                        return; // The parser is gone.
+                    }
                 }
                 if let Err(e) = result {
                     let _ = tx.send(Err(e));
@@ -62,6 +101,48 @@ impl ReadAhead {
             current: Vec::new(),
             pos: 0,
             finished: false,
+            stop,
+            queued,
+            drained: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The next chunk; `None` at the end of the input (or once stopped).
+    fn next_chunk(&self) -> Option<io::Result<Vec<u8>>> {
+        let Some(stop) = &self.stop else {
+            return self.chunks.recv().ok();
+        };
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                // What already arrived is still read; nothing is waited for.
+                return self.chunks.try_recv().ok();
+            }
+            match self.chunks.recv_timeout(STOP_POLL) {
+                Ok(chunk) => return Some(chunk),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+}
+
+/// A file that is still being written (`pcap --follow`): at its end, waits
+/// for more as `tail -f` does, until `stop` is set.
+pub(super) struct Follow {
+    pub(super) file: std::fs::File,
+    pub(super) stop: Arc<AtomicBool>,
+}
+
+/// How often a followed file is looked at again at its end.
+const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+impl Read for Follow {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.file.read(out)? {
+                0 if !self.stop.load(Ordering::Relaxed) => std::thread::sleep(FOLLOW_POLL),
+                n => return Ok(n),
+            }
         }
     }
 }
@@ -72,23 +153,28 @@ impl Read for ReadAhead {
             if self.finished {
                 return Ok(0);
             }
-            match self.chunks.recv() {
-                Ok(Ok(next)) => {
+            match self.next_chunk() {
+                Some(Ok(next)) => {
+                    self.queued.fetch_sub(1, Ordering::SeqCst);
                     let spent = std::mem::replace(&mut self.current, next);
                     let _ = self.spent.try_send(spent);
                     self.pos = 0;
                 }
-                Ok(Err(e)) => {
+                Some(Err(e)) => {
                     self.finished = true;
                     return Err(e);
                 }
-                // The reading thread ended: end of input.
-                Err(_) => self.finished = true,
+                // The reading thread ended (or the input was stopped): end of input.
+                None => self.finished = true,
             }
         }
         let n = out.len().min(self.current.len() - self.pos);
         out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
         self.pos += n;
+        if self.stop.is_some() {
+            let drained = self.pos == self.current.len() && self.queued.load(Ordering::SeqCst) == 0;
+            self.drained.store(drained, Ordering::Relaxed);
+        }
         Ok(n)
     }
 }

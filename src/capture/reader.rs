@@ -125,6 +125,9 @@ pub struct CaptureReader {
     warnings: Vec<CaptureWarning>,
     /// Set at the end or after an error: later calls return `Ok(None)`.
     done: bool,
+    /// A live input's read-ahead has handed all it received to the parser
+    /// (see [`CaptureReader::input_drained`]).
+    drained: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// When the input is read on a thread of its own.
@@ -425,6 +428,54 @@ impl CaptureReader {
         Self::from_input(Box::new(file), ReadAheadUse::GzipOnly)
     }
 
+    /// Opens a live input: stdin (`-`) or, with `follow`, a file still being
+    /// written (read on at its end as `tail -f` does). Each read reaches the
+    /// parser as it arrives, and once `stop` is set the input ends after the
+    /// bytes already read (a frame cut there is a truncated last frame).
+    pub fn open_live(
+        path: &Path,
+        follow: bool,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<CaptureReader, CaptureError> {
+        use super::readahead::{Follow, ReadAhead};
+        let input: Box<dyn Read + Send> = if path == Path::new("-") {
+            Box::new(io::stdin())
+        } else {
+            let open_err = |source| CaptureError::Open {
+                path: path.to_path_buf(),
+                source,
+            };
+            let file = std::fs::File::open(path).map_err(open_err)?;
+            if file.metadata().map_err(open_err)?.is_dir() {
+                return Err(open_err(io::Error::other("is a directory")));
+            }
+            if follow {
+                Box::new(Follow {
+                    file,
+                    stop: Arc::clone(&stop),
+                })
+            } else {
+                Box::new(file)
+            }
+        };
+        // The read-ahead sits under the format sniffing, so that even a
+        // stop before the first bytes ends the wait.
+        let ahead = ReadAhead::live(input, stop);
+        let drained = ahead.drained_flag();
+        let mut reader = Self::from_input(Box::new(ahead), ReadAheadUse::Never)?;
+        reader.drained = Some(drained);
+        Ok(reader)
+    }
+
+    /// A live input ([`CaptureReader::open_live`]) has nothing more at hand
+    /// beyond what the parser holds: the next read may wait for the sender.
+    /// Always false for other inputs.
+    pub fn input_drained(&self) -> bool {
+        self.drained
+            .as_ref()
+            .is_some_and(|d| d.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// Reads from any byte stream (gzip detected by its magic), a few
     /// chunks ahead on a second thread.
     pub fn from_reader(input: Box<dyn Read + Send>) -> Result<CaptureReader, CaptureError> {
@@ -616,6 +667,7 @@ impl CaptureReader {
             capacity,
             warnings: Vec::new(),
             done: false,
+            drained: None,
         };
         match shb {
             // The first SHB is handled here so a bad section is an error

@@ -27,7 +27,7 @@ use crate::analysis::{AnalysisOptions, Finding, TraceJudgement, Verdict, judge_t
 use crate::app::{self, PcapReport};
 use crate::capture::CaptureReader;
 use crate::path::{Path, PathSource};
-use crate::trace::live::{LiveJob, LiveTrace, run_live};
+use crate::trace::live::{LiveError, LiveJob, LiveTrace, run_live};
 use crate::trace::{Trace, TraceConfig, TraceProtocol};
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
@@ -72,6 +72,10 @@ pub struct CheckConfig {
     /// Check the host too (resolv.conf, the clock). `egress` turns this
     /// off when it asks a check only where one address fails.
     pub host_checks: bool,
+    /// Set from outside (SIGINT, SIGTERM): the traces end early, the steps
+    /// not begun yet are skipped (the report says which), and the verdict
+    /// is drawn from what was measured.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for CheckConfig {
@@ -96,6 +100,7 @@ impl Default for CheckConfig {
             save: None,
             evidence: None,
             host_checks: true,
+            stop: None,
         }
     }
 }
@@ -173,7 +178,29 @@ pub struct BrokerCheck {
     pub sni_replay: Option<tls::SniReplay>,
     pub pmtu: Option<pmtu::PmtuResult>,
     pub errors: Vec<String>,
+    /// What could not be done for this broker without privileges.
+    pub not_done: Vec<NotDone>,
 }
+
+/// A part of the check that could not run as it should, why, and what
+/// would enable it (reported, never silently dropped).
+#[derive(Clone, Debug, Serialize)]
+pub struct NotDone {
+    pub part: String,
+    pub reason: String,
+    pub enable: String,
+}
+
+/// How to give pathproof raw sockets (the running executable named).
+pub fn enable_raw() -> String {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "$(command -v pathproof)".into());
+    format!("run as root, or once: sudo setcap cap_net_raw+ep {exe}")
+}
+
+/// How to allow unprivileged ICMP echo sockets to every group.
+pub const ENABLE_PING_SOCKETS: &str = "sudo sysctl -w net.ipv4.ping_group_range='0 2147483647'";
 
 /// One SNTP server's answer.
 #[derive(Clone, Debug, Serialize)]
@@ -220,6 +247,9 @@ pub struct CheckReport {
     /// The capture's findings and those only the host can tell, worst first.
     pub findings: Vec<Finding>,
     pub warnings: Vec<String>,
+    /// What could not be done (no privileges), why, and what would enable
+    /// it: the recording here, each broker's in its own list.
+    pub not_done: Vec<NotDone>,
     pub duration: Duration,
 }
 
@@ -254,10 +284,18 @@ pub fn run_check(
 
     let watch = recorder::Watch::default();
     let mut recording = RecordingSummary::default();
+    let mut not_done = Vec::new();
     let rec = match recorder::Recorder::start(watch.clone()) {
         Ok(r) => Some(r),
         Err(e) => {
             recording.error = Some(e.to_string());
+            not_done.push(NotDone {
+                part: "recording every packet of the run (the capture analysis: frame numbers \
+                       as evidence, injected resets by TTL; --save)"
+                    .into(),
+                reason: e.to_string(),
+                enable: enable_raw(),
+            });
             warnings.push(format!(
                 "{e}; without recording, the verdict rests on the probes' own results"
             ));
@@ -387,6 +425,7 @@ pub fn run_check(
                         sni_replay: None,
                         pmtu: None,
                         errors: vec!["the probe thread panicked".into()],
+                        not_done: Vec::new(),
                     })
                 })
                 .collect()
@@ -396,7 +435,19 @@ pub fn run_check(
     let (mut probed, ntp) = clock;
 
     // The second phase needs the broker's hop from the trace.
+    let stopped = || {
+        cfg.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    let mut not_begun = Vec::new();
     for b in &mut probed {
+        if stopped() {
+            if cfg.pmtu {
+                not_begun.push(format!("the path-MTU search to {}", b.address));
+            }
+            continue;
+        }
         let hop = b.trace.as_ref().and_then(target_hop_of);
         if let Some(t) = &b.tls
             && t.outcome
@@ -411,13 +462,32 @@ pub fn run_check(
                 hop.unwrap_or(8),
             )));
         }
-        if cfg.pmtu && b.trace.is_some() {
+        // Also without a trace (the hop then only helps to place a black
+        // hole): an unprivileged run may still have ICMP sockets.
+        if cfg.pmtu {
             progress(&Step::Pmtu(b.address));
             match pmtu_live(b.address, cfg.port, hop, cfg.pmtu_timeout) {
                 Ok(r) => b.pmtu = Some(r),
+                Err(e) if crate::trace::socket::is_permission_error(&e) => {
+                    b.not_done.push(NotDone {
+                        part: format!("path-MTU search to {}", b.address),
+                        reason: e.to_string(),
+                        enable: format!("{}; or {ENABLE_PING_SOCKETS}", enable_raw()),
+                    })
+                }
                 Err(e) => b.errors.push(format!("path MTU: {e}")),
             }
         }
+    }
+    if stopped() {
+        let skipped = if not_begun.is_empty() {
+            String::new()
+        } else {
+            format!("; not done: {}", not_begun.join(", "))
+        };
+        warnings.push(format!(
+            "interrupted (SIGINT or SIGTERM): the traces were cut short{skipped}; the verdict rests on what was measured until then"
+        ));
     }
     progress(&Step::Clock);
     let clock = ClockSection {
@@ -537,6 +607,7 @@ pub fn run_check(
         verdict,
         findings,
         warnings,
+        not_done,
         duration: started.elapsed(),
     })
 }
@@ -699,6 +770,7 @@ fn probe_broker(
                     config,
                     control: true,
                     save: None,
+                    stop: cfg.stop.clone(),
                 },
                 |_| {},
             )
@@ -710,8 +782,33 @@ fn probe_broker(
         tls.judge_issuer(&cfg.issuer_expectation());
         (trace.join(), tls)
     });
+    let mut not_done = Vec::new();
     let trace = match trace {
         Ok(Ok(t)) => Some(t),
+        // No raw sockets: the path by ICMP echo through unprivileged ICMP
+        // sockets, where net.ipv4.ping_group_range allows them.
+        Ok(Err(e)) if e.is_privilege() => {
+            let part = format!(
+                "TCP/{} trace to {address} (resets and middleboxes answering in the broker's name)",
+                cfg.port
+            );
+            not_done.push(NotDone {
+                part,
+                reason: e.to_string(),
+                enable: enable_raw(),
+            });
+            match icmp_trace_unprivileged(cfg, address) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    not_done.push(NotDone {
+                        part: format!("path to {address} (ICMP trace)"),
+                        reason: e.to_string(),
+                        enable: format!("{}; or {ENABLE_PING_SOCKETS}", enable_raw()),
+                    });
+                    None
+                }
+            }
+        }
         Ok(Err(e)) => {
             errors.push(format!("trace: {e}"));
             None
@@ -733,7 +830,26 @@ fn probe_broker(
         sni_replay: None,
         pmtu: None,
         errors,
+        not_done,
     }
+}
+
+/// The path by ICMP echo alone (no control trace): without raw sockets the
+/// tracer opens an unprivileged ICMP socket.
+fn icmp_trace_unprivileged(cfg: &CheckConfig, address: IpAddr) -> Result<LiveTrace, LiveError> {
+    let mut config = TraceConfig::new(address, TraceProtocol::Icmp);
+    config.rounds = cfg.trace_rounds;
+    config.interval = cfg.trace_interval;
+    config.fit_inflight();
+    run_live(
+        LiveJob {
+            config,
+            control: false,
+            save: None,
+            stop: cfg.stop.clone(),
+        },
+        |_| {},
+    )
 }
 
 /// The path-MTU search toward `target` on raw sockets: ICMP echo probes,
@@ -764,7 +880,24 @@ fn pmtu_live(
         )?;
         pmtu::discover(&mut net, &clock, &cfg)
     };
-    let icmp = run(pmtu::PmtuProtocol::Icmp)?;
+    let icmp = match run(pmtu::PmtuProtocol::Icmp) {
+        // No raw sockets: DF echoes through an unprivileged ICMP socket
+        // (the kernel sets DF on them until it learns a smaller path MTU).
+        Err(e) if crate::trace::socket::is_permission_error(&e) => {
+            let mut cfg = pmtu::PmtuConfig {
+                protocol: pmtu::PmtuProtocol::Icmp,
+                target_hop,
+                timeout,
+                ..pmtu::PmtuConfig::new(target, source)
+            };
+            let mut net =
+                crate::trace::socket::PingNetwork::open(target, source, cfg.ident, clock)?;
+            // The kernel may give the socket another echo id than asked.
+            cfg.ident = net.ident();
+            return pmtu::discover(&mut net, &clock, &cfg);
+        }
+        other => other?,
+    };
     if icmp.outcome == pmtu::PmtuOutcome::NoAnswer {
         return run(pmtu::PmtuProtocol::Tcp { port });
     }

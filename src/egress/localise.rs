@@ -82,6 +82,7 @@ pub fn udp(address: IpAddr, port: u16) -> Located {
         config,
         control: true,
         save: None,
+        stop: None,
     };
     match run_live(job, |_| {}) {
         Ok(t) => Located::Verdict(judge_trace(&t.trace, t.control.as_ref()).verdict, None),

@@ -1143,6 +1143,7 @@ fn echo(a: IpAddr) -> (Option<(u8, f64)>, Option<String>) {
             config,
             control: false,
             save: None,
+            stop: None,
         },
         |_| {},
     ) {

@@ -40,6 +40,7 @@ pub fn render_json(r: &CheckReport, names: &Names) -> String {
                 "clock": r.clock,
                 "recording": r.recording,
                 "warnings": r.warnings,
+                "not_done": not_done(r),
             }),
         );
     }
@@ -63,6 +64,7 @@ fn broker_json(b: &BrokerCheck, names: &Names) -> Value {
         "sni_replay": b.sni_replay,
         "pmtu": b.pmtu,
         "errors": b.errors,
+        "not_done": b.not_done,
     })
 }
 
@@ -118,6 +120,13 @@ pub fn render_text(r: &CheckReport, names: &Names) -> String {
                 .map(|n| format!(" ({n})"))
                 .unwrap_or_default(),
             match (&b.trace, hop) {
+                (Some(t), Some(h)) if t.trace.protocol == crate::trace::TraceProtocol::Icmp =>
+                    format!(
+                        "{h} hops by ICMP echo (no raw sockets: TCP/{} not traced)",
+                        r.port
+                    ),
+                (Some(t), None) if t.trace.protocol == crate::trace::TraceProtocol::Icmp =>
+                    "the broker never answered ICMP echo (no raw sockets: TCP not traced)".into(),
                 (Some(t), Some(h)) if t.trace.reached() =>
                     format!("{h} hops, TCP/{} reached the broker", r.port),
                 (Some(_), Some(h)) =>
@@ -234,5 +243,22 @@ pub fn render_text(r: &CheckReport, names: &Names) -> String {
     for w in &r.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
+    let skipped = not_done(r);
+    if !skipped.is_empty() {
+        let _ = writeln!(out, "\nNot done ({}):", skipped.len());
+        for n in skipped {
+            let _ = writeln!(out, "  - {}: {}", n.part, n.reason);
+            let _ = writeln!(out, "    to enable: {}", n.enable);
+        }
+    }
     out
+}
+
+/// Every part of the check that could not be done: the run's, then each
+/// broker's.
+fn not_done(r: &CheckReport) -> Vec<&crate::check::NotDone> {
+    r.not_done
+        .iter()
+        .chain(r.brokers.iter().flat_map(|b| &b.not_done))
+        .collect()
 }

@@ -172,6 +172,28 @@ pub fn render_pcap(r: &PcapReport) -> String {
 /// Writes the JSON report to `out` while it is serialised, and a final
 /// newline: a report of tens of megabytes (every reset of a long capture)
 /// is not built in memory first.
+/// The report on one line (`pcap FILE... --json`: one object per file; the
+/// file is `input.file`).
+pub fn pcap_line(r: &PcapReport) -> String {
+    serde_json::to_string(&pcap_report(r)).unwrap_or_else(|e| {
+        serde_json::json!({"input": {"file": r.input.file}, "error": format!("cannot render: {e}")})
+            .to_string()
+    })
+}
+
+/// A file of `pcap FILE... --json` that could not be analysed, on one line:
+/// `{"input": {"file": ...}, "error": ..., "exit_code": 2}`.
+pub fn pcap_error_line(file: &str, error: &str) -> String {
+    serde_json::json!({
+        "schema_version": SCHEMA_VERSION,
+        "command": "pcap",
+        "input": {"file": file},
+        "error": error,
+        "exit_code": crate::vocab::EXIT_BAD_INPUT,
+    })
+    .to_string()
+}
+
 pub fn write_pcap(r: &PcapReport, mut out: impl std::io::Write) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut out, &pcap_report(r))?;
     out.write_all(b"\n")?;

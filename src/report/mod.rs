@@ -6,5 +6,6 @@ pub mod egress;
 pub mod html;
 pub mod journal;
 pub mod json;
+pub mod many;
 pub mod text;
 pub mod trace;

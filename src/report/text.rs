@@ -8,22 +8,27 @@ use std::fmt::Write;
 /// Resets shown in the table; the JSON has them all.
 const MAX_RST_ROWS: usize = 20;
 
-pub fn render_pcap(r: &PcapReport) -> String {
-    let a = &r.analysis;
-    let v = &a.verdict;
-    let mut out = String::new();
+/// `VERDICT: class at hop N (address) [confidence c]`: the report's first
+/// line, also the live verdict line of `pcap -`.
+pub fn verdict_line(v: &crate::vocab::Verdict) -> String {
     let place = match (v.hop, v.address) {
         (Some(h), Some(addr)) => format!(" at hop {h} ({addr})"),
         (Some(h), None) => format!(" at hop {h}"),
         (None, Some(addr)) => format!(" ({addr})"),
         (None, None) => String::new(),
     };
-    let _ = writeln!(
-        out,
+    format!(
         "VERDICT: {}{place} [confidence {}]",
         v.class,
         serde_plain(&v.confidence)
-    );
+    )
+}
+
+pub fn render_pcap(r: &PcapReport) -> String {
+    let a = &r.analysis;
+    let v = &a.verdict;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", verdict_line(v));
     let _ = writeln!(out, "{}", v.summary);
 
     if !a.rsts.is_empty() {

@@ -41,6 +41,8 @@ use crate::packet::emit::{ProbeKind, ProbeSpec, emit};
 use crate::packet::{Direction, decode_ip};
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Shortest interval between rounds: at most 10 probe sets per second.
@@ -307,9 +309,27 @@ pub struct Tracer<N: Network, C: Clock> {
     highest_answered: Option<u8>,
     packets: Vec<Recorded>,
     counters: TraceCounters,
+    /// Set from outside (SIGINT): no further round starts; the probes in
+    /// flight are still awaited, and the trace is what was measured.
+    stop: Option<Arc<AtomicBool>>,
 }
 
+/// How often a stoppable trace looks at its stop flag while it waits.
+const STOP_POLL: Duration = Duration::from_millis(200);
+
 impl<N: Network, C: Clock> Tracer<N, C> {
+    /// Ends the trace early once `stop` is set (see the field).
+    pub fn with_stop(mut self, stop: Option<Arc<AtomicBool>>) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+
     pub fn new(config: TraceConfig, net: N, clock: C) -> Result<Tracer<N, C>, TraceError> {
         config.validate()?;
         Ok(Tracer {
@@ -324,6 +344,7 @@ impl<N: Network, C: Clock> Tracer<N, C> {
             highest_answered: None,
             packets: Vec::new(),
             counters: TraceCounters::default(),
+            stop: None,
         })
     }
 
@@ -368,6 +389,9 @@ impl<N: Network, C: Clock> Tracer<N, C> {
                 None => started_at,
             };
             self.wait(Until::Time(start))?;
+            if self.stopped() {
+                break;
+            }
             if r > 0 {
                 on_round(&self.progress());
             }
@@ -561,14 +585,18 @@ impl<N: Network, C: Clock> Tracer<N, C> {
             let now = self.clock.now();
             self.expire(now);
             let end = match until {
-                Until::Time(t) if now >= t => return Ok(()),
+                Until::Time(t) if now >= t || self.stopped() => return Ok(()),
                 Until::Time(t) => t,
                 Until::Idle if self.inflight == 0 => return Ok(()),
                 Until::Slot if self.inflight < self.config.max_inflight => return Ok(()),
                 Until::Idle | Until::Slot => Instant::MAX,
             };
-            // Wake at the next deadline, to expire that probe.
-            let wake = self.next_deadline().map_or(end, |d| d.min(end));
+            // Wake at the next deadline, to expire that probe (and, when
+            // the trace can be stopped, often enough to notice).
+            let mut wake = self.next_deadline().map_or(end, |d| d.min(end));
+            if self.stop.is_some() {
+                wake = wake.min(now + STOP_POLL);
+            }
             if wake == Instant::MAX {
                 // Unreachable while the counters are consistent: waiting for
                 // probes with no deadline would never end.

@@ -27,6 +27,9 @@ pub struct LiveJob {
     /// Write every probe and answer to this pcap (the control trace's to
     /// [`control_save_path`]).
     pub save: Option<PathBuf>,
+    /// Set from outside (SIGINT, SIGTERM): no further round starts, and the
+    /// result is what was measured until then.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// The result of a live trace.
@@ -160,6 +163,20 @@ fn open_network(
 pub fn run_live(job: LiveJob, on_round: impl FnMut(&Progress<'_>)) -> Result<LiveTrace, LiveError> {
     let mut config = job.config;
     config.validate()?;
+    // The --save files are created before the first probe: a path that
+    // cannot be written is said at once, not after the whole trace.
+    if let Some(path) = &job.save {
+        let mut files = vec![path.clone()];
+        if job.control && config.protocol != TraceProtocol::Icmp {
+            files.push(control_save_path(path));
+        }
+        for f in files {
+            std::fs::File::create(&f).map_err(|source| LiveError::Save {
+                path: f.display().to_string(),
+                source,
+            })?;
+        }
+    }
     let source = match config.source {
         Some(s) => s,
         None => socket::source_for(config.target)?,
@@ -195,10 +212,14 @@ pub fn run_live(job: LiveJob, on_round: impl FnMut(&Progress<'_>)) -> Result<Liv
         },
         None => None,
     };
-    let tracer = Tracer::new(config, net, clock)?;
+    let planned_rounds = config.rounds;
+    let tracer = Tracer::new(config, net, clock)?.with_stop(job.stop.clone());
     let (trace, control) = std::thread::scope(|s| {
         let handle = match (control, control_net) {
-            (Some(c), Some(n)) => Some(s.spawn(move || Tracer::new(c, n, clock)?.run())),
+            (Some(c), Some(n)) => {
+                let stop = job.stop.clone();
+                Some(s.spawn(move || Tracer::new(c, n, clock)?.with_stop(stop).run()))
+            }
             _ => None,
         };
         let trace = tracer.run_with(on_round);
@@ -212,6 +233,16 @@ pub fn run_live(job: LiveJob, on_round: impl FnMut(&Progress<'_>)) -> Result<Liv
         (trace, control)
     });
     let trace = trace?;
+    if job
+        .stop
+        .as_ref()
+        .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+    {
+        warnings.push(format!(
+            "interrupted (SIGINT or SIGTERM) after {} of {planned_rounds} rounds: the report covers those",
+            trace.rounds.len()
+        ));
+    }
     let control = match control {
         Some(Ok(c)) => Some(c),
         Some(Err(e)) => {

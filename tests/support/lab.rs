@@ -60,23 +60,36 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Returns true when the calling test must be skipped because it is not
-/// root, after printing a loud message to stderr. With
+/// Lab tests skipped by this test process so far.
+static SKIPPED: AtomicU32 = AtomicU32::new(0);
+
+/// Returns true when the calling test must be skipped, after one loud line
+/// on stderr saying why, what would run it and how many lab tests this test
+/// binary has skipped so far: it is not root, or the lab's commands are
+/// missing and could not be installed (see [`lab_tools_ready`]). With
 /// `PATHPROOF_LAB_REQUIRED=1` in the environment it panics instead, so a CI
 /// that is supposed to run the lab cannot silently skip it.
 pub fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
+    let why = if !is_root() {
+        "needs root (network namespaces): run `cargo test` as root".to_string()
+    } else {
+        match lab_tools_ready() {
+            Ok(()) => return false,
+            Err(missing) => format!(
+                "needs the lab's commands: apt-get install {}",
+                missing.join(" ")
+            ),
+        }
+    };
     if std::env::var("PATHPROOF_LAB_REQUIRED").is_ok_and(|v| v == "1") {
-        panic!("lab test `{test}` needs root, and PATHPROOF_LAB_REQUIRED=1 forbids skipping it");
+        panic!("lab test `{test}` {why}, and PATHPROOF_LAB_REQUIRED=1 forbids skipping it");
     }
+    let n = SKIPPED.fetch_add(1, Ordering::SeqCst) + 1;
     // Straight to the stderr handle: the test harness captures `eprintln!`
     // of passing tests, and this must be seen.
     let _ = writeln!(
         std::io::stderr(),
-        "\n=== SKIPPED: lab test needs root (network namespaces): {test} ===\n\
-         === run `cargo test` as root to exercise it ===\n"
+        "=== SKIPPED lab test {test} ({n} skipped in this binary so far): {why} ==="
     );
     true
 }
@@ -891,33 +904,78 @@ impl Default for LabOptions {
 // Command helpers
 // ---------------------------------------------------------------------------
 
-/// Debian package that provides each tool the lab uses (for error messages
-/// and CI's install list).
-const TOOLS: &[(&str, &str)] = &[
-    ("ip", "iproute2"),
-    ("ss", "iproute2"),
-    ("iptables", "iptables"),
-    ("ethtool", "ethtool"),
-    ("openssl", "openssl"),
-    ("tcpdump", "tcpdump"),
-    ("editcap", "wireshark-common"),
-    ("ping", "iputils-ping"),
-    ("timeout", "coreutils"),
-    ("kill", "procps"),
-    ("mtr", "mtr-tiny"),
-    ("unshare", "util-linux"),
-    ("dig", "bind9-dnsutils"),
-    ("dnsmasq", "dnsmasq-base"),
-    ("faketime", "faketime"),
-    ("tinyproxy", "tinyproxy-bin"),
-];
+/// The Debian packages the tests use and the commands each provides: the
+/// one list, shared with `.ci/run` (which installs them).
+const PACKAGES: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/lab/packages.txt"
+));
+
+/// `(package, commands)` of [`PACKAGES`], comments and blank lines left out.
+fn packages() -> impl Iterator<Item = (&'static str, Vec<&'static str>)> {
+    PACKAGES
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let package = words.next()?;
+            Some((package, words.collect()))
+        })
+}
 
 fn package_of(tool: &str) -> &'static str {
-    TOOLS
-        .iter()
-        .find(|(t, _)| *t == tool)
-        .map(|(_, p)| *p)
+    packages()
+        .find(|(_, tools)| tools.contains(&tool))
+        .map(|(p, _)| p)
         .unwrap_or("?")
+}
+
+/// The packages of [`PACKAGES`] one of whose commands is missing.
+fn missing_packages() -> Vec<&'static str> {
+    packages()
+        .filter(|(_, tools)| tools.iter().any(|t| find_in_path(t).is_none()))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Whether every command of [`PACKAGES`] is there; when some are missing
+/// and this runs as root where `apt-get` exists, installs their packages
+/// first (once per test process: a fresh Debian machine then runs
+/// `cargo test` as it is). `Err` names the packages still missing.
+pub fn lab_tools_ready() -> Result<(), Vec<&'static str>> {
+    static READY: std::sync::OnceLock<Result<(), Vec<&'static str>>> = std::sync::OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let missing = missing_packages();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            if !is_root() || find_in_path("apt-get").is_none() {
+                return Err(missing);
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "=== lab: installing the Debian packages the lab tests use: {} ===",
+                missing.join(" ")
+            );
+            let apt = |args: &[&str]| {
+                Command::new("apt-get")
+                    .args(args)
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            // The package lists of a fresh machine are empty until updated.
+            apt(&["update", "-qq"]);
+            let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+            args.extend(&missing);
+            apt(&args);
+            let still = missing_packages();
+            if still.is_empty() { Ok(()) } else { Err(still) }
+        })
+        .clone()
 }
 
 fn find_in_path(tool: &str) -> Option<PathBuf> {

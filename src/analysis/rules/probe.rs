@@ -156,8 +156,8 @@ pub fn broker(
                     hop: None,
                     address: None,
                     confidence: Confidence::Low,
-                    summary: "The TLS handshake with the broker completed with the expected issuer; without packet recording (no privilege) the path itself was not examined.".into(),
-                    next_steps: vec!["Run as root for traces, reset analysis and path MTU.".into()],
+                    summary: "The TLS handshake with the broker completed with the expected issuer; without raw sockets nothing was recorded, so no reset or drop on the path was examined (the report lists what was not done).".into(),
+                    next_steps: vec!["Run as root (or give the binary cap_net_raw) for the TCP trace, the recording and the reset analysis.".into()],
                 }));
             }
         }

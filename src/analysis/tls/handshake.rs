@@ -47,7 +47,7 @@ const HRR_RANDOM: [u8; 32] = [
 ];
 
 /// Where parsing of one direction stands.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct RecordParser {
     /// Stream offset of the next record.
     pub pos: usize,
@@ -95,7 +95,7 @@ impl RecordParser {
 }
 
 /// What both directions learn, shared.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct State {
     pub obs: TlsObservation,
     /// The ServerHello selected TLS 1.3: records after it are encrypted.

@@ -315,7 +315,7 @@ pub struct TlsObservation {
 }
 
 /// One direction: its bytes and where parsing stands.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Dir {
     reasm: Reassembler,
     parser: RecordParser,
@@ -334,7 +334,7 @@ impl Dir {
 }
 
 /// TLS evidence of one TCP connection, fed segment by segment.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct TlsTracker {
     /// `[client, server]`.
     dirs: [Dir; 2],

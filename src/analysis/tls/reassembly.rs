@@ -25,13 +25,13 @@ const MAX_PENDING_PIECES: usize = 64;
 const MAX_CONFLICTS: usize = 8;
 
 /// A piece received ahead of a hole.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Piece {
     bytes: Vec<u8>,
     frame: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct Reassembler {
     /// Sequence number of stream offset 0, once known.
     base: Option<u32>,
