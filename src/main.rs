@@ -76,6 +76,8 @@ fn egress(args: cli::EgressArgs) -> ExitCode {
         localise: !args.no_trace,
         skew_threshold: args.skew_threshold,
         evidence: args.evidence,
+        // SIGINT or SIGTERM: the report of what was measured so far.
+        stop: Some(signals::stop_flag()),
         ..EgressConfig::default()
     };
     // Outputs are checked before any packet is sent.

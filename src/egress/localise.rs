@@ -19,6 +19,7 @@ use crate::trace::{TraceConfig, TraceProtocol};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// Trace rounds of a localisation: enough to see a hop that drops, few
@@ -43,6 +44,7 @@ pub fn tcp(
     expect_issuer: &str,
     expect_ca: Option<Arc<PinnedCas>>,
     evidence: Option<PathBuf>,
+    stop: Option<Arc<AtomicBool>>,
 ) -> Located {
     let cfg = CheckConfig {
         targets: vec![address.to_string()],
@@ -56,6 +58,7 @@ pub fn tcp(
         pmtu: false,
         host_checks: false,
         evidence,
+        stop,
         ..CheckConfig::default()
     };
     match run_check(&cfg, |_| {}) {
@@ -73,7 +76,7 @@ pub fn tcp(
 }
 
 /// A short UDP trace to `address:port`, with its ICMP control.
-pub fn udp(address: IpAddr, port: u16) -> Located {
+pub fn udp(address: IpAddr, port: u16, stop: Option<Arc<AtomicBool>>) -> Located {
     let mut config = TraceConfig::new(address, TraceProtocol::Udp { port });
     config.rounds = ROUNDS;
     config.interval = INTERVAL;
@@ -82,7 +85,7 @@ pub fn udp(address: IpAddr, port: u16) -> Located {
         config,
         control: true,
         save: None,
-        stop: None,
+        stop,
     };
     match run_live(job, |_| {}) {
         Ok(t) => Located::Verdict(judge_trace(&t.trace, t.control.as_ref()).verdict, None),

@@ -80,6 +80,10 @@ pub struct EgressConfig {
     /// `--evidence FILE.pcapng`: the packets that prove the verdict, from
     /// the recording of the trace that placed it.
     pub evidence: Option<PathBuf>,
+    /// Set from outside (SIGINT, SIGTERM): the probes under way finish
+    /// (each within its deadline), the traces stop, none starts, and the
+    /// report covers what was measured.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for EgressConfig {
@@ -100,6 +104,7 @@ impl Default for EgressConfig {
             skew_threshold: Duration::from_secs(60),
             pace: Pace::default(),
             evidence: None,
+            stop: None,
         }
     }
 }
@@ -840,8 +845,16 @@ pub fn run_egress(cfg: &EgressConfig, plan: &Plan, progress: impl Fn(&str)) -> E
         }
     }
 
-    // Name the failing hop of each failure.
-    if cfg.localise {
+    // Name the failing hop of each failure (not after SIGINT: the report
+    // of what was measured comes now).
+    let stopped = cfg
+        .stop
+        .as_ref()
+        .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
+    if stopped {
+        notes.push("Interrupted: the failing hops were not traced.".into());
+    }
+    if cfg.localise && !stopped {
         localise_failures(cfg, plan, &mut rows, &mut notes, &progress);
     }
 
@@ -1224,8 +1237,9 @@ fn localise_failures(
                         cfg.expect_ca.clone()
                     },
                     evidence,
+                    cfg.stop.clone(),
                 ),
-                _ => localise::udp(a, port),
+                _ => localise::udp(a, port, cfg.stop.clone()),
             }) as Box<dyn FnOnce() -> localise::Located + Send>
         })
         .collect();
