@@ -93,7 +93,7 @@ def forged(i):
     s = socket.socket()
     s.settimeout(3)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", 40000 + i))
+    s.bind(("0.0.0.0", 20000 + i))
     s.connect((EC if i % 2 == 0 else RSA, 443))
     try:
         ctx(VERSIONS[(i // 2) % 2]).wrap_socket(s, server_hostname="forged.lab1.test")

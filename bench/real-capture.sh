@@ -92,12 +92,12 @@ if [[ ${1:-} == --inside ]]; then
   # EC), .5 bulk upload (a sink s_server, RSA), .6 nothing listening (the
   # kernel refuses). All on port 443 as seen from conn: the broker's nat
   # table redirects to the workers (s_server serves one connection at a
-  # time). Source ports 40000-40999 (the forged-reset clients) go to a
+  # time). Source ports 20000-20999 (the forged-reset clients) go to a
   # listener that never accepts, so that no worker waits for a ClientHello
   # that r2 swallowed.
   for a in 3 4 5 6; do b ip addr add "198.18.4.$a/24" dev eth0; done
   nat() { b iptables -w -t nat -A PREROUTING -p tcp --dport 443 "$@"; }
-  nat --sport 40000:40999 -j REDIRECT --to-ports 5443
+  nat --sport 20000:20999 -j REDIRECT --to-ports 5443
   for i in 1 2 3; do
     serve "ec-$i" $((10440 + i)) EC -www
     serve "rsa-$i" $((18440 + i)) RSA -www
