@@ -21,7 +21,7 @@
 # Environment (workload sizes for the lab capture):
 #   BENCH_DIR          default /tmp/pathproof-bench; captures go to $BENCH_DIR/real
 #   BENCH_REAL_MB      size of the renumbered captures (default 2000)
-#   BENCH_REAL_SHORT   short TLS connections by openssl s_client (default 3000)
+#   BENCH_REAL_SHORT   short TLS connections by openssl s_client (default 4000)
 #   BENCH_REAL_PAR     concurrent s_clients (default 24)
 #   BENCH_REAL_BULK    bulk transfers each way (default 3), BENCH_REAL_BULK_MB each (default 4)
 #   BENCH_REAL_ABORTS  client resets after a handshake (default 300)
@@ -35,7 +35,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 BENCH_DIR=${BENCH_DIR:-/tmp/pathproof-bench}
 REAL=${BENCH_REAL_DIR:-$BENCH_DIR/real}
-SHORT=${BENCH_REAL_SHORT:-3000}
+SHORT=${BENCH_REAL_SHORT:-4000}
 PAR=${BENCH_REAL_PAR:-24}
 BULK=${BENCH_REAL_BULK:-3}
 BULK_MB=${BENCH_REAL_BULK_MB:-4}
