@@ -72,7 +72,10 @@ fn bench_lab_hold() {
     env.extend(cert_env("BENCH_RSA", &rsa));
     env.push(("BENCH_CONN_ADDR".into(), lab.conn_addr().to_string()));
     env.push(("BENCH_BROKER_ADDR".into(), lab.broker_addr().to_string()));
-    env.push(("BENCH_RESOLVER_ADDR".into(), lab.resolver_addr().to_string()));
+    env.push((
+        "BENCH_RESOLVER_ADDR".into(),
+        lab.resolver_addr().to_string(),
+    ));
     env.push(("BENCH_R2_ADDR".into(), lab.hop_addr(2).to_string()));
     let status = std::process::Command::new("bash")
         .args(["-c", &cmd])
