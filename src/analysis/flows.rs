@@ -862,7 +862,9 @@ pub struct FlowTable {
     /// Records are stored in the table itself: finding a packet's flow is
     /// then one memory access (key and record side by side), not two; the
     /// per-packet cost is mostly those cache misses.
-    active: FxHashMap<FlowKey, FlowRecord>,
+    /// Boxed: a record is ~0.7 KB, and the table moves its entries when it
+    /// grows and when flows are retired; a box moves as a pointer.
+    active: FxHashMap<FlowKey, Box<FlowRecord>>,
     /// Finished flows, in the order they ended.
     pub finished: Vec<FlowRecord>,
     /// Flows not kept in `finished` (counted only).
@@ -1043,7 +1045,7 @@ impl FlowTable {
                 old.client == src && old.syn.is_some() && old.syn_seq == t.seq && !old.is_closed();
             if !same_attempt {
                 let old = self.active.remove(&key).expect("flow present");
-                self.retire(old);
+                self.retire(*old);
             }
         }
         let bare = !t.flags.syn() && !t.flags.rst() && t.payload_len == 0;
@@ -1061,7 +1063,7 @@ impl FlowTable {
             // up only when a flow would be created).
             late = bare && !recently_closed.is_empty() && recently_closed.contains(&key.hash64());
             let (client, server) = roles(ports, p, t, src, dst);
-            let mut flow = FlowRecord::new(client, server, p);
+            let mut flow = Box::new(FlowRecord::new(client, server, p));
             if ports.contains(&server.port()) {
                 flow.tls_wanted = true;
             }
@@ -1094,7 +1096,7 @@ impl FlowTable {
             self.closing.pop_front();
             match self.active.get(&key) {
                 Some(f) if f.is_closed() && f.last_ts_ns <= horizon => {
-                    let f = self.active.remove(&key).expect("flow present");
+                    let f = *self.active.remove(&key).expect("flow present");
                     if f.closed_cleanly() {
                         if self.recently_closed.len() >= self.limits.max_active {
                             self.recently_closed.clear();
@@ -1162,7 +1164,7 @@ impl FlowTable {
         }
         for k in retire {
             if let Some(f) = self.active.remove(&k) {
-                self.retire(f);
+                self.retire(*f);
             }
         }
     }
@@ -1254,7 +1256,7 @@ impl FlowTable {
         rest.sort_unstable_by_key(|r| r.0);
         for (_, k) in rest {
             if let Some(f) = self.active.remove(&k) {
-                self.retire(f);
+                self.retire(*f);
             }
         }
         // The table's memory goes back to the allocator for what follows.

@@ -37,6 +37,7 @@ pub struct Decoded<'a> {
 }
 
 /// Decodes one captured frame.
+#[inline(always)]
 pub fn decode(
     link: LinkType,
     frame: u64,

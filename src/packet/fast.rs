@@ -31,6 +31,7 @@ pub(super) fn ethernet_ipv4(frame: &[u8]) -> Option<&[u8]> {
 }
 
 /// Decodes an IPv4 + TCP packet, or `None` to let the general path decide.
+#[inline(always)]
 pub(super) fn ipv4_tcp(
     ip: &[u8],
     frame: u64,
