@@ -41,14 +41,7 @@ pub fn judge_host(obs: &HostObservations, expect: &IssuerExpectation<'_>) -> Ver
             .map(|f| f.summary.as_str())
             .collect::<Vec<_>>()
             .join(" ");
-        return Verdict {
-            class: VerdictClass::Healthy,
-            hop: None,
-            address: None,
-            confidence: crate::vocab::Confidence::High,
-            summary,
-            next_steps: vec![],
-        };
+        return healthy(summary);
     }
     picker::pick(candidates, || NoEvidence {
         summary: String::new(),

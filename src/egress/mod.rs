@@ -477,19 +477,21 @@ pub fn run_egress(cfg: &EgressConfig, plan: &Plan, progress: impl Fn(&str)) -> E
                 };
                 // With a proxy the proxy resolves the destinations.
                 let required = !proxied || role == "proxy";
+                // A row of this lookup over UDP at this resolver.
+                let udp_row = |required| RowSpec {
+                    target: &l.name,
+                    role,
+                    address: Some(*r),
+                    check: EgressCheck::Dns,
+                    protocol: Some("udp"),
+                    port: Some(53),
+                    via: Via::Direct,
+                    required,
+                };
                 rows.push(
-                    RowSpec {
-                        target: &l.name,
-                        role,
-                        address: Some(*r),
-                        check: EgressCheck::Dns,
-                        protocol: Some("udp"),
-                        port: Some(53),
-                        via: Via::Direct,
-                        required,
-                    }
-                    .row(Some(!l.addresses.is_empty()), verdict)
-                    .query("A"),
+                    udp_row(required)
+                        .row(Some(!l.addresses.is_empty()), verdict)
+                        .query("A"),
                 );
                 // AAAA: its own row, informational.
                 let aaaa_answer = l
@@ -516,18 +518,9 @@ pub fn run_egress(cfg: &EgressConfig, plan: &Plan, progress: impl Fn(&str)) -> E
                 let aaaa_verdict =
                     aaaa_verdict.unwrap_or_else(|| rules::aaaa(&l.name, *r, aaaa_answer, &v6));
                 rows.push(
-                    RowSpec {
-                        target: &l.name,
-                        role,
-                        address: Some(*r),
-                        check: EgressCheck::Dns,
-                        protocol: Some("udp"),
-                        port: Some(53),
-                        via: Via::Direct,
-                        required: aaaa_required,
-                    }
-                    .row(Some(aaaa_ok), aaaa_verdict)
-                    .query("AAAA"),
+                    udp_row(aaaa_required)
+                        .row(Some(aaaa_ok), aaaa_verdict)
+                        .query("AAAA"),
                 );
             }
             DnsResult::Tcp(r, name, outcome) => {
