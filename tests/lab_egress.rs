@@ -993,16 +993,24 @@ fn row(
 fn conforming_report(case: &Case) -> Run {
     let resolver = lab::resolver_addr().to_string();
     let mut rows = Vec::new();
-    for name in names() {
-        for proto in ["udp", "udp", "tcp"] {
-            rows.push(row(
+    for (i, name) in names().into_iter().enumerate() {
+        // A and AAAA over UDP; the one TCP query goes with the first name.
+        let queries: &[(&str, &str)] = if i == 0 {
+            &[("udp", "A"), ("udp", "AAAA"), ("tcp", "A")]
+        } else {
+            &[("udp", "A"), ("udp", "AAAA")]
+        };
+        for (proto, q) in queries {
+            let mut r = row(
                 name,
                 Some(&resolver),
                 "dns",
                 Some(proto),
                 Some(53),
                 "direct",
-            ));
+            );
+            r["query"] = serde_json::json!(q);
+            rows.push(r);
         }
     }
     let mut dests: Vec<(&str, String, bool)> = broker_addrs()
