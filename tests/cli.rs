@@ -919,3 +919,50 @@ fn evidence_comments_show_in_tshark() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&f.stdout).trim(), "63\n63\n63");
 }
+
+/// Before installation the service user does not exist: an unprivileged
+/// user stands in for it, and a resolv.conf it cannot read fails. Only
+/// loopback is probed.
+#[test]
+fn egress_resolv_conf_is_checked_for_an_unprivileged_user_before_installation() {
+    use std::os::unix::fs::PermissionsExt;
+    let dest = scratch("dest-resolv.txt", "tls 127.0.0.1:1\n");
+    for (mode, status) in [(0o644, "pass"), (0o600, "fail")] {
+        let resolv = scratch(&format!("resolv-{mode:o}.conf"), "nameserver 127.0.0.1\n");
+        std::fs::set_permissions(&resolv, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = run(&[
+            "egress",
+            "--destinations",
+            dest.to_str().unwrap(),
+            "--resolv-conf",
+            resolv.to_str().unwrap(),
+            "--service-user",
+            "no-such-user-pathproof",
+            "--direct",
+            "--no-trace",
+            "--timeout",
+            "0.3",
+            "--json",
+        ]);
+        let v = json_of(&out);
+        let row = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "resolv")
+            .unwrap()
+            .clone();
+        assert_eq!(row["status"], status, "mode {mode:o}: {row:#}");
+        assert!(
+            row["detail"]
+                .as_str()
+                .unwrap()
+                .contains("no-such-user-pathproof"),
+            "{row:#}"
+        );
+        if status == "fail" {
+            assert_eq!(row["class"], "dns-failure", "{row:#}");
+            assert_eq!(out.status.code(), Some(1));
+        }
+    }
+}

@@ -40,6 +40,10 @@ use std::time::{Duration, Instant};
 
 pub use pool::Pace;
 
+/// The unprivileged user whose access to resolv.conf is checked when the
+/// connector's service user does not exist yet.
+const STAND_IN_USER: &str = "nobody";
+
 /// Where the proxy comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProxySetting {
@@ -139,6 +143,9 @@ pub struct Plan {
     /// `--resolver` or the resolv.conf path.
     pub resolvers_source: String,
     pub resolv: ResolvSection,
+    /// The service user that does not exist yet, for whom
+    /// [`STAND_IN_USER`] was checked.
+    pub stand_in_for: Option<String>,
 }
 
 /// Reads the files the run depends on; every problem is an error naming
@@ -184,7 +191,24 @@ pub fn plan(cfg: &EgressConfig) -> Result<Plan, EgressError> {
             source,
         })?;
     }
-    let resolv = read_resolv_at(&cfg.resolv_conf, &cfg.service_user);
+    let mut resolv = read_resolv_at(&cfg.resolv_conf, &cfg.service_user);
+    let mut stand_in_for = None;
+    // Before installation the service user usually does not exist yet:
+    // then an unprivileged user stands in for it (what it will be).
+    if matches!(
+        resolv.readable,
+        crate::check::resolv::Readability::NoSuchUser { .. }
+    ) {
+        let stand_in = crate::check::resolv::readable_by(&cfg.resolv_conf, STAND_IN_USER);
+        if !matches!(
+            stand_in,
+            crate::check::resolv::Readability::NoSuchUser { .. }
+        ) {
+            resolv.readable = stand_in;
+            resolv.service_user = STAND_IN_USER.to_string();
+            stand_in_for = Some(cfg.service_user.clone());
+        }
+    }
     let (resolvers, resolvers_source) = if cfg.resolvers.is_empty() {
         let r = if resolv.nameservers.is_empty() {
             // glibc's rule for a resolv.conf without nameserver lines.
@@ -203,6 +227,7 @@ pub fn plan(cfg: &EgressConfig) -> Result<Plan, EgressError> {
         resolvers,
         resolvers_source,
         resolv,
+        stand_in_for,
     })
 }
 
@@ -391,7 +416,7 @@ pub fn run_egress(cfg: &EgressConfig, plan: &Plan, progress: impl Fn(&str)) -> E
         }
         .row(
             Some(plan.resolv.error.is_none()),
-            describe_resolv(&plan.resolv, resolv_verdict),
+            describe_resolv(&plan.resolv, plan.stand_in_for.as_deref(), resolv_verdict),
         ),
     );
 
@@ -1076,7 +1101,7 @@ fn cfg_expect<'a>(cfg: &'a EgressConfig, issuer: Option<&'a str>) -> IssuerExpec
     }
 }
 
-fn describe_resolv(r: &ResolvSection, mut verdict: Verdict) -> Verdict {
+fn describe_resolv(r: &ResolvSection, stand_in_for: Option<&str>, mut verdict: Verdict) -> Verdict {
     use crate::check::resolv::Readability;
     let servers = if r.nameservers.is_empty() {
         "no nameserver line (glibc then asks 127.0.0.1)".to_string()
@@ -1090,12 +1115,21 @@ fn describe_resolv(r: &ResolvSection, mut verdict: Verdict) -> Verdict {
                 .join(", ")
         )
     };
+    let user = match stand_in_for {
+        Some(real) => format!(
+            "{} (no user {real} yet, the connector is not installed: an unprivileged user stands in)",
+            r.service_user
+        ),
+        None => format!("the service user {}", r.service_user),
+    };
     if let Some(e) = &r.error {
         verdict.summary = format!("{} cannot be read: {e}. {}", r.path, verdict.summary);
     } else if matches!(r.readable, Readability::Readable) {
+        verdict.summary = format!("{}: {servers}; readable by {user}.", r.path);
+    } else if let Some(real) = stand_in_for {
         verdict.summary = format!(
-            "{}: {servers}; readable by the service user {}.",
-            r.path, r.service_user
+            "{}: {servers}. No user {real} yet (the connector is not installed); checked as {} instead: {}",
+            r.path, r.service_user, verdict.summary
         );
     } else {
         verdict.summary = format!("{}: {servers}. {}", r.path, verdict.summary);
