@@ -53,6 +53,12 @@ pub struct EvidencePlan {
 /// Connections whose packets are offered as extra context.
 const MAX_FLOWS: usize = 8;
 
+/// Rounds of a traceroute kept per hop when the verdict's hop rests on it.
+const TRACE_ROUNDS: usize = 2;
+
+/// Silent TTLs kept beyond a trace's last answering hop (where it stops).
+const TRACE_SILENT_TTLS: usize = 2;
+
 impl EvidencePlan {
     /// Adds a frame; `reason` with whether it describes the packet (else
     /// it only names a finding: one such is enough).
@@ -117,6 +123,54 @@ pub fn plan(analysis: &Analysis, verdict: &Verdict, findings: &[Finding]) -> Evi
         plan.flows.push((flow.client, flow.server));
         for frame in context_frames(flow) {
             plan.add(frame, Tier::Context, known(&frame));
+        }
+    }
+    // A hop placed by a traceroute in the capture (the check's own TCP
+    // trace and its ICMP control): its first rounds, every hop, so that the
+    // file alone rebuilds the trace and places the hop again.
+    for it in &analysis.traces.interpreted {
+        let trace = &analysis.traces.traces[it.trace];
+        let touches = trace.hops.iter().any(|h| {
+            h.probe_frames
+                .iter()
+                .chain(&h.reply_frames)
+                .any(|f| proof.binary_search(f).is_ok())
+        });
+        if !touches {
+            continue;
+        }
+        let traces = std::iter::once(trace).chain(it.control.map(|c| &analysis.traces.traces[c]));
+        for t in traces {
+            // Every TTL of the first rounds up to a little past the last
+            // answering hop, answered or not: the silent ones say where
+            // the probes stop.
+            let last = t
+                .target_hop
+                .or_else(|| t.last_answering_hop())
+                .map_or(0, usize::from);
+            for round in t.rounds.iter().take(TRACE_ROUNDS) {
+                for (i, status) in round.probes.iter().enumerate() {
+                    let ttl = i + 1;
+                    if ttl > last + TRACE_SILENT_TTLS {
+                        break;
+                    }
+                    let (probe, reply) = match status {
+                        crate::trace::ProbeStatus::Complete(c) => (c.probe.frame, c.reply.frame),
+                        crate::trace::ProbeStatus::Lost(l) => {
+                            (l.probe.frame, l.late.as_ref().and_then(|r| r.frame))
+                        }
+                        _ => continue,
+                    };
+                    for (frame, what) in [(probe, "probe"), (reply, "answer")] {
+                        let Some(f) = frame else { continue };
+                        let why = format!(
+                            "{what} of the {} trace to {} at TTL {ttl} (its first rounds rebuild the trace)",
+                            t.protocol, t.target
+                        );
+                        plan.add(f, Tier::Context, known(&f).or(Some((why, true))));
+                    }
+                }
+            }
         }
     }
     for e in &analysis.rsts {
