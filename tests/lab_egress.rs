@@ -808,17 +808,9 @@ fn check_fixture(fault: Fault) {
         let ok = match fault {
             Fault::Tcp443DropHop2ForConn => t.issuer.is_none(),
             Fault::InterceptEnrollHop2 if name == ENROLL_HOST => {
-                !t.verified
-                    && t.issuer
-                        .as_deref()
-                        .is_some_and(|i| i.contains("Safemarch Inc CA"))
+                issued_by(&t, "Safemarch Inc CA", false)
             }
-            _ => {
-                t.verified
-                    && t.issuer
-                        .as_deref()
-                        .is_some_and(|i| i.contains("Zscaler Test"))
-            }
+            _ => issued_by(&t, "Zscaler Test", true),
         };
         expect(
             ok,
@@ -836,25 +828,12 @@ fn check_fixture(fault: Fault) {
         }
         let t = lab.tls(name, name, false, true);
         let ok = match fault {
-            Fault::ProxyIntercepts => {
-                !t.verified
-                    && t.issuer
-                        .as_deref()
-                        .is_some_and(|i| i.contains("Corp Inspection CA"))
-            }
+            Fault::ProxyIntercepts => issued_by(&t, "Corp Inspection CA", false),
             // r2 inspects the enrollment host's TLS whoever sends it.
             Fault::InterceptEnrollHop2 if name == ENROLL_HOST => {
-                !t.verified
-                    && t.issuer
-                        .as_deref()
-                        .is_some_and(|i| i.contains("Safemarch Inc CA"))
+                issued_by(&t, "Safemarch Inc CA", false)
             }
-            _ => {
-                t.verified
-                    && t.issuer
-                        .as_deref()
-                        .is_some_and(|i| i.contains("Zscaler Test"))
-            }
+            _ => issued_by(&t, "Zscaler Test", true),
         };
         expect(
             ok,
@@ -1425,4 +1404,10 @@ fn egress_lab_hold() {
         .expect("run bash");
     drop(lab);
     assert!(status.success(), "`{cmd}` failed: {status}");
+}
+
+/// Whether the chain `openssl s_client` saw names `ca` as its issuer and
+/// verified (or not) against the lab's genuine root.
+fn issued_by(t: &support::egress::TlsProbe, ca: &str, verified: bool) -> bool {
+    t.verified == verified && t.issuer.as_deref().is_some_and(|i| i.contains(ca))
 }
