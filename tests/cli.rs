@@ -962,7 +962,17 @@ fn egress_resolv_conf_is_checked_for_an_unprivileged_user_before_installation() 
         );
         if status == "fail" {
             assert_eq!(row["class"], "dns-failure", "{row:#}");
-            assert_eq!(out.status.code(), Some(1));
         }
+        // Port 1 refuses: a failed probe is never classed healthy (without
+        // a trace, nothing places the reset).
+        let tcp = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "tcp")
+            .unwrap();
+        assert_eq!(tcp["status"], "fail", "{tcp:#}");
+        assert_eq!(tcp["class"], "inconclusive", "{tcp:#}");
+        assert_eq!(out.status.code(), Some(1));
     }
 }

@@ -78,6 +78,17 @@ pub fn healthy(summary: String) -> Verdict {
     }
 }
 
+/// The verdict of a row whose probe failed: when the rules found no failure
+/// in what it saw (a refused connect without a recording of the reset), the
+/// row is `inconclusive`, never `healthy`.
+pub fn failed_probe(mut v: Verdict) -> Verdict {
+    if v.class == VerdictClass::Healthy {
+        v.class = VerdictClass::Inconclusive;
+        v.confidence = crate::vocab::Confidence::Low;
+    }
+    v
+}
+
 /// What a firewall (or inspection policy) owner must change for a failing
 /// row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -214,6 +225,18 @@ mod tests {
         assert_eq!(exit_code(&[(Pass, true), (Fail, false)]), 0);
         assert_eq!(exit_code(&[(Skip, true), (Skip, true)]), 3);
         assert_eq!(exit_code(&[]), 3);
+    }
+
+    #[test]
+    fn a_failed_probe_is_never_healthy() {
+        let v = failed_probe(v(VerdictClass::Healthy, None));
+        assert_eq!(v.class, VerdictClass::Inconclusive);
+        let v = failed_probe(v_tcp());
+        assert_eq!(v.class, VerdictClass::TcpBlocked);
+    }
+
+    fn v_tcp() -> Verdict {
+        v(VerdictClass::TcpBlocked, Some(2))
     }
 
     #[test]

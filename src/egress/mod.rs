@@ -312,6 +312,9 @@ impl EgressRow {
 
     /// Status, class, hop, detail and fix from the verdict.
     fn settle(&mut self) {
+        if self.established == Some(false) {
+            self.verdict = judge::failed_probe(self.verdict.clone());
+        }
         self.status = judge::status(self.established, &self.verdict, self.required);
         let shown = !matches!(self.status, CheckStatus::Pass | CheckStatus::Skip);
         self.class = shown.then(|| self.verdict.class.as_str());
@@ -1314,9 +1317,12 @@ fn localise_failures(
         }
     }
     if let Some(why) = not_run {
-        notes.push(format!(
-            "The failing hops are not named: {why}. Run as root, or `sudo setcap cap_net_raw+ep \"$(command -v pathproof)\"`."
-        ));
+        let enable = if why.contains("setcap") {
+            ""
+        } else {
+            " Run as root, or `sudo setcap cap_net_raw+ep \"$(command -v pathproof)\"`."
+        };
+        notes.push(format!("The failing hops are not named: {why}.{enable}"));
     }
 }
 
