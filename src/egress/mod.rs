@@ -889,8 +889,9 @@ fn finish(
     notes: Vec<String>,
     started: Instant,
 ) -> EgressReport {
-    // Failures first within the table's order of checks? No: the order of
-    // the plan, which is the order a reader expects; the summary says what failed.
+    // Grouped by check (direct first, then through the proxy), each group in
+    // the plan's order: the order a reader expects; the summary and the
+    // verdict say what failed.
     rows.sort_by_key(|r| (r.via == Via::Proxy, check_order(r.check)));
     let mut summary = Summary::default();
     for r in &rows {
