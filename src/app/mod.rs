@@ -9,7 +9,8 @@ pub mod trace;
 use crate::analysis::{Analysis, AnalysisOptions, Analyzer};
 use crate::capture::{CaptureError, CaptureFormat, CaptureReader, CaptureWarning, LinkType};
 use crate::packet::{
-    ArpSighting, DecodeError, NonIpCounts, Packet, Transport, arp_sighting, decode, non_ip_kind,
+    ArpSighting, DecodeError, NonIpCounts, Packet, Transport, arp_sighting, decode_into,
+    non_ip_kind,
 };
 use crate::path::{Path, mtr};
 use serde::Serialize;
@@ -347,21 +348,30 @@ const BATCH_PAYLOAD_BYTES: usize = 2 << 20;
 /// Batches in flight between the two threads.
 const BATCHES_IN_FLIGHT: usize = 3;
 
-/// One decoded frame for the analysis thread.
-enum Item {
-    /// An IP packet and where its payload was copied in `Batch::payloads`
-    /// (empty when no rule reads it).
-    Ip {
-        packet: Packet,
-        payload: Range<u32>,
-    },
-    Arp(ArpSighting),
+/// An IP packet for the analysis thread, and where its payload was copied
+/// in `Batch::payloads` (empty when no rule reads it).
+struct IpItem {
+    packet: Packet,
+    payload: Range<u32>,
 }
 
+/// Decoded frames in frame order: the IP packets, and the ARP sightings
+/// with the number of IP packets that came before each.
 #[derive(Default)]
 struct Batch {
-    items: Vec<Item>,
+    ips: Vec<IpItem>,
+    arps: Vec<(usize, ArpSighting)>,
     payloads: Vec<u8>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.ips.is_empty() && self.arps.is_empty()
+    }
+
+    fn frames(&self) -> usize {
+        self.ips.len() + self.arps.len()
+    }
 }
 
 /// What the decoding thread counted, for the input summary.
@@ -518,46 +528,59 @@ fn decode_stage(
         if !d.link_types.contains(&frame.link_type) {
             d.link_types.push(frame.link_type);
         }
-        match decode(frame.link_type, frame.number, frame.ts_ns, frame.data) {
-            Ok(decoded) => {
-                let start = batch.payloads.len() as u32;
-                if payload_wanted(&decoded.packet, decoded.payload, server_ports, &mut tunnels)
-                    || other_port_tls.wants(&decoded.packet, decoded.payload)
+        // Decoded in place, in the batch (see `decode_into`); a frame
+        // that gives no packet gives its slot back.
+        batch.ips.push(IpItem {
+            packet: Packet::PLACEHOLDER,
+            payload: 0..0,
+        });
+        let slot = batch.ips.last_mut().expect("just pushed");
+        match decode_into(
+            frame.link_type,
+            frame.number,
+            frame.ts_ns,
+            frame.data,
+            &mut slot.packet,
+        ) {
+            Ok(payload) => {
+                if payload_wanted(&slot.packet, payload, server_ports, &mut tunnels)
+                    || other_port_tls.wants(&slot.packet, payload)
                 {
-                    batch.payloads.extend_from_slice(decoded.payload);
-                }
-                let payload = start..batch.payloads.len() as u32;
-                batch.items.push(Item::Ip {
-                    packet: decoded.packet,
-                    payload,
-                });
-            }
-            Err(DecodeError::NotIp) => {
-                d.non_ip += 1;
-                d.non_ip_kinds.add(non_ip_kind(frame.link_type, frame.data));
-                if let Some(s) = arp_sighting(frame.link_type, frame.number, frame.data) {
-                    batch.items.push(Item::Arp(s));
+                    let start = batch.payloads.len() as u32;
+                    batch.payloads.extend_from_slice(payload);
+                    slot.payload = start..batch.payloads.len() as u32;
                 }
             }
-            Err(DecodeError::LoopbackDuplicate) => d.non_ip += 1,
-            Err(DecodeError::UnsupportedLinkType(n)) => {
-                d.unsupported += 1;
-                d.first_unsupported
-                    .get_or_insert((frame.number, frame.link_type, n));
-                // A pcap has one link type: nothing in it can be decoded.
-                if format == CaptureFormat::Pcap {
-                    break;
+            Err(e) => {
+                batch.ips.pop();
+                match e {
+                    DecodeError::NotIp => {
+                        d.non_ip += 1;
+                        d.non_ip_kinds.add(non_ip_kind(frame.link_type, frame.data));
+                        if let Some(s) = arp_sighting(frame.link_type, frame.number, frame.data) {
+                            batch.arps.push((batch.ips.len(), s));
+                        }
+                    }
+                    DecodeError::LoopbackDuplicate => d.non_ip += 1,
+                    DecodeError::UnsupportedLinkType(n) => {
+                        d.unsupported += 1;
+                        d.first_unsupported
+                            .get_or_insert((frame.number, frame.link_type, n));
+                        // A pcap has one link type: nothing in it can be decoded.
+                        if format == CaptureFormat::Pcap {
+                            break;
+                        }
+                    }
+                    DecodeError::Truncated(_) | DecodeError::Malformed(_) => d.undecodable += 1,
                 }
             }
-            Err(DecodeError::Truncated(_) | DecodeError::Malformed(_)) => d.undecodable += 1,
         }
-        let full =
-            batch.items.len() >= BATCH_PACKETS || batch.payloads.len() >= BATCH_PAYLOAD_BYTES;
+        let full = batch.frames() >= BATCH_PACKETS || batch.payloads.len() >= BATCH_PAYLOAD_BYTES;
         // A live input hands its frames over when the input has nothing
         // more at hand (else the last frames before a pause would wait for
         // the next ones), and at least every LIVE_HAND_OVER.
         let due = watch.live
-            && !batch.items.is_empty()
+            && !batch.is_empty()
             && (reader.input_drained() || handed_at.elapsed() >= LIVE_HAND_OVER);
         if full || due {
             if let Some(b) = watch.bytes_read {
@@ -573,7 +596,7 @@ fn decode_stage(
     if let Some(b) = watch.bytes_read {
         b.store(reader.bytes_read(), Ordering::Relaxed);
     }
-    if !batch.items.is_empty() {
+    if !batch.is_empty() {
         hand_over(&mut batch);
     }
     Ok(d)
@@ -630,21 +653,24 @@ fn analysis_stage(
             }
         };
         let Some(mut batch) = batch else { break };
-        // By reference: moving each item out would copy it once more.
-        for item in &batch.items {
-            match item {
-                Item::Ip { packet, payload } => {
-                    let bytes = batch
-                        .payloads
-                        .get(payload.start as usize..payload.end as usize)
-                        .unwrap_or_default();
-                    analyzer.push_with_payload(packet, bytes);
-                }
-                Item::Arp(s) => analyzer.note_arp(s),
+        // By reference: moving each packet out would copy it once more.
+        let mut arps = batch.arps.iter().peekable();
+        for (i, ip) in batch.ips.iter().enumerate() {
+            while let Some((_, s)) = arps.next_if(|(before, _)| *before <= i) {
+                analyzer.note_arp(s);
             }
+            let bytes = batch
+                .payloads
+                .get(ip.payload.start as usize..ip.payload.end as usize)
+                .unwrap_or_default();
+            analyzer.push_with_payload(&ip.packet, bytes);
+        }
+        for (_, s) in arps {
+            analyzer.note_arp(s);
         }
         fresh = true;
-        batch.items.clear();
+        batch.ips.clear();
+        batch.arps.clear();
         batch.payloads.clear();
         // Recycled so the steady state allocates nothing.
         let _ = spent.try_send(batch);

@@ -30,14 +30,17 @@ pub(super) fn ethernet_ipv4(frame: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// Decodes an IPv4 + TCP packet, or `None` to let the general path decide.
+/// Decodes an IPv4 + TCP packet into `out`, or `None` (and `out`
+/// untouched) to let the general path decide.
 #[inline(always)]
-pub(super) fn ipv4_tcp(
-    ip: &[u8],
+pub(super) fn ipv4_tcp<'a>(
+    ip: &'a [u8],
     frame: u64,
     ts_ns: i64,
     direction: Direction,
-) -> Option<(Packet, &[u8])> {
+    link_src: Option<[u8; 6]>,
+    out: &mut Packet,
+) -> Option<&'a [u8]> {
     if ip.len() < 20 || ip[0] >> 4 != 4 || ip[9] != 6 {
         return None;
     }
@@ -65,7 +68,7 @@ pub(super) fn ipv4_tcp(
     };
     let captured_end = total.min(ip.len());
     let payload = &ip[(ihl + doff).min(captured_end)..captured_end];
-    let packet = Packet {
+    *out = Packet {
         frame,
         ts_ns,
         direction,
@@ -75,7 +78,7 @@ pub(super) fn ipv4_tcp(
         ip_id: Some(be16(ip, 4)),
         df: flags_frag & 0x4000 != 0,
         ip_len: total as u32,
-        link_src: None,
+        link_src,
         transport: Transport::Tcp(TcpInfo {
             src_port: be16(tcp, 0),
             dst_port: be16(tcp, 2),
@@ -89,7 +92,7 @@ pub(super) fn ipv4_tcp(
             reserved: tcp[12] & 0x0f,
         }),
     };
-    Some((packet, payload))
+    Some(payload)
 }
 
 /// The MSS option (kind 2, length 4) among TCP options.

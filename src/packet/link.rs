@@ -140,6 +140,7 @@ fn mac(bytes: Option<&[u8]>) -> Option<[u8; 6]> {
 }
 
 /// Peels the link header of `data` captured with `link`.
+#[inline(always)]
 pub(super) fn peel(link: LinkType, data: &[u8]) -> Result<Peeled<'_>, DecodeError> {
     let plain = |net| Peeled {
         net,

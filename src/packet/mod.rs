@@ -15,8 +15,8 @@ mod link;
 pub(crate) mod testing;
 
 pub use decode::{
-    ArpSighting, DecodeError, Decoded, NonIpCounts, NonIpKind, arp_sighting, decode, decode_ip,
-    non_ip_kind,
+    ArpSighting, DecodeError, Decoded, NonIpCounts, NonIpKind, arp_sighting, decode, decode_into,
+    decode_ip, non_ip_kind,
 };
 
 use serde::Serialize;
@@ -223,6 +223,22 @@ pub struct Packet {
 }
 
 impl Packet {
+    /// A slot to decode into ([`decode_into`]); no packet looks like it
+    /// (frame 0, no transport).
+    pub const PLACEHOLDER: Packet = Packet {
+        frame: 0,
+        ts_ns: 0,
+        direction: Direction::Unknown,
+        src: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        dst: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        ttl: 0,
+        ip_id: None,
+        df: false,
+        ip_len: 0,
+        link_src: None,
+        transport: Transport::Other { protocol: 0 },
+    };
+
     pub fn tcp(&self) -> Option<&TcpInfo> {
         match &self.transport {
             Transport::Tcp(t) => Some(t),
