@@ -933,7 +933,9 @@ impl FlowTable {
 
     /// Whether `port` is one of the ports the connector dials (443 by default).
     pub fn is_server_port(&self, port: u16) -> bool {
-        self.server_ports.contains(&port)
+        // Not `contains`: that is an out-of-line call per use, and this
+        // runs several times per packet on a list of one or two ports.
+        self.server_ports.iter().any(|&p| p == port)
     }
 
     /// The judged ports (`--port`).
@@ -1064,7 +1066,7 @@ impl FlowTable {
             late = bare && !recently_closed.is_empty() && recently_closed.contains(&key.hash64());
             let (client, server) = roles(ports, p, t, src, dst);
             let mut flow = Box::new(FlowRecord::new(client, server, p));
-            if ports.contains(&server.port()) {
+            if ports.iter().any(|&p| p == server.port()) {
                 flow.tls_wanted = true;
             }
             flow
@@ -1303,7 +1305,7 @@ fn roles(
     dst: SocketAddr,
 ) -> (SocketAddr, SocketAddr) {
     use crate::packet::Direction;
-    let is_server_port = |port| server_ports.contains(&port);
+    let is_server_port = |port| server_ports.iter().any(|&p| p == port);
     let src_is_client = if t.flags.syn() {
         !t.flags.ack()
     } else if is_server_port(t.dst_port) != is_server_port(t.src_port) {

@@ -398,8 +398,8 @@ fn payload_wanted(p: &Packet, payload: &[u8], server_ports: &[u16], tunnels: &mu
         Transport::Tcp(t) => {
             t.src_port == 53
                 || t.dst_port == 53
-                || server_ports.contains(&t.src_port)
-                || server_ports.contains(&t.dst_port)
+                || server_ports.iter().any(|&p| p == t.src_port)
+                || server_ports.iter().any(|&p| p == t.dst_port)
                 || tunnels.wanted(p, t, payload)
         }
         Transport::Icmp(_) | Transport::Other { .. } => false,
