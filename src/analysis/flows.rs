@@ -538,7 +538,7 @@ impl FlowRecord {
             .tls
             .take()
             .unwrap_or_else(|| tracker_after(self.tls_syn));
-        self.tls_observation = Some(Box::new(tls.into_observation()));
+        self.tls_observation = Some(tls.into_observation());
     }
 
     /// An HTTP CONNECT tunnel to a broker port (through an explicit

@@ -87,7 +87,7 @@ pub struct Analyzer {
     last_ts_ns: i64,
     /// TTLs of packets that came toward the connector from elsewhere.
     inbound_ttls: TtlCounts,
-    inbound_sources: HashSet<IpAddr>,
+    inbound_sources: Vec<IpAddr>,
     dns: dns::DnsTracker,
     expect_issuer: String,
     expect_ca: Option<std::sync::Arc<rules::issuer::PinnedCas>>,
@@ -120,7 +120,7 @@ impl Analyzer {
             first_ts_ns: None,
             last_ts_ns: 0,
             inbound_ttls: TtlCounts::default(),
-            inbound_sources: HashSet::new(),
+            inbound_sources: Vec::new(),
             dns: dns::DnsTracker::new(&options.broker_names),
             expect_issuer: options.expect_issuer.clone(),
             expect_ca: options.expect_ca.clone(),
@@ -179,8 +179,12 @@ impl Analyzer {
         };
         if inbound {
             self.inbound_ttls.add(p.ttl);
-            if self.inbound_sources.len() < TTL_REWRITE_SOURCES {
-                self.inbound_sources.insert(p.src);
+            // A short list, not a hash set: with fewer sources than the
+            // bound (one broker) this runs for every inbound packet.
+            if self.inbound_sources.len() < TTL_REWRITE_SOURCES
+                && !self.inbound_sources.contains(&p.src)
+            {
+                self.inbound_sources.push(p.src);
             }
         }
     }

@@ -97,7 +97,10 @@ impl RecordParser {
 /// What both directions learn, shared.
 #[derive(Clone, Debug, Default)]
 pub(super) struct State {
-    pub obs: TlsObservation,
+    /// Boxed so that the finished observation leaves the tracker without
+    /// copying (it is most of a tracker's size, and every TLS connection
+    /// of a capture hands one over).
+    pub obs: Box<TlsObservation>,
     /// The ServerHello selected TLS 1.3: records after it are encrypted.
     pub tls13: bool,
     /// TLS 1.3: the client's first encrypted record was alert-sized; its

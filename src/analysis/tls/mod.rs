@@ -569,14 +569,13 @@ impl TlsTracker {
     }
 
     /// What the handshake showed, the tracker being done with.
-    pub fn into_observation(mut self) -> TlsObservation {
+    pub fn into_observation(self: Box<Self>) -> Box<TlsObservation> {
         let (client_stream, server_stream, handshake_complete) = self.conclusions();
-        TlsObservation {
-            client_stream,
-            server_stream,
-            handshake_complete,
-            ..std::mem::take(&mut self.state.obs)
-        }
+        let mut obs = self.state.obs;
+        obs.client_stream = client_stream;
+        obs.server_stream = server_stream;
+        obs.handshake_complete = handshake_complete;
+        obs
     }
 
     /// What the handshake showed so far (the tracker going on).
@@ -587,7 +586,7 @@ impl TlsTracker {
             client_stream,
             server_stream,
             handshake_complete,
-            ..self.state.obs.clone()
+            ..(*self.state.obs).clone()
         }
     }
 
@@ -637,7 +636,7 @@ pub fn read_stream(side: Side, bytes: &[u8]) -> StreamReading {
     StreamReading {
         not_tls: state.obs.not_tls || parser.stopped == Some(StopReason::Malformed),
         cut_short: cut.map(|c| (c.step, c.message_complete)),
-        observation: state.obs,
+        observation: *state.obs,
     }
 }
 
