@@ -1047,7 +1047,7 @@ impl FlowTable {
                 old.client == src && old.syn.is_some() && old.syn_seq == t.seq && !old.is_closed();
             if !same_attempt {
                 let old = self.active.remove(&key).expect("flow present");
-                self.retire(*old);
+                self.retire(old);
             }
         }
         let bare = !t.flags.syn() && !t.flags.rst() && t.payload_len == 0;
@@ -1098,7 +1098,7 @@ impl FlowTable {
             self.closing.pop_front();
             match self.active.get(&key) {
                 Some(f) if f.is_closed() && f.last_ts_ns <= horizon => {
-                    let f = *self.active.remove(&key).expect("flow present");
+                    let f = self.active.remove(&key).expect("flow present");
                     if f.closed_cleanly() {
                         if self.recently_closed.len() >= self.limits.max_active {
                             self.recently_closed.clear();
@@ -1166,7 +1166,7 @@ impl FlowTable {
         }
         for k in retire {
             if let Some(f) = self.active.remove(&k) {
-                self.retire(*f);
+                self.retire(f);
             }
         }
     }
@@ -1179,7 +1179,9 @@ impl FlowTable {
         }
     }
 
-    fn retire(&mut self, mut f: FlowRecord) {
+    /// Boxed as in the table: a record (hundreds of bytes) is moved out
+    /// of its box only when it is kept.
+    fn retire(&mut self, mut f: Box<FlowRecord>) {
         f.finish_tls();
         if f.other_port_tls {
             self.classify_other_port(&mut f);
@@ -1240,9 +1242,9 @@ impl FlowTable {
                 let want = (2 * self.finished.capacity()).clamp(64, room.max(64));
                 self.finished.reserve_exact(want - self.finished.len());
             }
-            self.finished.push(f);
+            self.finished.push(*f);
         } else {
-            self.finished[slot] = f;
+            self.finished[slot] = *f;
         }
     }
 
@@ -1258,7 +1260,7 @@ impl FlowTable {
         rest.sort_unstable_by_key(|r| r.0);
         for (_, k) in rest {
             if let Some(f) = self.active.remove(&k) {
-                self.retire(*f);
+                self.retire(f);
             }
         }
         // The table's memory goes back to the allocator for what follows.
