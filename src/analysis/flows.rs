@@ -760,6 +760,15 @@ fn tracker_after(syns: [Option<u32>; 2]) -> Box<TlsTracker> {
     tls
 }
 
+/// Whether `port` is one of `ports` (the judged ports). Not
+/// `slice::contains`: that is an out-of-line call per use, and this runs
+/// several times per packet on a list of one or two ports.
+#[inline]
+#[allow(clippy::manual_contains)]
+pub fn port_listed(ports: &[u16], port: u16) -> bool {
+    ports.iter().any(|&p| p == port)
+}
+
 /// What the capture shows of a remote address's genuine packets (anything
 /// but resets): the baseline its resets are compared with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -933,9 +942,7 @@ impl FlowTable {
 
     /// Whether `port` is one of the ports the connector dials (443 by default).
     pub fn is_server_port(&self, port: u16) -> bool {
-        // Not `contains`: that is an out-of-line call per use, and this
-        // runs several times per packet on a list of one or two ports.
-        self.server_ports.iter().any(|&p| p == port)
+        port_listed(&self.server_ports, port)
     }
 
     /// The judged ports (`--port`).
@@ -1066,7 +1073,7 @@ impl FlowTable {
             late = bare && !recently_closed.is_empty() && recently_closed.contains(&key.hash64());
             let (client, server) = roles(ports, p, t, src, dst);
             let mut flow = Box::new(FlowRecord::new(client, server, p));
-            if ports.iter().any(|&p| p == server.port()) {
+            if port_listed(ports, server.port()) {
                 flow.tls_wanted = true;
             }
             flow
@@ -1307,7 +1314,7 @@ fn roles(
     dst: SocketAddr,
 ) -> (SocketAddr, SocketAddr) {
     use crate::packet::Direction;
-    let is_server_port = |port| server_ports.iter().any(|&p| p == port);
+    let is_server_port = |port| port_listed(server_ports, port);
     let src_is_client = if t.flags.syn() {
         !t.flags.ack()
     } else if is_server_port(t.dst_port) != is_server_port(t.src_port) {

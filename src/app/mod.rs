@@ -6,6 +6,7 @@ pub mod journal;
 pub mod many;
 pub mod trace;
 
+use crate::analysis::flows::port_listed;
 use crate::analysis::{Analysis, AnalysisOptions, Analyzer};
 use crate::capture::{CaptureError, CaptureFormat, CaptureReader, CaptureWarning, LinkType};
 use crate::packet::{
@@ -398,8 +399,8 @@ fn payload_wanted(p: &Packet, payload: &[u8], server_ports: &[u16], tunnels: &mu
         Transport::Tcp(t) => {
             t.src_port == 53
                 || t.dst_port == 53
-                || server_ports.iter().any(|&p| p == t.src_port)
-                || server_ports.iter().any(|&p| p == t.dst_port)
+                || port_listed(server_ports, t.src_port)
+                || port_listed(server_ports, t.dst_port)
                 || tunnels.wanted(p, t, payload)
         }
         Transport::Icmp(_) | Transport::Other { .. } => false,
