@@ -345,16 +345,17 @@ const LIVE_HAND_OVER: Duration = Duration::from_millis(100);
 const BATCH_PACKETS: usize = 1024;
 /// A batch is also handed over once its copied payloads reach this size
 /// (bounds memory whatever the snapshot length).
-const BATCH_PAYLOAD_BYTES: usize = 256 << 10;
+const BATCH_PAYLOAD_BYTES: usize = 128 << 10;
 /// Batches in flight between the two threads. Deep on purpose: real
 /// traffic alternates stretches that load the analysis (handshakes: flows
 /// created, TLS parsed, flows retired) with stretches that load the
 /// decoding (bulk data: payloads copied), each tens of thousands of frames
 /// long. With 3 batches in flight each thread waited for the other through
-/// the other's heavy stretch (2 GB real capture: 1.02 s; with 64, 0.80 s).
-/// Bounded: at most this many batches (plus two being filled or read) of
-/// 1024 packets (150 KB) and 256 KB of payloads (plus one frame's) exist,
-/// about 45 MB in the worst case, 15 MB on that capture.
+/// the other's heavy stretch (2 GB real capture: 1.02 s; with 64 batches
+/// and payloads handed over every 128 KB, 0.80 s). Bounded: at most this
+/// many batches plus two exist, each of 1024 packets (150 KB) and 128 KB of
+/// payloads (plus one frame's), 35 MB in the worst case; 10 to 15 MB more
+/// peak RSS than 3 batches on the benchmark captures (`bench/`).
 const BATCHES_IN_FLIGHT: usize = 64;
 
 /// An IP packet for the analysis thread, and where its payload was copied
