@@ -77,16 +77,21 @@ def abort(i):
     return "client-reset"
 
 
-def refused(i):
+def syn_refused(addr, label):
+    """A SYN to addr; label when a reset refuses it (counted by the caller)."""
     s = socket.socket()
     s.settimeout(3)
     try:
-        s.connect((REFUSER, 443))
+        s.connect(addr)
         return "connected?"
     except ConnectionRefusedError:
-        return "refused"
+        return label
     finally:
         s.close()
+
+
+def refused(i):
+    return syn_refused((REFUSER, 443), "refused")
 
 
 def forged(i):
@@ -105,15 +110,7 @@ def forged(i):
 
 
 def synrej(i):
-    s = socket.socket()
-    s.settimeout(3)
-    try:
-        s.connect(("198.18.4.2", 7443))
-        return "connected?"
-    except ConnectionRefusedError:
-        return "reset"
-    finally:
-        s.close()
+    return syn_refused(("198.18.4.2", 7443), "reset")
 
 
 def holder():
