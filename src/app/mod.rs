@@ -2,6 +2,7 @@
 //! binary parses the command line into a job, runs it here, prints.
 
 pub mod evidence;
+mod handoff;
 pub mod journal;
 pub mod many;
 pub mod trace;
@@ -503,7 +504,7 @@ impl Tunnels {
 fn decode_stage(
     reader: &mut CaptureReader,
     server_ports: &[u16],
-    batches: SyncSender<Batch>,
+    batches: handoff::Producer<Batch>,
     spent: Receiver<Batch>,
     watch: &DecodeWatch<'_>,
 ) -> Result<Decoding, CaptureError> {
@@ -632,7 +633,7 @@ impl DecodeWatch<'_> {
 /// verdict is worked out on a copy of the state every [`SNAPSHOT_EVERY`].
 fn analysis_stage(
     analyzer: &mut Analyzer,
-    batches: Receiver<Batch>,
+    batches: handoff::Consumer<Batch>,
     spent: SyncSender<Batch>,
     mut live: Option<LiveVerdict<'_, '_>>,
 ) {
@@ -643,14 +644,14 @@ fn analysis_stage(
     let mut fresh = false;
     loop {
         let batch = match &live {
-            None => batches.recv().ok(),
+            None => batches.recv(),
             Some(_) => {
                 let wait = snapshot_at.map_or(Duration::ZERO, |t| {
                     SNAPSHOT_EVERY.saturating_sub(t.elapsed())
                 });
                 match batches.recv_timeout(if fresh { wait } else { SNAPSHOT_EVERY }) {
                     Ok(b) => Some(b),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    Err(handoff::RecvTimeout::Timeout) => {
                         if fresh && let Some((on_verdict, path)) = &mut live {
                             snapshot_at = Some(Instant::now());
                             fresh = false;
@@ -658,7 +659,7 @@ fn analysis_stage(
                         }
                         continue;
                     }
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+                    Err(handoff::RecvTimeout::Disconnected) => None,
                 }
             }
         };
@@ -712,7 +713,10 @@ pub fn analyse_capture_watched(
     };
     let format = reader.format();
     let mut analyzer = Analyzer::new(options);
-    let (batch_tx, batch_rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+    // A live input's batches reach the analysis as they come; a file's
+    // wake a waiting analysis a few at a time (see `handoff`).
+    let wake_at = if watch.live.is_some() { 1 } else { 8 };
+    let (batch_tx, batch_rx) = handoff::bounded::<Batch>(BATCHES_IN_FLIGHT, wake_at);
     let (spent_tx, spent_rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT + 2);
     let decode_watch = DecodeWatch {
         stop: watch.stop.map(|s| &**s),
