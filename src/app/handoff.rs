@@ -156,9 +156,10 @@ impl<T> Consumer<T> {
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
+                        // (Items below `wake_at` were taken at the top of
+                        // the loop, after the wait that timed out.)
                         s.consumer_waiting = false;
-                        // Whatever came below `wake_at` is handed over now.
-                        return s.queue.pop_front().ok_or(RecvTimeout::Timeout);
+                        return Err(RecvTimeout::Timeout);
                     }
                     sh.not_empty
                         .wait_timeout(s, left)

@@ -156,8 +156,8 @@ pub(super) fn judge(
     // Each flow's resets, in their order, found once: looking through every
     // reset for each flow made this quadratic in the kept flows (a tenth
     // of the run's serial end on the 2 GB real-traffic capture).
-    let mut rsts_of: std::collections::HashMap<*const FlowRecord, Vec<&RstEvidence>> =
-        std::collections::HashMap::new();
+    let mut rsts_of: rustc_hash::FxHashMap<*const FlowRecord, Vec<&RstEvidence>> =
+        rustc_hash::FxHashMap::default();
     for (e, rf) in rsts {
         rsts_of.entry(std::ptr::from_ref(*rf)).or_default().push(e);
     }
