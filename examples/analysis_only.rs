@@ -8,13 +8,14 @@
 //!
 //! Reads and decodes the whole capture into memory (payloads of UDP, of
 //! TCP port 53 and of the default judged port 443, as `pcap` hands them
-//! over; not HTTP CONNECT tunnels or TLS on other ports), then runs a fresh
+//! over; not HTTP CONNECT tunnels or TLS on other ports) with each TCP
+//! packet's flow key (worked out on `pcap`'s decoding thread), then runs a fresh
 //! analysis over the packets ROUNDS times (default 5), up to and including
 //! the verdict, and prints each round's time with the minimum and median.
 //! The minimum is the figure to compare between builds: a shared machine
 //! only ever adds time.
 
-use pathproof::analysis::{AnalysisOptions, Analyzer};
+use pathproof::analysis::{AnalysisOptions, Analyzer, FlowKey};
 use pathproof::capture::CaptureReader;
 use pathproof::packet::{Packet, Transport, decode};
 use std::time::Instant;
@@ -28,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let file = args.next().ok_or("usage: analysis_only CAPTURE [ROUNDS]")?;
     let rounds: usize = args.next().map_or(Ok(5), |r| r.parse())?;
     let mut reader = CaptureReader::open(std::path::Path::new(&file))?;
-    let mut packets: Vec<(Packet, std::ops::Range<usize>)> = Vec::new();
+    let mut packets: Vec<(Packet, std::ops::Range<usize>, Option<FlowKey>)> = Vec::new();
     let mut payloads: Vec<u8> = Vec::new();
     while let Some(frame) = reader.next_frame()? {
         let Ok(d) = decode(frame.link_type, frame.number, frame.ts_ns, frame.data) else {
@@ -45,7 +46,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if wanted {
             payloads.extend_from_slice(d.payload);
         }
-        packets.push((d.packet, start..payloads.len()));
+        // Keyed here, as `pcap`'s decoding thread does.
+        let key = FlowKey::of_packet(&d.packet);
+        packets.push((d.packet, start..payloads.len(), key));
     }
     eprintln!(
         "{} packets, {} MB of payloads in memory",
@@ -57,8 +60,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for round in 1..=rounds {
         let started = Instant::now();
         let mut analyzer = Analyzer::new(&options);
-        for (p, range) in &packets {
-            analyzer.push_with_payload(p, &payloads[range.clone()]);
+        for (p, range, key) in &packets {
+            analyzer.push_keyed(p, &payloads[range.clone()], *key);
         }
         let pushed = started.elapsed();
         let analysis = analyzer.finish(None);

@@ -6,6 +6,7 @@
 //! a bounded list of finished records, so memory depends on the number of
 //! concurrent flows, not on the size of the capture.
 
+use super::flow_key::{BuildCarriedHash, FlowKey};
 use super::retrans::{SendHistory, seq_before};
 use super::tls::{TlsObservation, TlsTracker};
 use super::ttl::TtlCounts;
@@ -824,45 +825,6 @@ impl Default for FlowLimits {
     }
 }
 
-/// Key that finds a flow from either direction: the endpoints in a fixed
-/// order, packed into integers (an IPv4 address as its IPv4-mapped IPv6
-/// form, the family kept apart) so that hashing and comparing a key, once
-/// per packet, are a few word operations instead of enum matches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct FlowKey {
-    lo: u128,
-    hi: u128,
-    /// `lo`'s port in the high half, `hi`'s in the low half.
-    ports: u32,
-    v6: bool,
-}
-
-impl FlowKey {
-    fn hash64(&self) -> u64 {
-        use std::hash::BuildHasher;
-        rustc_hash::FxBuildHasher.hash_one(self)
-    }
-
-    fn new(a: SocketAddr, b: SocketAddr) -> FlowKey {
-        let packed = |s: SocketAddr| match s.ip() {
-            IpAddr::V4(v4) => (u128::from(v4.to_ipv6_mapped()), s.port(), false),
-            IpAddr::V6(v6) => (u128::from(v6), s.port(), true),
-        };
-        let (a, b) = (packed(a), packed(b));
-        let (lo, hi) = if (a.0, a.1) <= (b.0, b.1) {
-            (a, b)
-        } else {
-            (b, a)
-        };
-        FlowKey {
-            lo: lo.0,
-            hi: hi.0,
-            ports: u32::from(lo.1) << 16 | u32::from(hi.1),
-            v6: a.2 || b.2,
-        }
-    }
-}
-
 /// The flow table and what the rules need beyond single flows.
 #[derive(Clone)]
 pub struct FlowTable {
@@ -873,7 +835,9 @@ pub struct FlowTable {
     /// per-packet cost is mostly those cache misses.
     /// Boxed: a record is ~0.7 KB, and the table moves its entries when it
     /// grows and when flows are retired; a box moves as a pointer.
-    active: FxHashMap<FlowKey, Box<FlowRecord>>,
+    /// Keys carry their hash, worked out by [`FlowKey::of_packet`] (on the
+    /// decoding thread in the `pcap` pipeline).
+    active: std::collections::HashMap<FlowKey, Box<FlowRecord>, BuildCarriedHash>,
     /// Finished flows, in the order they ended.
     pub finished: Vec<FlowRecord>,
     /// Flows not kept in `finished` (counted only).
@@ -921,7 +885,7 @@ impl FlowTable {
         FlowTable {
             limits,
             server_ports,
-            active: FxHashMap::default(),
+            active: Default::default(),
             finished: Vec::new(),
             flows_not_kept: 0,
             server_rsts_total: 0,
@@ -996,11 +960,18 @@ impl FlowTable {
 
     /// A packet and its captured transport payload (for TLS on broker ports).
     pub fn push(&mut self, p: &Packet, payload: &[u8]) {
+        self.push_keyed(p, payload, FlowKey::of_packet(p));
+    }
+
+    /// As [`Self::push`], with the packet's key worked out beforehand: it
+    /// must be [`FlowKey::of_packet`] of `p`.
+    pub fn push_keyed(&mut self, p: &Packet, payload: &[u8], key: Option<FlowKey>) {
+        debug_assert_eq!(key, FlowKey::of_packet(p), "a key of another packet");
         self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
         self.retire_closed();
-        match &p.transport {
-            Transport::Tcp(t) => self.on_tcp(p, t, payload),
-            Transport::Icmp(i) => match i.kind {
+        match (&p.transport, key) {
+            (Transport::Tcp(t), Some(key)) => self.on_tcp(p, t, payload, key),
+            (Transport::Icmp(i), _) => match i.kind {
                 IcmpKind::EchoReply { .. } => {
                     let mut one = TtlCounts::default();
                     one.add(p.ttl);
@@ -1041,10 +1012,9 @@ impl FlowTable {
         }
     }
 
-    fn on_tcp(&mut self, p: &Packet, t: &TcpInfo, payload: &[u8]) {
+    fn on_tcp(&mut self, p: &Packet, t: &TcpInfo, payload: &[u8], key: FlowKey) {
         let src = SocketAddr::new(p.src, t.src_port);
         let dst = SocketAddr::new(p.dst, t.dst_port);
-        let key = FlowKey::new(src, dst);
         let is_new_syn = t.flags.syn() && !t.flags.ack() && !t.flags.rst();
 
         // A fresh SYN on a 4-tuple whose previous connection ended or used
@@ -1274,7 +1244,7 @@ impl FlowTable {
             }
         }
         // The table's memory goes back to the allocator for what follows.
-        self.active = FxHashMap::default();
+        self.active = Default::default();
         let mut order: Vec<(u64, usize)> = self
             .finished
             .iter()

@@ -9,6 +9,7 @@ mod conclude;
 pub mod dns;
 pub mod egress;
 pub mod evidence;
+pub mod flow_key;
 pub mod flows;
 pub mod journal_beside;
 pub mod journal_pairing;
@@ -25,6 +26,7 @@ pub mod ttl;
 pub use crate::vocab::{
     Confidence, Finding, FindingKind, HopEstimate, Severity, Verdict, VerdictClass,
 };
+pub use flow_key::FlowKey;
 pub use flows::{FlowLimits, FlowRecord, FlowState};
 pub use rst::{ForgingSign, RstEvidence, RstOrigin};
 pub use rules::journal::{JournalJudgement, judge_journal};
@@ -146,6 +148,12 @@ impl Analyzer {
     /// A packet and its captured transport payload (DNS and TLS are read
     /// from payloads; everything else from the headers).
     pub fn push_with_payload(&mut self, p: &Packet, payload: &[u8]) {
+        self.push_keyed(p, payload, FlowKey::of_packet(p));
+    }
+
+    /// As [`Self::push_with_payload`], with the packet's flow key worked out
+    /// beforehand, on another thread: it must be [`FlowKey::of_packet`] of `p`.
+    pub fn push_keyed(&mut self, p: &Packet, payload: &[u8], key: Option<FlowKey>) {
         match &p.transport {
             Transport::Udp {
                 src_port, dst_port, ..
@@ -155,19 +163,19 @@ impl Analyzer {
             }
             _ => {}
         }
-        self.push_headers(p, payload);
+        self.push_headers(p, payload, key);
     }
 
     /// A packet without payload (headers only).
     pub fn push(&mut self, p: &Packet) {
-        self.push_headers(p, &[]);
+        self.push_headers(p, &[], FlowKey::of_packet(p));
     }
 
-    fn push_headers(&mut self, p: &Packet, payload: &[u8]) {
+    fn push_headers(&mut self, p: &Packet, payload: &[u8], key: Option<FlowKey>) {
         self.packets += 1;
         self.first_ts_ns.get_or_insert(p.ts_ns);
         self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
-        self.table.push(p, payload);
+        self.table.push_keyed(p, payload, key);
         self.traces.push(p, payload);
         self.pmtu_probes.push(p);
         let inbound = match &p.transport {

@@ -8,7 +8,7 @@ pub mod many;
 pub mod trace;
 
 use crate::analysis::flows::port_listed;
-use crate::analysis::{Analysis, AnalysisOptions, Analyzer};
+use crate::analysis::{Analysis, AnalysisOptions, Analyzer, FlowKey};
 use crate::capture::{CaptureError, CaptureFormat, CaptureReader, CaptureWarning, LinkType};
 use crate::packet::{
     ArpSighting, DecodeError, NonIpCounts, Packet, Transport, arp_sighting, decode_into,
@@ -364,6 +364,9 @@ const BATCHES_IN_FLIGHT: usize = 64;
 struct IpItem {
     packet: Packet,
     payload: Range<u32>,
+    /// The packet's flow key, hashed here so that the analysis thread,
+    /// which bounds the wall time, does not.
+    flow: Option<FlowKey>,
 }
 
 /// Decoded frames in frame order: the IP packets, and the ARP sightings
@@ -544,6 +547,7 @@ fn decode_stage(
         batch.ips.push(IpItem {
             packet: Packet::PLACEHOLDER,
             payload: 0..0,
+            flow: None,
         });
         let slot = batch.ips.last_mut().expect("just pushed");
         match decode_into(
@@ -554,6 +558,7 @@ fn decode_stage(
             &mut slot.packet,
         ) {
             Ok(payload) => {
+                slot.flow = FlowKey::of_packet(&slot.packet);
                 if payload_wanted(&slot.packet, payload, server_ports, &mut tunnels)
                     || other_port_tls.wants(&slot.packet, payload)
                 {
@@ -674,7 +679,7 @@ fn analysis_stage(
                 .payloads
                 .get(ip.payload.start as usize..ip.payload.end as usize)
                 .unwrap_or_default();
-            analyzer.push_with_payload(&ip.packet, bytes);
+            analyzer.push_keyed(&ip.packet, bytes, ip.flow);
         }
         for (_, s) in arps {
             analyzer.note_arp(s);
