@@ -25,6 +25,7 @@ use crate::packet::{Packet, Transport};
 use hickory_proto::op::OpCode;
 use hickory_proto::rr::{Name, RecordType};
 use message::{MessageReader, qtype_name};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -736,14 +737,18 @@ pub struct DnsTracker {
     extra: Vec<String>,
     counters: DnsCounters,
     next_serial: u64,
-    active: HashMap<u64, Live>,
-    by_id: HashMap<IdKey, Vec<u64>>,
-    by_question: HashMap<QuestionKey, u64>,
+    // Fx, not SipHash: keys come from the capture, but every map is bounded
+    // and only looked up or iterated into a sorted order, so a collision
+    // flood costs time, never a wrong answer (nor a different one per run,
+    // as a random seed did where the order broke a tie).
+    active: FxHashMap<u64, Live>,
+    by_id: FxHashMap<IdKey, Vec<u64>>,
+    by_question: FxHashMap<QuestionKey, u64>,
     /// CNAME targets of broker names, and the broker name that led to each.
-    followed: HashMap<String, String>,
-    names: HashMap<String, NameSummary>,
+    followed: FxHashMap<String, String>,
+    names: FxHashMap<String, NameSummary>,
     kept: Vec<DnsExchange>,
-    tcp: HashMap<(SocketAddr, SocketAddr), TcpStream>,
+    tcp: FxHashMap<(SocketAddr, SocketAddr), TcpStream>,
     last_ts_ns: i64,
     next_sweep_ns: Option<i64>,
 }
@@ -760,13 +765,13 @@ impl DnsTracker {
                 .collect(),
             counters: DnsCounters::default(),
             next_serial: 0,
-            active: HashMap::new(),
-            by_id: HashMap::new(),
-            by_question: HashMap::new(),
-            followed: HashMap::new(),
-            names: HashMap::new(),
+            active: FxHashMap::default(),
+            by_id: FxHashMap::default(),
+            by_question: FxHashMap::default(),
+            followed: FxHashMap::default(),
+            names: FxHashMap::default(),
             kept: Vec::new(),
-            tcp: HashMap::new(),
+            tcp: FxHashMap::default(),
             last_ts_ns: i64::MIN,
             next_sweep_ns: None,
         }
@@ -831,7 +836,8 @@ impl DnsTracker {
             let stalest = self
                 .tcp
                 .iter()
-                .min_by_key(|(_, s)| s.last_ts_ns)
+                // The key breaks a tie, not the map's order.
+                .min_by_key(|(k, s)| (s.last_ts_ns, **k))
                 .map(|(k, _)| *k);
             if let Some(k) = stalest {
                 self.tcp.remove(&k);
@@ -2530,5 +2536,24 @@ mod tests {
         let _ = s.broker_name_outcomes();
         assert!(s.counters.malformed > 0);
         serde_json::to_string(&s).unwrap();
+    }
+
+    #[test]
+    fn full_tcp_table_evicts_the_lowest_key_among_equally_stale_streams() {
+        // Every stream opened at the same instant: the tie is broken by the
+        // key (the lowest client port goes), not by the map's order.
+        let mut t = DnsTracker::new(&[]);
+        for port in 0..=MAX_TCP_STREAMS as u16 {
+            let c = format!("10.0.0.2:{}", 50_000 - port);
+            t.on_tcp(&tcp(1, 0, &c, RESOLVER, TcpFlags::SYN, 1, 0), &[]);
+        }
+        assert_eq!(t.tcp.len(), MAX_TCP_STREAMS);
+        let lowest = 50_000 - MAX_TCP_STREAMS as u16;
+        let ports: Vec<u16> = t.tcp.keys().map(|(c, _)| c.port()).collect();
+        // The last one opened has the lowest port, and is new: it stays;
+        // the one before it is the lowest of the streams that were there.
+        assert!(ports.contains(&lowest));
+        assert!(!ports.contains(&(lowest + 1)));
+        assert!(ports.iter().all(|p| *p == lowest || *p >= lowest + 2));
     }
 }
