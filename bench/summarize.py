@@ -102,19 +102,25 @@ for f in files:
         mem, _ = rss(name)
         results[(tool, f)] = (med, cpu, mem)
         rows.append((tool, f, size, frames, t, mem))
+def per(x, y, fmt):
+    # /usr/bin/time counts in 10 ms steps: a fast run (cat on the small
+    # capture) can have a median of 0, which has no rate.
+    return format(x / y, fmt) if y > 0 else "–"
+
+
 for tool, f, size, frames, (med, lo, hi, cpu, runs), mem in rows:
     ratio = ""
     if tool != "tcpdump" and ("tcpdump", f) in results:
         tmed, tcpu, _ = results[("tcpdump", f)]
-        ratio = f"{med / tmed:.2f}× / {cpu / tcpu:.2f}×"
+        ratio = f"{per(med, tmed, '.2f')}× / {per(cpu, tcpu, '.2f')}×"
     cmd = read(os.path.join(raw, f"{tool}--{f}.cmd"), tool).strip()
     cmd = cmd.replace(f, "F")
     if tool == "pathproof":
         cmd = "pathproof pcap F --json"
     mem_s = f"{mem:,.0f} MiB" if mem is not None else "?"
     print(
-        f"| `{cmd}` | {f} | {runs} | {med:.3f} ({lo:.3f}–{hi:.3f}) | {cpu:.2f} | {size / 1e6 / med:,.0f} "
-        f"| {rate(frames / med)} | {mem_s} | {ratio} |"
+        f"| `{cmd}` | {f} | {runs} | {med:.3f} ({lo:.3f}–{hi:.3f}) | {cpu:.2f} | {per(size / 1e6, med, ',.0f')} "
+        f"| {rate(frames / med) if med > 0 else '–'} | {mem_s} | {ratio} |"
     )
 
 print("\n### pathproof / tcpdump\n")
@@ -125,7 +131,7 @@ for f in files:
         pm, pc, _ = results[("pathproof", f)]
         tm, tc, _ = results[("tcpdump", f)]
         frames = gen_summary(f).get("frames", 1)
-        print(f"| {f} | {pm / tm:.2f}× | {pc / tc:.2f}× | {pc / frames * 1e9:.0f} | {tc / frames * 1e9:.0f} |")
+        print(f"| {f} | {per(pm, tm, '.2f')}× | {per(pc, tc, '.2f')}× | {pc / frames * 1e9:.0f} | {tc / frames * 1e9:.0f} |")
 
 print("\n## Memory flatness (pathproof peak RSS)\n")
 small = [f for f in files if f.startswith("small")]
