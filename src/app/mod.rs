@@ -354,9 +354,10 @@ const BATCH_PAYLOAD_BYTES: usize = 128 << 10;
 /// long. With 3 batches in flight each thread waited for the other through
 /// the other's heavy stretch (2 GB real capture: 1.02 s; with 64 batches
 /// and payloads handed over every 128 KB, 0.80 s). Bounded: at most this
-/// many batches plus two exist, each of 1024 packets (150 KB) and 128 KB of
-/// payloads (plus one frame's), 35 MB in the worst case; 10 to 15 MB more
-/// peak RSS than 3 batches on the benchmark captures (`bench/`).
+/// many batches plus two exist, each of 1024 packets (192 bytes each with
+/// the flow key: 197 KB) and 128 KB of payloads plus one frame's (256 KiB
+/// at most), 39 MB in the worst case; 10 to 15 MB more peak RSS than 3
+/// batches on the benchmark captures (`bench/`).
 const BATCHES_IN_FLIGHT: usize = 64;
 
 /// An IP packet for the analysis thread, and where its payload was copied
@@ -829,6 +830,13 @@ mod tests {
     use super::*;
     use crate::packet::TcpFlags;
     use crate::packet::testing::{packet, tcp_info};
+
+    /// The bound on batches in flight (`BATCHES_IN_FLIGHT`, README's
+    /// memory section) is worked out from this size: change both with it.
+    #[test]
+    fn a_batch_item_is_192_bytes() {
+        assert_eq!(std::mem::size_of::<IpItem>(), 192);
+    }
 
     fn seg(src: &str, dst: &str, len: u32) -> Packet {
         let t = tcp_info(src, dst, TcpFlags::ACK, 1, len);
