@@ -208,7 +208,10 @@ fn estimate_offset(events: &[LoggedEvent], moments: &[PacketMoment]) -> Option<i
         }
     }
     let mut top: Vec<(i64, u32)> = bins.into_iter().collect();
-    top.sort_unstable_by_key(|(bin, n)| (std::cmp::Reverse(*n), bin.abs()));
+    // The bin itself breaks the last tie (a bin and its negative, equally
+    // frequent): the map's order differs from run to run, and the first of
+    // two equal candidates wins below.
+    top.sort_unstable_by_key(|(bin, n)| (std::cmp::Reverse(*n), bin.abs(), *bin));
     top.truncate(CANDIDATES);
     // Score: events lined up, then the tightest spread of their
     // differences around the median (a true offset lines events up within
@@ -307,6 +310,22 @@ mod tests {
         assert_eq!(
             t.pairs.iter().map(|p| p.frame).collect::<Vec<_>>(),
             vec![Some(10), Some(11), Some(11), Some(12)]
+        );
+    }
+
+    /// One event 3 s from two resets, one before and one after: the two
+    /// offsets score alike, and the answer must not depend on the order of
+    /// the map the candidates are counted in (a new order per map).
+    #[test]
+    fn an_offset_tied_with_its_negative_is_chosen_the_same_way_every_time() {
+        let events = [ev(1, 10_000)];
+        let moments = [mo(1, 7_000), mo(2, 13_000)];
+        let offsets: std::collections::BTreeSet<Option<i64>> = (0..32)
+            .map(|_| estimate_offset(&events, &moments))
+            .collect();
+        assert_eq!(
+            offsets.into_iter().collect::<Vec<_>>(),
+            vec![Some(-3_000_000_000)]
         );
     }
 
